@@ -1,0 +1,37 @@
+# One command installs everything into .venv and does the job.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+LIMBO  ?= ../shared/conformance/limbo.json
+
+.PHONY: install test lint limbo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+test: install
+	$(BIN)/ruff check trustd tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check trustd tests bench
+	$(BIN)/ruff format --check trustd tests bench
+	$(BIN)/mypy
+
+limbo: install
+	$(BIN)/python -m trustd.conformance.limbo < $(LIMBO) > limbo-results.json
+	$(BIN)/python ../shared/conformance/score.py $(LIMBO) limbo-results.json --details
+
+bench: install
+	$(BIN)/python bench/evaluate.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache limbo-results.json
