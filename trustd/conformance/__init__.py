@@ -1,0 +1,1 @@
+"""Conformance harnesses (x509-limbo)."""

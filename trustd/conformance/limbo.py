@@ -1,0 +1,117 @@
+"""x509-limbo harness: `python -m trustd.conformance.limbo < limbo.json > results.json`.
+
+Each testcase becomes one evaluation: the trusted certificates are caller anchors with
+anchors-only, the untrusted intermediates travel with the peer certificate, SERVER cases use the
+ssl server policy with the expected peer name, CLIENT cases the ssl client policy.  A case passes
+(SUCCESS) when the result is proceed or unspecified; the context names the failed checks.
+
+Cases whose expected behaviour contradicts a documented decision of trustd are SKIPPED with the
+reason in the context; docs/deviations.md lists each of them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, TextIO
+
+import trustd
+from trustd.core import EvaluationRequest, Policy, PolicyKind, evaluate
+from trustd.core.policy import EKU_NAMES
+from trustd.core.snapshot import EMPTY_SNAPSHOT
+
+# id -> why trustd deliberately decides otherwise (see docs/deviations.md).
+SKIPPED: Mapping[str, str] = {
+    "rfc5280::ca-as-leaf": (
+        "conflicts with webpki::ca-as-leaf; trustd follows the CA/B rule that a TLS server "
+        "leaf must not be a CA"
+    ),
+    "webpki::eku::ee-without-eku": (
+        "conflicts with rfc5280::eku::ee-without-eku; Apple's ssl policy accepts a leaf "
+        "without EKU under a non-system anchor"
+    ),
+    "rfc5280::nc::permitted-dns-match-noncritical": (
+        "conflicts with webpki::nc::permitted-dns-match-noncritical; trustd honours "
+        "non-critical name constraints"
+    ),
+}
+
+
+def _policy(case: Mapping[str, Any]) -> Policy:
+    client = case["validation_kind"] == "CLIENT"
+    peer = case.get("expected_peer_name") or {}
+    name = peer.get("value") if peer.get("kind") in ("DNS", "IP") and not client else None
+    ekus = case.get("extended_key_usage") or []
+    return Policy(
+        kind=PolicyKind.SSL,
+        client=client,
+        name=name,
+        extended_key_usages=frozenset(EKU_NAMES.get(e, e) for e in ekus) if ekus else None,
+        key_usages=frozenset(case.get("key_usage") or ()),
+    )
+
+
+def run_case(case: Mapping[str, Any]) -> dict[str, str]:
+    case_id = case["id"]
+    if case_id in SKIPPED:
+        return {"id": case_id, "actual_result": "SKIPPED", "context": SKIPPED[case_id]}
+    request = EvaluationRequest(
+        certificates=(
+            case["peer_certificate"].encode(),
+            *(pem.encode() for pem in case.get("untrusted_intermediates", ())),
+        ),
+        policies=(_policy(case),),
+        verify_date=datetime.fromisoformat(case["validation_time"])
+        if case.get("validation_time")
+        else None,
+        anchors=tuple(pem.encode() for pem in case.get("trusted_certs", ())),
+        anchors_only=True,
+        crls=tuple(pem.encode() for pem in case.get("crls", ())),
+        max_intermediates=case.get("max_chain_depth"),
+    )
+    verdict = evaluate(request, EMPTY_SNAPSHOT, datetime.now().astimezone())
+    failed = sorted({f"{f.index}:{f.check}" for f in verdict.counted})
+    ok = verdict.trusted and _client_names_present(case, verdict.chain[0] if verdict.chain else None)
+    return {
+        "id": case_id,
+        "actual_result": "SUCCESS" if ok else "FAILURE",
+        "context": verdict.result.wire_name + (": " + " ".join(failed) if failed else ""),
+    }
+
+
+def _client_names_present(case: Mapping[str, Any], leaf: Any) -> bool:
+    """CLIENT cases name identities the leaf must carry in its SAN."""
+    if case["validation_kind"] != "CLIENT" or leaf is None:
+        return True
+    from trustd.core.names import email_matches, hostname_matches
+
+    for peer in case.get("expected_peer_names") or ():
+        kind, value = peer.get("kind"), peer.get("value", "")
+        if kind == "RFC822" and not email_matches(
+            leaf.subject_alt_names.get_values_for_type(__import__("cryptography").x509.RFC822Name)
+            if leaf.subject_alt_names else (), value):
+            return False
+        if kind in ("DNS", "IP") and not hostname_matches(leaf.subject_alt_names, value):
+            return False
+    return True
+
+
+def run(cases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "harness": f"trustd-{trustd.__version__}",
+        "results": [run_case(case) for case in cases],
+    }
+
+
+def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    suite = json.load(stdin)
+    json.dump(run(suite["testcases"]), stdout, indent=1)
+    stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,333 @@
+"""Certificates as the evaluator sees them: parsed once, facts computed on first use.
+
+A `Certificate` wraps `cryptography`'s parsed certificate together with the DER it came from and
+the derived values the path builder and the checks need (fingerprints, normalised name keys, key
+identifiers, extension values).  Parsing problems inside extensions are recorded, not raised: a
+certificate with a malformed extension still takes part in evaluation and fails the matching
+check, so that the verdict can say which certificate is broken and how.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any, TypeVar, cast
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+from trustd.core.der import CertificateParts, DERProblem, certificate_parts
+from trustd.core.names import normalized_rdns
+
+# cryptography warns (and will one day refuse) when a serial number is not positive.  We read
+# the serial ourselves (der.py) and report it as a check failure, so the warning is only noise.
+warnings.filterwarnings(
+    "ignore",
+    message="Parsed a serial number which wasn't positive",
+    category=CryptographyDeprecationWarning,
+)
+
+PEM_MARKER = b"-----BEGIN"
+
+ExtensionValue = TypeVar("ExtensionValue", bound=x509.ExtensionType)
+
+
+class MalformedCertificate(ValueError):
+    """Bytes that are not a certificate we can evaluate."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKeyFacts:
+    """What the key-strength checks need to know about a subject public key."""
+
+    algorithm: str  # "RSA", "EC", "Ed25519", "Ed448", "DSA" or "unknown"
+    bits: int
+    curve: str | None = None
+
+
+def name_key(name: x509.Name) -> bytes:
+    """Hash of a normalised Name: two names are the same for path building when keys are equal."""
+    return hashlib.sha256(repr(normalized_rdns(name)).encode()).digest()
+
+
+def parse_certificate(data: bytes) -> Certificate:
+    """Parse one certificate from DER or PEM (the first PEM block); raise MalformedCertificate."""
+    try:
+        if data.lstrip()[:10] == PEM_MARKER:
+            parsed = x509.load_pem_x509_certificate(data)
+            der = parsed.public_bytes(serialization.Encoding.DER)
+        else:
+            der = bytes(data)
+            parsed = x509.load_der_x509_certificate(der)
+        parts = certificate_parts(der)
+        # Touch the fields every evaluation needs so that a broken one is found here.
+        parsed.subject, parsed.issuer, parsed.not_valid_before_utc, parsed.not_valid_after_utc
+    except (ValueError, TypeError, DERProblem) as problem:
+        raise MalformedCertificate(f"not a valid X.509 certificate: {problem}") from None
+    return Certificate(der, parsed, parts)
+
+
+class Certificate:
+    """One parsed certificate.  Equality and hashing follow the DER bytes."""
+
+    def __init__(self, der: bytes, parsed: x509.Certificate, parts: CertificateParts) -> None:
+        self.der = der
+        self.x509 = parsed
+        self.parts = parts
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Certificate) and other.der == self.der
+
+    def __hash__(self) -> int:
+        return hash(self.sha256)
+
+    def __repr__(self) -> str:
+        return f"<Certificate {self.subject_summary!r} sha1={self.sha1.hex().upper()}>"
+
+    # -- identity ------------------------------------------------------------------------------
+
+    @cached_property
+    def sha1(self) -> bytes:
+        return hashlib.sha1(self.der, usedforsecurity=False).digest()
+
+    @cached_property
+    def sha256(self) -> bytes:
+        return hashlib.sha256(self.der).digest()
+
+    @cached_property
+    def subject_der(self) -> bytes:
+        return self.x509.subject.public_bytes()
+
+    @cached_property
+    def issuer_der(self) -> bytes:
+        return self.x509.issuer.public_bytes()
+
+    @cached_property
+    def subject_key(self) -> bytes:
+        """Normalised subject: the index key for issuer lookup."""
+        return name_key(self.x509.subject)
+
+    @cached_property
+    def issuer_key(self) -> bytes:
+        return name_key(self.x509.issuer)
+
+    @cached_property
+    def spki_der(self) -> bytes:
+        """The SubjectPublicKeyInfo as encoded in the certificate."""
+        return self.parts.subject_public_key_info
+
+    @cached_property
+    def spki_sha256(self) -> bytes:
+        return hashlib.sha256(self.spki_der).digest()
+
+    @cached_property
+    def identity(self) -> tuple[bytes, bytes]:
+        """(subject, key): two certificates with the same identity are one CA (RFC 4158 loops)."""
+        return (self.subject_key, self.spki_sha256)
+
+    @cached_property
+    def is_self_issued(self) -> bool:
+        """Subject and issuer are the same name (RFC 5280 6.1)."""
+        return self.subject_key == self.issuer_key
+
+    # -- validity ------------------------------------------------------------------------------
+
+    @property
+    def not_before(self) -> datetime:
+        return self.x509.not_valid_before_utc
+
+    @property
+    def not_after(self) -> datetime:
+        return self.x509.not_valid_after_utc
+
+    def valid_at(self, moment: datetime) -> bool:
+        return self.not_before <= moment <= self.not_after
+
+    # -- public key ----------------------------------------------------------------------------
+
+    @cached_property
+    def public_key(self) -> Any:
+        """The subject public key, or None when it cannot be loaded (explicit curves, junk)."""
+        try:
+            return self.x509.public_key()
+        except (ValueError, TypeError, NotImplementedError):
+            return None
+
+    @cached_property
+    def key_facts(self) -> PublicKeyFacts:
+        key = self.public_key
+        if isinstance(key, rsa.RSAPublicKey):
+            return PublicKeyFacts("RSA", key.key_size)
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            return PublicKeyFacts("EC", key.curve.key_size, key.curve.name)
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            return PublicKeyFacts("Ed25519", 256)
+        if isinstance(key, ed448.Ed448PublicKey):
+            return PublicKeyFacts("Ed448", 456)
+        if isinstance(key, dsa.DSAPublicKey):
+            return PublicKeyFacts("DSA", key.key_size)
+        return PublicKeyFacts("unknown", 0)
+
+    # -- extensions ----------------------------------------------------------------------------
+
+    @cached_property
+    def _extensions(self) -> tuple[x509.Extensions | None, str | None]:
+        try:
+            return self.x509.extensions, None
+        except x509.DuplicateExtension:
+            return None, "DuplicateExtension"
+        except (ValueError, TypeError):
+            return None, "UnparseableExtension"
+
+    @property
+    def extension_problem(self) -> str | None:
+        """Apple's check name for extensions that could not be read, or None."""
+        return self._extensions[1]
+
+    @cached_property
+    def raw_extension_oids(self) -> dict[str, bool]:
+        """OID -> critical for every extension present, read from the DER."""
+        return {ext.oid: ext.critical for ext in self.parts.extensions}
+
+    def extension(self, kind: type[ExtensionValue]) -> x509.Extension[ExtensionValue] | None:
+        extensions = self._extensions[0]
+        if extensions is None:
+            return None
+        try:
+            return extensions.get_extension_for_class(kind)
+        except x509.ExtensionNotFound:
+            return None
+
+    def _value(self, kind: type[ExtensionValue]) -> ExtensionValue | None:
+        found = self.extension(kind)
+        return None if found is None else found.value
+
+    @cached_property
+    def basic_constraints(self) -> x509.BasicConstraints | None:
+        return self._value(x509.BasicConstraints)
+
+    @cached_property
+    def is_ca(self) -> bool:
+        constraints = self.basic_constraints
+        return constraints is not None and constraints.ca
+
+    @cached_property
+    def key_usage(self) -> x509.KeyUsage | None:
+        return self._value(x509.KeyUsage)
+
+    @cached_property
+    def extended_key_usage(self) -> frozenset[str] | None:
+        """Dotted EKU OIDs, or None when the extension is absent."""
+        value = self._value(x509.ExtendedKeyUsage)
+        return None if value is None else frozenset(oid.dotted_string for oid in value)
+
+    @cached_property
+    def subject_alt_names(self) -> x509.SubjectAlternativeName | None:
+        return self._value(x509.SubjectAlternativeName)
+
+    @cached_property
+    def name_constraints(self) -> x509.NameConstraints | None:
+        return self._value(x509.NameConstraints)
+
+    @cached_property
+    def subject_key_identifier(self) -> bytes | None:
+        value = self._value(x509.SubjectKeyIdentifier)
+        return None if value is None else value.digest
+
+    @cached_property
+    def authority_key_identifier(self) -> x509.AuthorityKeyIdentifier | None:
+        return self._value(x509.AuthorityKeyIdentifier)
+
+    @cached_property
+    def authority_key_id(self) -> bytes | None:
+        aki = self.authority_key_identifier
+        return None if aki is None else aki.key_identifier
+
+    def has_extension(self, oid: x509.ObjectIdentifier) -> bool:
+        return oid.dotted_string in self.raw_extension_oids
+
+    def is_critical(self, oid: x509.ObjectIdentifier) -> bool:
+        return self.raw_extension_oids.get(oid.dotted_string, False)
+
+    # -- names a person reads ------------------------------------------------------------------
+
+    @cached_property
+    def dns_names(self) -> tuple[str, ...]:
+        san = self.subject_alt_names
+        return () if san is None else tuple(san.get_values_for_type(x509.DNSName))
+
+    @cached_property
+    def email_addresses(self) -> tuple[str, ...]:
+        san = self.subject_alt_names
+        from_san = () if san is None else tuple(san.get_values_for_type(x509.RFC822Name))
+        from_subject = tuple(
+            str(attr.value) for attr in self.x509.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
+        )
+        return from_san + from_subject
+
+    @cached_property
+    def subject_summary(self) -> str:
+        """A short human name, after SecCertificateCopySubjectSummary.
+
+        Every common name (most specific last in the DER, so listed in reverse), with a
+        description attribute in parentheses; else the first e-mail address, else the first DNS
+        name, else the organisational unit, else the organisation, else any attribute.
+        """
+        subject = self.x509.subject
+        common_names = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        if common_names:
+            summary = ", ".join(reversed(common_names))
+            description = subject.get_attributes_for_oid(x509.ObjectIdentifier("2.5.4.13"))
+            if description:
+                summary += f" ({description[0].value!s})"
+            return summary
+        if self.email_addresses:
+            return self.email_addresses[0]
+        if self.dns_names:
+            return self.dns_names[0]
+        for oid in (NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.ORGANIZATION_NAME):
+            values = subject.get_attributes_for_oid(oid)
+            if values:
+                return str(values[0].value)
+        for attribute in subject:
+            return str(attribute.value)
+        return ""
+
+    @cached_property
+    def ca_issuer_urls(self) -> tuple[str, ...]:
+        """caIssuers URIs of the Authority Information Access extension."""
+        value = self._value(x509.AuthorityInformationAccess)
+        if value is None:
+            return ()
+        return tuple(
+            cast(str, d.access_location.value)
+            for d in value
+            if d.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS
+            and isinstance(d.access_location, x509.UniformResourceIdentifier)
+        )
+
+
+# Extensions this implementation processes, so they may be critical (RFC 5280 4.2: "A
+# certificate-using system MUST reject the certificate if it encounters a critical extension it
+# does not recognize").  AKI, SKI and AIA are absent on purpose: RFC 5280 4.2.1.1, 4.2.1.2 and
+# 4.2.2.1 say conforming CAs MUST mark them non-critical, so a critical one is refused the same way.
+PROCESSED_EXTENSIONS = frozenset(
+    oid.dotted_string
+    for oid in (
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.NAME_CONSTRAINTS,
+        ExtensionOID.CERTIFICATE_POLICIES,
+        ExtensionOID.POLICY_CONSTRAINTS,
+        ExtensionOID.POLICY_MAPPINGS,
+        ExtensionOID.INHIBIT_ANY_POLICY,
+    )
+)

@@ -1,0 +1,349 @@
+"""Judging one complete candidate path: every problem, per certificate, by Apple check name.
+
+Evaluation does not stop at the first problem: allowed errors and exceptions need the full list.
+Each rule cites where it comes from: RFC 5280 (path validation and the certificate profile),
+Apple's policies (shared/reference/apple-trust.md section 4) or the CA/Browser Forum baseline
+requirements.  Deliberate departures are listed in docs/deviations.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
+from trustd.core.budget import Budget
+from trustd.core.certificates import PROCESSED_EXTENSIONS, Certificate
+from trustd.core.crl import RevocationList, revocation_failures
+from trustd.core.name_constraints import name_constraint_failures
+from trustd.core.names import email_matches, hostname_matches
+from trustd.core.policy import SERVER_AUTH, Policy, PolicyKind
+from trustd.core.snapshot import Origin
+from trustd.core.verdict import Failure
+
+# Apple's hard floors (SecCertificate.c MIN_RSA_KEY_SIZE 128 bytes, MIN_EC_KEY_SIZE 20 bytes).
+MIN_RSA_BITS = 1024
+MIN_EC_BITS = 160
+# Apple's TLS server strength rules since iOS 13 / macOS 10.15 (HT210176).
+TLS_MIN_RSA_BITS = 2048
+TLS_MIN_EC_BITS = 256
+# RFC 5280 4.1.2.2: serial numbers are at most 20 octets.
+MAX_SERIAL_OCTETS = 20
+
+BROKEN_HASHES = frozenset({"md2", "md4", "md5"})
+_BROKEN_SIGNATURE_OIDS = frozenset(
+    {"1.2.840.113549.1.1.2", "1.2.840.113549.1.1.3", "1.2.840.113549.1.1.4"}
+)
+
+# Apple's TLS leaf validity limits (SecPolicy.c set_ssl_validity_periods, SecPolicyServer.c).
+_SLIP = timedelta(hours=1)
+_SYSTEM_825_FROM = datetime(2018, 3, 1, tzinfo=UTC)
+_SYSTEM_398_FROM = datetime(2020, 9, 1, tzinfo=UTC)
+_OTHER_825_FROM = datetime(2019, 6, 30, 23, tzinfo=UTC)
+_OTHER_EKU_FROM = datetime(2019, 7, 1, tzinfo=UTC)
+
+_KEY_USAGE_ATTRIBUTES = {
+    "digitalSignature": "digital_signature",
+    "contentCommitment": "content_commitment",
+    "nonRepudiation": "content_commitment",
+    "keyEncipherment": "key_encipherment",
+    "dataEncipherment": "data_encipherment",
+    "keyAgreement": "key_agreement",
+    "keyCertSign": "key_cert_sign",
+    "cRLSign": "crl_sign",
+    "encipherOnly": "encipher_only",
+    "decipherOnly": "decipher_only",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PathFacts:
+    """A complete candidate path and what the checks need to know about it."""
+
+    path: Sequence[Certificate]
+    anchored: bool
+    anchor_origin: Origin | None
+    leaf_anchored_by_settings: bool
+    moment: datetime
+    policies: Sequence[Policy]
+    crls: Sequence[RevocationList]
+    max_intermediates: int | None
+
+    @property
+    def last(self) -> int:
+        return len(self.path) - 1
+
+    @property
+    def settings_anchored(self) -> bool:
+        return self.anchor_origin in (Origin.ADMIN, Origin.USER)
+
+    def is_anchor(self, index: int) -> bool:
+        return self.anchored and index == self.last
+
+
+def has_key_usage(usage: x509.KeyUsage, name: str) -> bool:
+    attribute = _KEY_USAGE_ATTRIBUTES[name]
+    if attribute in ("encipher_only", "decipher_only") and not usage.key_agreement:
+        return False
+    return bool(getattr(usage, attribute))
+
+
+def signature_hash_name(cert: Certificate) -> str | None:
+    """Lower-case name of the signature's hash ('sha256', 'md5'), None for EdDSA or unknown."""
+    if cert.x509.signature_algorithm_oid.dotted_string in _BROKEN_SIGNATURE_OIDS:
+        return "md5"
+    try:
+        algorithm = cert.x509.signature_hash_algorithm
+    except Exception:  # UnsupportedAlgorithm for hashes cryptography refuses (MD2, MD4)
+        return "md2"
+    return None if algorithm is None else algorithm.name.lower()
+
+
+def judge_path(facts: PathFacts, budget: Budget) -> list[Failure]:
+    """Every failure of the path (trust settings and exceptions are applied by the caller)."""
+    failures: list[Failure] = []
+    for index, cert in enumerate(facts.path):
+        failures.extend(certificate_failures(cert, index, facts))
+    failures.extend(path_length_failures(facts))
+    failures.extend(key_identifier_failures(facts))
+    failures.extend(name_constraint_failures(facts.path, budget))
+    failures.extend(revocation_failures(facts.path, facts.crls, facts.moment))
+    failures.extend(anchor_failures(facts))
+    return failures
+
+
+# -- every certificate ------------------------------------------------------------------------
+
+
+def certificate_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterator[Failure]:
+    yield from _structure_failures(cert, index, facts)
+    yield from _key_failures(cert, index, facts)
+    yield from _signature_algorithm_failures(cert, index, facts)
+    if not cert.valid_at(facts.moment):
+        # RFC 5280 6.1.3 (a)(2); Apple checks the anchor's validity too.
+        when = "expired" if facts.moment > cert.not_after else "not yet valid"
+        yield Failure(index, "TemporalValidity", detail=when)
+    if index == 0:
+        yield from _leaf_failures(cert, facts)
+    else:
+        yield from _issuer_failures(cert, index, facts)
+
+
+def _structure_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterator[Failure]:
+    parts = cert.parts
+    if parts.inner_signature_algorithm != parts.outer_signature_algorithm:
+        # RFC 5280 4.1.1.2: signatureAlgorithm MUST equal tbsCertificate.signature.
+        yield Failure(index, "BasicCertificateProcessing", detail="signature algorithms differ")
+    if parts.version != 2 and (parts.has_extensions_field or index > 0):
+        # RFC 5280 4.1.2.1: extensions need v3; 6.1.4 (k): an issuer must be a v3 CA.
+        yield Failure(index, "BasicCertificateProcessing", detail=f"version {parts.version + 1}")
+    if not facts.is_anchor(index):
+        # RFC 5280 4.1.2.2: positive, at most 20 octets.  Not enforced on anchors: a few roots
+        # in real stores have serial 0.
+        serial = parts.serial
+        if len(serial) > MAX_SERIAL_OCTETS + (1 if serial[:1] == b"\x00" else 0):
+            yield Failure(index, "BasicCertificateProcessing", detail="serial number too long")
+        if serial[0] & 0x80 or not any(serial):
+            yield Failure(index, "BasicCertificateProcessing", detail="serial number not positive")
+    if not cert.issuer_der or cert.issuer_der == b"\x30\x00":
+        # RFC 5280 4.1.2.4: the issuer field MUST contain a non-empty name.
+        yield Failure(index, "BasicCertificateProcessing", detail="empty issuer name")
+    if cert.extension_problem is not None:
+        yield Failure(index, cert.extension_problem)
+    unknown = [
+        oid for oid, critical in cert.raw_extension_oids.items()
+        if critical and oid not in PROCESSED_EXTENSIONS
+    ]
+    if unknown:
+        # RFC 5280 4.2: reject a certificate with a critical extension we do not process.
+        yield Failure(index, "CriticalExtensions", detail=", ".join(unknown))
+    empty_subject = cert.subject_der == b"\x30\x00"
+    if empty_subject and (index > 0 or not cert.is_critical(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)):
+        # RFC 5280 4.1.2.6: a CA's subject is non-empty; an empty subject needs a critical SAN.
+        yield Failure(index, "NonEmptySubject")
+    if cert.has_extension(ExtensionOID.POLICY_CONSTRAINTS) and not cert.is_critical(
+        ExtensionOID.POLICY_CONSTRAINTS
+    ):
+        # RFC 5280 4.2.1.11: conforming CAs MUST mark policy constraints critical.
+        yield Failure(index, "PolicyConstraints", detail="policy constraints not critical")
+    if index == 0 and cert.has_extension(ExtensionOID.NAME_CONSTRAINTS) and not cert.is_ca:
+        # RFC 5280 4.2.1.10: name constraints MUST be used only in a CA certificate.
+        yield Failure(index, "NameConstraints", detail="name constraints in an end-entity")
+    usage = cert.key_usage
+    if usage is not None and usage.key_cert_sign and not cert.is_ca:
+        # RFC 5280 4.2.1.9: keyCertSign only with cA asserted.
+        yield Failure(index, "KeyUsage", detail="keyCertSign without cA")
+
+
+def _key_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterator[Failure]:
+    key = cert.key_facts
+    if key.algorithm == "unknown" or key.algorithm == "DSA":
+        # Unsupported or explicit-parameter keys (CA/B 7.1.3.1 allows RSA and named P-curves).
+        yield Failure(index, "KeySize", detail=f"unsupported {key.algorithm} key")
+        return
+    if (key.algorithm == "RSA" and key.bits < MIN_RSA_BITS) or (
+        key.algorithm == "EC" and key.bits < MIN_EC_BITS
+    ):
+        yield Failure(index, "WeakKeySize", detail=f"{key.algorithm} {key.bits} bits")
+        return
+    if key.algorithm == "RSA" and key.bits % 8:
+        # CA/B 6.1.5: the modulus size in bits MUST be divisible by 8.
+        yield Failure(index, "KeySize", detail=f"RSA modulus of {key.bits} bits")
+    tls_server = any(p.is_tls_server for p in facts.policies)
+    if tls_server and not facts.leaf_anchored_by_settings and (
+        (key.algorithm == "RSA" and key.bits < TLS_MIN_RSA_BITS)
+        or (key.algorithm == "EC" and key.bits < TLS_MIN_EC_BITS)
+    ):
+        yield Failure(index, "KeySize", detail=f"{key.algorithm} {key.bits} bits")
+
+
+def _signature_algorithm_failures(
+    cert: Certificate, index: int, facts: PathFacts
+) -> Iterator[Failure]:
+    if facts.is_anchor(index) and cert.is_self_issued:
+        return  # the anchor's self-signature is never checked, so its hash does not matter
+    hash_name = signature_hash_name(cert)
+    if hash_name in BROKEN_HASHES:
+        yield Failure(index, "WeakSignature", detail=hash_name or "")
+    elif hash_name == "sha1" and any(p.is_tls_server for p in facts.policies):
+        if not (facts.is_anchor(index) and facts.settings_anchored):
+            yield Failure(index, "SignatureHashAlgorithms", detail="sha1")
+
+
+# -- the leaf ---------------------------------------------------------------------------------
+
+
+def _leaf_failures(cert: Certificate, facts: PathFacts) -> Iterator[Failure]:
+    for policy in facts.policies:
+        yield from _leaf_policy_failures(cert, policy, facts)
+
+
+def _leaf_policy_failures(cert: Certificate, policy: Policy, facts: PathFacts) -> Iterator[Failure]:
+    wanted = policy.leaf_ekus
+    ekus = cert.extended_key_usage
+    if wanted is not None and ekus is not None:
+        if policy.extended_key_usages is not None:
+            ok = policy.extended_key_usages <= ekus
+        else:
+            ok = bool(wanted & ekus)
+        if not ok:
+            yield Failure(0, "ExtendedKeyUsage", detail="leaf EKU does not allow this use")
+    usage = cert.key_usage
+    if usage is not None:
+        missing = [name for name in sorted(policy.key_usages) if not has_key_usage(usage, name)]
+        if missing:
+            yield Failure(0, "KeyUsage", detail="missing " + ", ".join(missing))
+    if policy.kind in (PolicyKind.SSL, PolicyKind.EAP, PolicyKind.IPSEC) and policy.name:
+        if not hostname_matches(cert.subject_alt_names, policy.name):
+            yield Failure(0, "SSLHostname", detail=policy.name)
+    if policy.kind is PolicyKind.SMIME and policy.name:
+        if not email_matches(cert.email_addresses, policy.name):
+            yield Failure(0, "Email", detail=policy.name)
+    if policy.is_tls_server:
+        yield from _tls_server_leaf_failures(cert, facts)
+
+
+def _tls_server_leaf_failures(cert: Certificate, facts: PathFacts) -> Iterator[Failure]:
+    """Apple's TLS server leaf rules (reference 4.3 table), which depend on the anchor."""
+    if cert.is_ca and not facts.is_anchor(0):
+        # CA/B 7.1.2.7.8: a subscriber certificate's cA MUST be false.
+        yield Failure(0, "NotCA")
+    if facts.leaf_anchored_by_settings or facts.settings_anchored or not facts.anchored:
+        return
+    lifetime = cert.not_after - cert.not_before
+    ekus = cert.extended_key_usage or frozenset()
+    if facts.anchor_origin is Origin.SYSTEM:
+        if cert.not_before >= _SYSTEM_398_FROM and lifetime > timedelta(days=398):
+            yield Failure(0, "SystemTrustValidityPeriod", detail="more than 398 days")
+        elif cert.not_before >= _SYSTEM_825_FROM and lifetime > timedelta(days=825) + _SLIP:
+            yield Failure(0, "SystemTrustValidityPeriod", detail="more than 825 days")
+        if SERVER_AUTH not in ekus:
+            yield Failure(0, "ServerAuthEKU")
+    else:
+        if cert.not_before > _OTHER_825_FROM and lifetime > timedelta(days=825) + _SLIP:
+            yield Failure(0, "OtherTrustValidityPeriod", detail="more than 825 days")
+        if cert.not_before > _OTHER_EKU_FROM and SERVER_AUTH not in ekus:
+            yield Failure(0, "ServerAuthEKU")
+
+
+# -- issuers ----------------------------------------------------------------------------------
+
+
+def _issuer_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterator[Failure]:
+    constraints = cert.basic_constraints
+    if constraints is None or not constraints.ca:
+        # RFC 5280 6.1.4 (k): every issuer must be a CA.
+        yield Failure(index, "BasicConstraintsCA")
+    elif not cert.is_critical(ExtensionOID.BASIC_CONSTRAINTS):
+        # RFC 5280 4.2.1.9: CAs MUST mark basic constraints critical.
+        yield Failure(index, "BasicConstraints", detail="basic constraints not critical")
+    usage = cert.key_usage
+    if usage is not None and not usage.key_cert_sign:
+        # RFC 5280 6.1.4 (n).
+        yield Failure(index, "KeyUsage", detail="issuer without keyCertSign")
+    ekus = cert.extended_key_usage
+    if ekus is not None:
+        for policy in facts.policies:
+            wanted = policy.leaf_ekus
+            if wanted is not None and not (ekus & (wanted | {"2.5.29.37.0"})):
+                # Apple: a CA carrying an EKU must include anyEKU or one of the policy's EKUs.
+                yield Failure(index, "ExtendedKeyUsage", detail="issuer EKU does not allow this use")
+                break
+
+
+def path_length_failures(facts: PathFacts) -> Iterator[Failure]:
+    """RFC 5280 6.1.4 (l), (m): pathLenConstraint counts non-self-issued intermediates below."""
+    below = 0
+    for index in range(1, len(facts.path)):
+        cert = facts.path[index]
+        constraints = cert.basic_constraints
+        if constraints is not None and constraints.path_length is not None:
+            if below > constraints.path_length:
+                yield Failure(index, "BasicConstraintsPathLen")
+        if not cert.is_self_issued:
+            below += 1
+    if facts.max_intermediates is not None:
+        inner = facts.path[1 : facts.last] if facts.anchored else facts.path[1:]
+        logical = sum(1 for cert in inner if not cert.is_self_issued)
+        if logical > facts.max_intermediates:
+            yield Failure(facts.last, "ChainLength", detail=f"{logical} intermediates")
+
+
+def key_identifier_failures(facts: PathFacts) -> Iterator[Failure]:
+    """RFC 5280 4.2.1.1 and 4.2.1.2, and Apple's IdLinkage."""
+    path = facts.path
+    for index, cert in enumerate(path):
+        aki = cert.authority_key_identifier
+        self_signed_end = cert.is_self_issued and index == facts.last
+        if aki is None:
+            if not self_signed_end and cert.extension_problem is None:
+                # AKI keyIdentifier MUST be present except in self-signed certificates.
+                yield Failure(index, "IdLinkage", detail="no authority key identifier")
+        elif aki.key_identifier is None:
+            yield Failure(index, "IdLinkage", detail="authority key identifier without keyIdentifier")
+        elif self_signed_end and (
+            aki.authority_cert_issuer is not None
+            or aki.key_identifier != cert.subject_key_identifier
+        ):
+            # CA/B 7.1.2.1.3: a root's AKI, if present, holds only its own key identifier.
+            yield Failure(index, "IdLinkage", detail="root authority key identifier")
+        elif index < facts.last:
+            issuer_ski = path[index + 1].subject_key_identifier
+            if issuer_ski is not None and aki.key_identifier != issuer_ski:
+                yield Failure(index, "IdLinkage", detail="AKI does not match the issuer's SKI")
+        if (index > 0 and cert.subject_key_identifier is None and cert.extension_problem is None):
+            # RFC 5280 4.2.1.2: SKI MUST appear in all conforming CA certificates.
+            yield Failure(index, "IdLinkage", detail="CA without subject key identifier")
+
+
+def anchor_failures(facts: PathFacts) -> Iterator[Failure]:
+    if facts.anchored:
+        return
+    last = facts.path[facts.last]
+    if last.is_self_issued:
+        yield Failure(facts.last, "AnchorTrusted")
+    else:
+        yield Failure(facts.last, "MissingIntermediate")

@@ -1,0 +1,179 @@
+"""The few DER facts about a certificate that `cryptography` does not expose.
+
+`cryptography` parses certificates fully, but it hides or normalises some fields a validator
+must see as they were encoded: the signature AlgorithmIdentifier inside the TBSCertificate (RFC
+5280 4.1.1.2 requires it to equal the outer one), the serial number's content octets (4.1.2.2
+bounds its length and sign), and the raw extension list (so that one malformed extension does not
+hide which extensions are present and which are critical).  This module walks just enough DER to
+read them; everything else is left to `cryptography`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SEQUENCE = 0x30
+INTEGER = 0x02
+BOOLEAN = 0x01
+OCTET_STRING = 0x04
+OID = 0x06
+EXPLICIT_0 = 0xA0
+EXPLICIT_3 = 0xA3
+
+
+class DERProblem(ValueError):
+    """The bytes are not the DER structure expected."""
+
+
+def read_tlv(data: bytes, offset: int = 0) -> tuple[int, int, int]:
+    """Read one tag-length-value at `offset`: return (tag, content start, content end)."""
+    if offset + 2 > len(data):
+        raise DERProblem("truncated tag or length")
+    tag = data[offset]
+    if tag & 0x1F == 0x1F:
+        raise DERProblem("multi-byte tags are not used in certificates")
+    first = data[offset + 1]
+    pos = offset + 2
+    if first < 0x80:
+        length = first
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4 or pos + count > len(data):
+            raise DERProblem("bad length encoding")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        if length < 0x80 or data[pos] == 0:
+            raise DERProblem("non-minimal length encoding")
+        pos += count
+    end = pos + length
+    if end > len(data):
+        raise DERProblem("value runs past the end of the data")
+    return tag, pos, end
+
+
+def children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """The TLVs inside [start, end): (tag, TLV start, content start, content end) each."""
+    items = []
+    pos = start
+    while pos < end:
+        tag, cstart, cend = read_tlv(data, pos)
+        if cend > end:
+            raise DERProblem("child runs past its parent")
+        items.append((tag, pos, cstart, cend))
+        pos = cend
+    return items
+
+
+def decode_oid(content: bytes) -> str:
+    """Dotted string of an OBJECT IDENTIFIER's content octets."""
+    if not content or content[-1] & 0x80:
+        raise DERProblem("bad OID encoding")
+    arcs: list[int] = []
+    value = 0
+    for byte in content:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
+
+
+def encode_oid(dotted: str) -> bytes:
+    """Content octets of an OBJECT IDENTIFIER (as stored in trust settings, no tag/length)."""
+    arcs = [int(a) for a in dotted.split(".")]
+    if len(arcs) < 2:
+        raise ValueError(f"not an OID: {dotted!r}")
+    out = bytearray()
+    for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        out.extend(reversed(chunk))
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class RawExtension:
+    oid: str
+    critical: bool
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateParts:
+    """Fields of a Certificate as encoded (RFC 5280 4.1)."""
+
+    version: int
+    serial: bytes
+    inner_signature_algorithm: bytes
+    outer_signature_algorithm: bytes
+    subject_public_key_info: bytes
+    extensions: tuple[RawExtension, ...]
+    has_extensions_field: bool
+
+
+def certificate_parts(der: bytes) -> CertificateParts:
+    """Split a DER Certificate into the fields above; raise DERProblem if it is not one."""
+    tag, start, end = read_tlv(der)
+    if tag != SEQUENCE or end != len(der):
+        raise DERProblem("a certificate is one SEQUENCE and nothing after it")
+    top = children(der, start, end)
+    if len(top) != 3 or top[0][0] != SEQUENCE or top[1][0] != SEQUENCE:
+        raise DERProblem("a certificate is tbsCertificate, signatureAlgorithm, signature")
+    outer_alg = der[top[1][1] : top[1][3]]
+    tbs = children(der, top[0][2], top[0][3])
+    version = 0
+    index = 0
+    if tbs and tbs[0][0] == EXPLICIT_0:
+        vtag, vstart, vend = read_tlv(der, tbs[0][2])
+        if vtag != INTEGER:
+            raise DERProblem("version is not an INTEGER")
+        version = int.from_bytes(der[vstart:vend], "big", signed=True)
+        index = 1
+    if len(tbs) < index + 6:
+        raise DERProblem("tbsCertificate has too few fields")
+    serial_tag, _, serial_start, serial_end = tbs[index]
+    if serial_tag != INTEGER:
+        raise DERProblem("serialNumber is not an INTEGER")
+    inner_alg = der[tbs[index + 1][1] : tbs[index + 1][3]]
+    spki = der[tbs[index + 5][1] : tbs[index + 5][3]]
+    extensions: list[RawExtension] = []
+    has_field = False
+    for tag, _, cstart, cend in tbs[index + 6 :]:
+        if tag != EXPLICIT_3:
+            continue
+        has_field = True
+        seq_tag, sstart, send = read_tlv(der, cstart)
+        if seq_tag != SEQUENCE:
+            raise DERProblem("extensions is not a SEQUENCE")
+        for etag, _, estart, eend in children(der, sstart, send):
+            if etag != SEQUENCE:
+                raise DERProblem("extension is not a SEQUENCE")
+            fields = children(der, estart, eend)
+            if not fields or fields[0][0] != OID:
+                raise DERProblem("extension has no extnID")
+            critical = False
+            rest = fields[1:]
+            if rest and rest[0][0] == BOOLEAN:
+                critical = der[rest[0][2] : rest[0][3]] != b"\x00"
+                rest = rest[1:]
+            if len(rest) != 1 or rest[0][0] != OCTET_STRING:
+                raise DERProblem("extension has no extnValue")
+            extensions.append(
+                RawExtension(
+                    decode_oid(der[fields[0][2] : fields[0][3]]),
+                    critical,
+                    der[rest[0][2] : rest[0][3]],
+                )
+            )
+    return CertificateParts(
+        version=version,
+        serial=der[serial_start:serial_end],
+        inner_signature_algorithm=inner_alg,
+        outer_signature_algorithm=outer_alg,
+        subject_public_key_info=spki,
+        extensions=tuple(extensions),
+        has_extensions_field=has_field,
+    )

@@ -1,0 +1,378 @@
+"""evaluate(): the one entry point of the evaluation core.
+
+Pure: the caller supplies the moment, the stored state (a Snapshot) and optionally the signature
+verifier; nothing here reads a clock, a disk, a database or the network, or logs.  An
+`Evaluator` keeps two bounded caches that make repeated evaluations cheap (parsed certificates
+by DER, verified signatures by key and certificate); the module-level `evaluate` uses a shared
+one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from trustd.core.budget import MAX_INTERMEDIATES, Budget, BudgetExhausted, BudgetUse
+from trustd.core.build import AnchorMark, Judged, PathBuilder
+from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
+from trustd.core.checks import PathFacts, judge_path
+from trustd.core.crl import RevocationList, parse_crl
+from trustd.core.exceptions import ExceptionList, exceptions_for
+from trustd.core.request import EvaluationRequest
+from trustd.core.results import ALLOWED_ERROR_CHECKS, Severity, TrustResult
+from trustd.core.signatures import CachingVerifier, SignatureVerifier
+from trustd.core.snapshot import Origin, Snapshot
+from trustd.core.trust_settings import (
+    Decision,
+    Domain,
+    TrustSettings,
+    Usage,
+    allowed_errors,
+    decide,
+)
+from trustd.core.verdict import AppliedSetting, Failure, Rescue, Verdict
+
+_ANCHOR_ORIGINS = (Origin.CALLER_ANCHOR, Origin.SYSTEM, Origin.ADMIN, Origin.USER)
+_DOMAIN_ORIGIN = {Domain.ADMIN: Origin.ADMIN, Domain.USER: Origin.USER}
+
+
+class ParseCache:
+    """Bounded LRU of parsed certificates keyed by the SHA-256 of their bytes."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._size = size
+        self._items: OrderedDict[bytes, Certificate] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def parse(self, data: bytes) -> Certificate:
+        key = hashlib.sha256(data).digest()
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        cert = parse_certificate(data)
+        with self._lock:
+            self._items[key] = cert
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return cert
+
+
+@dataclass(slots=True)
+class _Outcome:
+    failures: list[Failure]
+    settings: list[AppliedSetting]
+    exceptions_applied: bool
+    result: TrustResult
+
+
+class Evaluator:
+    """Evaluates requests; holds the verifier and the parse cache shared across requests."""
+
+    def __init__(self, verifier: SignatureVerifier | None = None, cache_size: int = 20_000) -> None:
+        self.verifier: SignatureVerifier = verifier or CachingVerifier(cache_size)
+        self.certificates = ParseCache(cache_size)
+
+    def parse(self, data: bytes) -> Certificate | None:
+        try:
+            return self.certificates.parse(data)
+        except MalformedCertificate:
+            return None
+
+    def evaluate(self, request: EvaluationRequest, snapshot: Snapshot, now: datetime) -> Verdict:
+        return _Evaluation(self, request, snapshot, now).run()
+
+
+class _Evaluation:
+    """The state of one evaluate() call."""
+
+    def __init__(
+        self, evaluator: Evaluator, request: EvaluationRequest, snapshot: Snapshot, now: datetime
+    ) -> None:
+        self.evaluator = evaluator
+        self.request = request
+        self.snapshot = snapshot
+        moment = request.verify_date or now
+        self.moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        self.budget = Budget()
+        self.start = Budget()
+        self.policies = request.policies or EvaluationRequest.policies
+        self.anchors = self._parse_all(request.anchors)
+        self.anchor_set = {c.der for c in self.anchors}
+        self.crls: list[RevocationList] = [
+            crl for crl in (parse_crl(data) for data in request.crls) if crl is not None
+        ]
+        self._settings_cache: dict[bytes, TrustSettings | None] = {}
+        self._self_signed: dict[bytes, bool] = {}
+
+    def _parse_all(self, items: Sequence[bytes]) -> list[Certificate]:
+        parsed: list[Certificate] = []
+        for data in items:
+            cert = self.evaluator.parse(data)
+            if cert is not None and cert not in parsed:
+                parsed.append(cert)
+        return parsed
+
+    # -- questions the builder asks ------------------------------------------------------------
+
+    def settings_for(self, cert: Certificate) -> TrustSettings | None:
+        if cert.sha256 not in self._settings_cache:
+            self._settings_cache[cert.sha256] = self.snapshot.trust_settings_for(cert)
+        return self._settings_cache[cert.sha256]
+
+    def is_self_signed(self, cert: Certificate) -> bool:
+        if cert.sha256 not in self._self_signed:
+            self._self_signed[cert.sha256] = cert.is_self_issued and self.evaluator.verifier.verify(
+                cert, cert
+            )
+        return self._self_signed[cert.sha256]
+
+    def usage(self, index: int, policy_index: int = 0) -> Usage:
+        return Usage(self.policies[policy_index], index == 0, self.request.application)
+
+    def anchor_of(self, cert: Certificate, index: int) -> AnchorMark | None:
+        settings = self.settings_for(cert)
+        decision = Decision.NONE
+        constraint: int | None = None
+        if settings is not None:
+            self_signed = self.is_self_signed(cert)
+            for policy_index in range(len(self.policies)):
+                found, at = decide(settings, self.usage(index, policy_index), self_signed)
+                if found is Decision.DENY:
+                    origin = _DOMAIN_ORIGIN.get(settings.domain, Origin.ADMIN)
+                    applied = AppliedSetting(index, settings.domain, at, "deny")
+                    return AnchorMark(origin, deny=True, setting=applied)
+                if policy_index == 0:
+                    decision, constraint = found, at
+        if cert.der in self.anchor_set:
+            return AnchorMark(Origin.CALLER_ANCHOR)
+        if self.request.anchors_only:
+            return None
+        if settings is not None and decision is Decision.ANCHOR:
+            applied = AppliedSetting(index, settings.domain, constraint, "anchor")
+            return AnchorMark(_DOMAIN_ORIGIN.get(settings.domain, Origin.ADMIN), setting=applied)
+        if self.snapshot.is_system_anchor(cert):
+            return AnchorMark(Origin.SYSTEM)
+        return None
+
+    def issuers_of(self, head: Certificate) -> list[tuple[Certificate, Origin]]:
+        found: dict[bytes, tuple[Certificate, Origin]] = {}
+        for cert in self.anchors_by_subject.get(head.issuer_key, ()):
+            found.setdefault(cert.der, (cert, Origin.CALLER_ANCHOR))
+        for cert in self.request_by_subject.get(head.issuer_key, ()):
+            found.setdefault(cert.der, (cert, Origin.REQUEST))
+        for cert, origin in self.snapshot.issuers_of(head.issuer_key):
+            found.setdefault(cert.der, (cert, origin))
+        aki = head.authority_key_id
+
+        def preference(item: tuple[Certificate, Origin]) -> tuple[int, int, int]:
+            cert, origin = item
+            ski = cert.subject_key_identifier
+            linkage = 1 if aki is None or ski is None else (0 if aki == ski else 2)
+            return (
+                linkage,
+                0 if cert.valid_at(self.moment) else 1,
+                0 if origin in _ANCHOR_ORIGINS else 1,
+            )
+
+        return sorted(found.values(), key=preference)
+
+    # -- judging a complete path ---------------------------------------------------------------
+
+    def judge(
+        self, path: tuple[Certificate, ...], origins: tuple[Origin, ...], anchor: AnchorMark | None
+    ) -> Judged:
+        facts = PathFacts(
+            path=path,
+            anchored=anchor is not None,
+            anchor_origin=None if anchor is None else anchor.origin,
+            leaf_anchored_by_settings=(
+                len(path) == 1 and anchor is not None and anchor.origin in (Origin.ADMIN, Origin.USER)
+            ),
+            moment=self.moment,
+            policies=self.policies,
+            crls=self.crls,
+            max_intermediates=self.request.max_intermediates,
+        )
+        failures = judge_path(facts, self.budget)
+        settings: list[AppliedSetting] = []
+        if anchor is not None and anchor.setting is not None:
+            settings.append(anchor.setting)
+        if anchor is not None and anchor.deny:
+            failures.append(Failure(len(path) - 1, "UsageConstraints", detail="trust settings deny"))
+        outcome = self._rescue(path, failures, settings, anchor)
+        counted = [f for f in outcome.failures if f.rescued_by is None]
+        score = (
+            0 if outcome.result.trusted else 1,
+            0 if anchor is not None else 1,
+            sum(1 for f in counted if f.severity is Severity.FATAL),
+            len(counted),
+            len(path),
+        )
+        return Judged(path, origins, anchor, outcome.result.trusted, score, outcome)
+
+    def _rescue(
+        self,
+        path: tuple[Certificate, ...],
+        failures: list[Failure],
+        settings: list[AppliedSetting],
+        anchor: AnchorMark | None,
+    ) -> _Outcome:
+        """Apply allowed errors, then exceptions, and decide the result (reference 3.2, 5)."""
+        exceptions = self.request.exceptions
+        usable = exceptions is not None and exceptions.usable_for(
+            path[0].sha1, self.snapshot.exceptions_epoch
+        )
+        rescued_any = False
+        excepted = False
+        result_failures: list[Failure] = []
+        for failure in failures:
+            if failure.severity is not Severity.RECOVERABLE:
+                result_failures.append(failure)
+                continue
+            rescue = None
+            code = self._allowing_error(path[failure.index], failure)
+            if code is not None:
+                rescue = Rescue.ALLOWED_ERROR
+                applied = AppliedSetting(failure.index, code[0], None, "allowedError")
+                if applied not in settings:
+                    settings.append(applied)
+            elif usable and exceptions is not None and exceptions.covers(
+                failure.index, path[failure.index].sha1, failure.check, failure.value
+            ):
+                rescue = Rescue.EXCEPTION
+                excepted = True
+            if rescue is not None:
+                rescued_any = True
+                failure = Failure(failure.index, failure.check, failure.value, failure.detail, rescue)
+            result_failures.append(failure)
+        counted = [f for f in result_failures if f.rescued_by is None]
+        if any(f.severity is Severity.FATAL for f in counted):
+            result = TrustResult.FATAL_TRUST_FAILURE
+        elif any(f.severity is Severity.DENY for f in counted):
+            result = TrustResult.DENY
+        elif counted:
+            result = TrustResult.RECOVERABLE_TRUST_FAILURE
+        elif rescued_any or (anchor is not None and anchor.origin in (Origin.ADMIN, Origin.USER)):
+            result = TrustResult.PROCEED
+        else:
+            result = TrustResult.UNSPECIFIED
+        return _Outcome(result_failures, settings, excepted, result)
+
+    def _allowing_error(self, cert: Certificate, failure: Failure) -> tuple[Domain, int] | None:
+        settings = self.settings_for(cert)
+        if settings is None:
+            return None
+        for policy_index in range(len(self.policies)):
+            for code in allowed_errors(settings, self.usage(failure.index, policy_index)):
+                if failure.check in ALLOWED_ERROR_CHECKS.get(code, ()):
+                    return settings.domain, code
+        return None
+
+    # -- the whole evaluation ------------------------------------------------------------------
+
+    def run(self) -> Verdict:
+        request = self.request
+        leaf = self.evaluator.parse(request.certificates[0]) if request.certificates else None
+        if leaf is None:
+            return self._malformed()
+        others = [c for c in self._parse_all(request.certificates[1:]) if c != leaf]
+        self.request_by_subject: dict[bytes, list[Certificate]] = defaultdict(list)
+        for cert in others:
+            self.request_by_subject[cert.subject_key].append(cert)
+        self.anchors_by_subject: dict[bytes, list[Certificate]] = defaultdict(list)
+        for cert in self.anchors:
+            self.anchors_by_subject[cert.subject_key].append(cert)
+        builder = PathBuilder(
+            issuers=self.issuers_of,
+            anchor_of=self.anchor_of,
+            judge=self.judge,
+            verifier=self.evaluator.verifier,
+            budget=self.budget,
+            max_intermediates=(
+                MAX_INTERMEDIATES if request.max_intermediates is None else request.max_intermediates
+            ),
+            record=request.record_paths,
+        )
+        origin = Origin.CALLER_ANCHOR if leaf.der in self.anchor_set else Origin.REQUEST
+        try:
+            best = builder.build(leaf, origin)
+        except BudgetExhausted as exhausted:
+            return self._exhausted(builder.best, leaf, exhausted, builder)
+        assert best is not None  # the leaf alone is always judged
+        return self._verdict(best, builder)
+
+    def _verdict(self, best: Judged, builder: PathBuilder) -> Verdict:
+        outcome = best.payload
+        assert isinstance(outcome, _Outcome)
+        return Verdict(
+            result=outcome.result,
+            chain=best.path,
+            anchor_origin=None if best.anchor is None or best.anchor.deny else best.anchor.origin,
+            failures=tuple(outcome.failures),
+            trust_settings=tuple(outcome.settings),
+            exceptions_applied=outcome.exceptions_applied,
+            exceptions=self._exceptions_for(best.path, outcome.failures),
+            budget=BudgetUse.spent(self.start, self.budget),
+            attempts=tuple(builder.attempts) if self.request.record_paths else None,
+        )
+
+    def _exceptions_for(
+        self, chain: Sequence[Certificate], failures: Sequence[Failure]
+    ) -> ExceptionList:
+        per_position: list[dict[str, object]] = [{} for _ in chain]
+        for failure in failures:
+            if failure.rescued_by is not Rescue.ALLOWED_ERROR:
+                per_position[failure.index][failure.check] = failure.value
+        return exceptions_for(
+            [c.sha1 for c in chain], per_position, self.snapshot.exceptions_epoch
+        )
+
+    def _malformed(self) -> Verdict:
+        failure = Failure(0, "MalformedCertificate", detail="the leaf is not a valid certificate")
+        return Verdict(
+            result=TrustResult.FATAL_TRUST_FAILURE,
+            chain=(),
+            anchor_origin=None,
+            failures=(failure,),
+            trust_settings=(),
+            exceptions_applied=False,
+            exceptions=ExceptionList(),
+            budget=BudgetUse.spent(self.start, self.budget),
+        )
+
+    def _exhausted(
+        self, best: Judged | None, leaf: Certificate, exhausted: BudgetExhausted, builder: PathBuilder
+    ) -> Verdict:
+        chain = best.path if best is not None else (leaf,)
+        failure = Failure(0, "BudgetExhausted", value=exhausted.which, detail=str(exhausted))
+        return Verdict(
+            result=TrustResult.FATAL_TRUST_FAILURE,
+            chain=chain,
+            anchor_origin=None,
+            failures=(failure,),
+            trust_settings=(),
+            exceptions_applied=False,
+            exceptions=ExceptionList(),
+            budget=BudgetUse.spent(self.start, self.budget),
+            attempts=tuple(builder.attempts) if self.request.record_paths else None,
+        )
+
+
+_DEFAULT_EVALUATOR = Evaluator()
+
+
+def evaluate(
+    request: EvaluationRequest,
+    snapshot: Snapshot,
+    now: datetime,
+    *,
+    evaluator: Evaluator | None = None,
+) -> Verdict:
+    """Evaluate `request` against `snapshot` at `now` (or the request's verify date)."""
+    return (evaluator or _DEFAULT_EVALUATOR).evaluate(request, snapshot, now)

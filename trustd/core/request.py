@@ -1,0 +1,34 @@
+"""What an evaluation is asked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from trustd.core.exceptions import ExceptionList
+from trustd.core.policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationRequest:
+    """One SecTrustEvaluate call.
+
+    `certificates` is the leaf first, then whatever else the peer sent, in any order, junk and
+    duplicates tolerated (DER or PEM each).  `anchors` are caller-supplied anchors; with
+    `anchors_only` they are the only anchors (SecTrustSetAnchorCertificatesOnly).  `crls` are
+    DER or PEM CRLs to check revocation against.  `max_intermediates` caps the logical
+    intermediates of a path (self-issued ones do not count).  `application` is the calling
+    program's path, matched against application constraints.  With `record_paths` the verdict
+    carries every path the search tried and why each was abandoned.
+    """
+
+    certificates: tuple[bytes, ...]
+    policies: tuple[Policy, ...] = (Policy(),)
+    verify_date: datetime | None = None
+    anchors: tuple[bytes, ...] = ()
+    anchors_only: bool = False
+    exceptions: ExceptionList | None = None
+    crls: tuple[bytes, ...] = ()
+    max_intermediates: int | None = None
+    application: str | None = None
+    record_paths: bool = False

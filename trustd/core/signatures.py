@@ -1,0 +1,77 @@
+"""Signature verification, injectable, with a bounded cache for the default verifier."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Protocol
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+
+from trustd.core.certificates import Certificate
+
+
+class SignatureVerifier(Protocol):
+    def verify(self, issuer: Certificate, subject: Certificate) -> bool:
+        """Whether `subject`'s signature verifies with `issuer`'s public key."""
+        ...
+
+
+def verify_signature(issuer: Certificate, subject: Certificate) -> bool:
+    """RSA PKCS#1 v1.5 and PSS, ECDSA, Ed25519 and Ed448, as `cryptography` implements them.
+
+    DSA is refused on purpose: no current CA uses it and Apple no longer verifies it.
+    """
+    key = issuer.public_key
+    cert = subject.x509
+    try:
+        params = cert.signature_algorithm_parameters
+        algorithm = cert.signature_hash_algorithm
+        if isinstance(key, rsa.RSAPublicKey):
+            if not isinstance(params, padding.PKCS1v15 | padding.PSS) or not isinstance(
+                algorithm, hashes.HashAlgorithm
+            ):
+                return False
+            key.verify(cert.signature, cert.tbs_certificate_bytes, params, algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            if not isinstance(params, ec.ECDSA):
+                return False
+            key.verify(cert.signature, cert.tbs_certificate_bytes, params)
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            if params is not None or algorithm is not None:
+                return False
+            key.verify(cert.signature, cert.tbs_certificate_bytes)
+        else:
+            return False
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
+        return False
+    return True
+
+
+class CachingVerifier:
+    """verify_signature with an LRU cache keyed by (issuer key, subject certificate) hashes.
+
+    A verified signature stays verified, so a warm evaluation of a chain seen before costs no
+    public-key operation.  The cache holds at most `size` results.
+    """
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._size = size
+        self._results: OrderedDict[tuple[bytes, bytes], bool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, issuer: Certificate, subject: Certificate) -> bool:
+        key = (issuer.spki_sha256, subject.sha256)
+        with self._lock:
+            known = self._results.get(key)
+            if known is not None:
+                self._results.move_to_end(key)
+                return known
+        result = verify_signature(issuer, subject)
+        with self._lock:
+            self._results[key] = result
+            if len(self._results) > self._size:
+                self._results.popitem(last=False)
+        return result

@@ -1,0 +1,118 @@
+"""What an evaluation answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from trustd.core.budget import BudgetUse
+from trustd.core.certificates import Certificate
+from trustd.core.exceptions import ExceptionList
+from trustd.core.results import Check, Severity, TrustResult, check
+from trustd.core.snapshot import Origin
+from trustd.core.trust_settings import Domain
+
+
+class Rescue(StrEnum):
+    """What neutralised a recoverable failure."""
+
+    ALLOWED_ERROR = "allowedError"  # a matching usage constraint's kSecTrustSettingsAllowedError
+    EXCEPTION = "exception"  # a stored or supplied exception for this certificate
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One failed check at one chain position (0 = leaf)."""
+
+    index: int
+    check: str
+    value: Any = False
+    detail: str = ""
+    rescued_by: Rescue | None = None
+
+    @property
+    def info(self) -> Check:
+        return check(self.check)
+
+    @property
+    def severity(self) -> Severity:
+        return self.info.severity
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedSetting:
+    """A trust setting that took part in the decision."""
+
+    index: int  # chain position
+    domain: Domain
+    constraint_index: int | None  # None: an empty array (unconditional TrustRoot)
+    effect: str  # "anchor", "deny" or "allowedError"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One step of the path search, for explanations (recorded when asked)."""
+
+    depth: int  # chain position of `certificate`
+    certificate: Certificate
+    origin: Origin
+    outcome: str  # "anchor", "denied", "extended", "signature", "loop", "depth", "no issuer", ...
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The answer to an EvaluationRequest.
+
+    `details` has one mapping per chain position with the failed checks that count (Apple's
+    TrustResultDetails); `failures` lists every failure found on the chosen path, including
+    those rescued by allowed errors or exceptions.  `exceptions` is the list that would let
+    exactly this evaluation pass (SecTrustCopyExceptions).
+    """
+
+    result: TrustResult
+    chain: tuple[Certificate, ...]
+    anchor_origin: Origin | None
+    failures: tuple[Failure, ...]
+    trust_settings: tuple[AppliedSetting, ...]
+    exceptions_applied: bool
+    exceptions: ExceptionList
+    budget: BudgetUse
+    attempts: tuple[Attempt, ...] | None = None
+
+    @property
+    def trusted(self) -> bool:
+        return self.result.trusted
+
+    @property
+    def counted(self) -> tuple[Failure, ...]:
+        """Failures that decided the result (not rescued)."""
+        return tuple(f for f in self.failures if f.rescued_by is None)
+
+    @property
+    def details(self) -> tuple[Mapping[str, Any], ...]:
+        per_position: list[dict[str, Any]] = [{} for _ in self.chain] or [{}]
+        for failure in self.counted:
+            per_position[min(failure.index, len(per_position) - 1)][failure.check] = failure.value
+        return tuple(per_position)
+
+    @property
+    def primary(self) -> Failure | None:
+        """The most important failure: highest category, then lowest chain position."""
+        counted = self.counted
+        if not counted:
+            return None
+        return min(counted, key=lambda f: (f.info.category, f.index))
+
+    @property
+    def message(self) -> str:
+        """One line for people about the outcome."""
+        primary = self.primary
+        if primary is None:
+            return "certificate chain is trusted"
+        position = self.chain[primary.index] if primary.index < len(self.chain) else None
+        who = f"“{position.subject_summary}”" if position is not None else "certificate"
+        text = f"{who}: {primary.info.message}"
+        return f"{text} ({primary.detail})" if primary.detail else text
