@@ -24,9 +24,9 @@ from trustd.core.snapshot import EMPTY_SNAPSHOT
 
 # id -> why trustd deliberately decides otherwise (see docs/deviations.md).
 SKIPPED: Mapping[str, str] = {
-    "rfc5280::ca-as-leaf": (
-        "conflicts with webpki::ca-as-leaf; trustd follows the CA/B rule that a TLS server "
-        "leaf must not be a CA"
+    "webpki::ca-as-leaf": (
+        "conflicts with rfc5280::ca-as-leaf; like Apple, trustd accepts a CA certificate in "
+        "leaf position when it is a consistent CA (cA with keyCertSign)"
     ),
     "webpki::eku::ee-without-eku": (
         "conflicts with rfc5280::eku::ee-without-eku; Apple's ssl policy accepts a leaf "
@@ -35,6 +35,31 @@ SKIPPED: Mapping[str, str] = {
     "rfc5280::nc::permitted-dns-match-noncritical": (
         "conflicts with webpki::nc::permitted-dns-match-noncritical; trustd honours "
         "non-critical name constraints"
+    ),
+    "webpki::eku::ee-anyeku": (
+        "Apple's ssl policy accepts anyExtendedKeyUsage in a leaf (SecPolicy.c set_ssl_ekus)"
+    ),
+    "webpki::eku::ee-critical-eku": (
+        "RFC 5280 4.2.1.12 lets EKU be critical; Apple's ssl policy accepts it"
+    ),
+    "webpki::eku::root-has-eku": (
+        "Apple accepts a CA EKU that includes the policy's EKU; trust anchors are not profiled "
+        "against CA/B 7.1.2.1"
+    ),
+    **{
+        case: (
+            "trustd, like Apple, never reads the subject common name for identity; a common "
+            "name naming a host that is not in the SAN is ignored (CA/B 7.1.4.3 binds issuers)"
+        )
+        for case in (
+            "webpki::cn::not-in-san",
+            "webpki::cn::punycode-not-in-san",
+            "webpki::cn::utf8-vs-punycode-mismatch",
+        )
+    },
+    "rfc5280::aki::cross-signed-root-missing-aki": (
+        "RFC 5280 6.2 uses only a trust anchor's name and key; requiring an AKI on anchors "
+        "would refuse cve::cve-2024-0567"
     ),
 }
 

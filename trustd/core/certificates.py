@@ -272,6 +272,12 @@ class Certificate:
         return from_san + from_subject
 
     @cached_property
+    def common_names(self) -> tuple[str, ...]:
+        return tuple(
+            str(a.value) for a in self.x509.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        )
+
+    @cached_property
     def subject_summary(self) -> str:
         """A short human name, after SecCertificateCopySubjectSummary.
 

@@ -8,7 +8,7 @@ requirements.  Deliberate departures are listed in docs/deviations.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,8 +18,15 @@ from cryptography.x509.oid import ExtensionOID
 from trustd.core.budget import Budget
 from trustd.core.certificates import PROCESSED_EXTENSIONS, Certificate
 from trustd.core.crl import RevocationList, revocation_failures
+from trustd.core.der import has_explicit_ec_parameters
 from trustd.core.name_constraints import name_constraint_failures
-from trustd.core.names import email_matches, hostname_matches
+from trustd.core.names import (
+    email_matches,
+    hostname_matches,
+    loose_ip,
+    never_public,
+    normalize_hostname,
+)
 from trustd.core.policy import SERVER_AUTH, Policy, PolicyKind
 from trustd.core.snapshot import Origin
 from trustd.core.verdict import Failure
@@ -71,6 +78,7 @@ class PathFacts:
     policies: Sequence[Policy]
     crls: Sequence[RevocationList]
     max_intermediates: int | None
+    is_public_suffix: Callable[[str], bool] = never_public
 
     @property
     def last(self) -> int:
@@ -173,13 +181,18 @@ def _structure_failures(cert: Certificate, index: int, facts: PathFacts) -> Iter
         # RFC 5280 4.2.1.10: name constraints MUST be used only in a CA certificate.
         yield Failure(index, "NameConstraints", detail="name constraints in an end-entity")
     usage = cert.key_usage
-    if usage is not None and usage.key_cert_sign and not cert.is_ca:
-        # RFC 5280 4.2.1.9: keyCertSign only with cA asserted.
-        yield Failure(index, "KeyUsage", detail="keyCertSign without cA")
+    if usage is not None and usage.key_cert_sign != cert.is_ca:
+        # RFC 5280 4.2.1.9 and 4.2.1.3: keyCertSign only with cA asserted, and a CA whose key
+        # usage omits keyCertSign is inconsistent (a certificate pretending to be both).
+        detail = "keyCertSign without cA" if usage.key_cert_sign else "cA without keyCertSign"
+        yield Failure(index, "KeyUsage", detail=detail)
 
 
 def _key_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterator[Failure]:
     key = cert.key_facts
+    if has_explicit_ec_parameters(cert.spki_der):
+        yield Failure(index, "KeySize", detail="EC key with explicit curve parameters")
+        return
     if key.algorithm == "unknown" or key.algorithm == "DSA":
         # Unsupported or explicit-parameter keys (CA/B 7.1.3.1 allows RSA and named P-curves).
         yield Failure(index, "KeySize", detail=f"unsupported {key.algorithm} key")
@@ -237,7 +250,7 @@ def _leaf_policy_failures(cert: Certificate, policy: Policy, facts: PathFacts) -
         if missing:
             yield Failure(0, "KeyUsage", detail="missing " + ", ".join(missing))
     if policy.kind in (PolicyKind.SSL, PolicyKind.EAP, PolicyKind.IPSEC) and policy.name:
-        if not hostname_matches(cert.subject_alt_names, policy.name):
+        if not hostname_matches(cert.subject_alt_names, policy.name, facts.is_public_suffix):
             yield Failure(0, "SSLHostname", detail=policy.name)
     if policy.kind is PolicyKind.SMIME and policy.name:
         if not email_matches(cert.email_addresses, policy.name):
@@ -247,12 +260,13 @@ def _leaf_policy_failures(cert: Certificate, policy: Policy, facts: PathFacts) -
 
 
 def _tls_server_leaf_failures(cert: Certificate, facts: PathFacts) -> Iterator[Failure]:
-    """Apple's TLS server leaf rules (reference 4.3 table), which depend on the anchor."""
-    if cert.is_ca and not facts.is_anchor(0):
-        # CA/B 7.1.2.7.8: a subscriber certificate's cA MUST be false.
-        yield Failure(0, "NotCA")
+    """Apple's TLS server leaf rules (reference 4.3 table), which depend on the anchor.
+
+    Chains anchored by user or admin trust settings are exempt, as on Apple platforms.
+    """
     if facts.leaf_anchored_by_settings or facts.settings_anchored or not facts.anchored:
         return
+    yield from _subject_name_failures(cert)
     lifetime = cert.not_after - cert.not_before
     ekus = cert.extended_key_usage or frozenset()
     if facts.anchor_origin is Origin.SYSTEM:
@@ -267,6 +281,48 @@ def _tls_server_leaf_failures(cert: Certificate, facts: PathFacts) -> Iterator[F
             yield Failure(0, "OtherTrustValidityPeriod", detail="more than 825 days")
         if cert.not_before > _OTHER_EKU_FROM and SERVER_AUTH not in ekus:
             yield Failure(0, "ServerAuthEKU")
+
+
+def _subject_name_failures(cert: Certificate) -> Iterator[Failure]:
+    """CA/B 7.1.4.3 and 7.1.2.7.12 on how a TLS server certificate names its subject."""
+    san = cert.subject_alt_names
+    if san is not None and cert.subject_der != b"\x30\x00" and cert.is_critical(
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME
+    ):
+        yield Failure(0, "BasicCertificateProcessing", detail="critical SAN with a subject")
+    for value in cert.common_names:
+        twin = respelled_identity(value, cert)
+        if twin is not None:
+            yield Failure(
+                0, "BasicCertificateProcessing", detail=f"common name {value!r} respells {twin!r}"
+            )
+            break
+
+
+def respelled_identity(common_name: str, cert: Certificate) -> str | None:
+    """The SAN value that `common_name` names in another spelling, if any.
+
+    trustd, like Apple, never reads the common name for identity, so a common name naming
+    something else entirely is ignored.  But one that names a SAN host or address in a different
+    form (other case, U-label for A-label, hex or zero-padded IPv4, uncompressed IPv6) breaks
+    CA/B 7.1.4.3, which wants a byte-for-byte copy, and is the material of name-confusion attacks
+    on software that still reads common names.
+    """
+    san = cert.subject_alt_names
+    if san is None:
+        return None
+    dns = cert.dns_names
+    addresses = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    if common_name in dns or common_name in addresses:
+        return None
+    address = loose_ip(common_name)
+    if address is not None and str(address) in addresses:
+        return str(address)
+    folded = normalize_hostname(common_name)
+    for name in dns:
+        if folded is not None and folded == name.lower():
+            return name
+    return None
 
 
 # -- issuers ----------------------------------------------------------------------------------
@@ -319,8 +375,9 @@ def key_identifier_failures(facts: PathFacts) -> Iterator[Failure]:
         aki = cert.authority_key_identifier
         self_signed_end = cert.is_self_issued and index == facts.last
         if aki is None:
-            if not self_signed_end and cert.extension_problem is None:
-                # AKI keyIdentifier MUST be present except in self-signed certificates.
+            if not facts.is_anchor(index) and not self_signed_end and cert.extension_problem is None:
+                # AKI keyIdentifier MUST be present except in self-signed certificates.  An
+                # anchor is exempt: RFC 5280 6.2 uses only its name and key.
                 yield Failure(index, "IdLinkage", detail="no authority key identifier")
         elif aki.key_identifier is None:
             yield Failure(index, "IdLinkage", detail="authority key identifier without keyIdentifier")

@@ -94,6 +94,26 @@ def encode_oid(dotted: str) -> bytes:
     return bytes(out)
 
 
+EC_PUBLIC_KEY = "1.2.840.10045.2.1"
+
+
+def has_explicit_ec_parameters(spki: bytes) -> bool:
+    """Whether an id-ecPublicKey SubjectPublicKeyInfo spells its curve out (RFC 5480 2.1.1).
+
+    Only the namedCurve form is allowed (CA/B 7.1.3.1.2); explicit parameters have hidden
+    weak or backdoored curves (CVE-2020-0601).
+    """
+    try:
+        _, start, end = read_tlv(spki)
+        algorithm = children(spki, start, end)[0]
+        fields = children(spki, algorithm[2], algorithm[3])
+        if decode_oid(spki[fields[0][2] : fields[0][3]]) != EC_PUBLIC_KEY:
+            return False
+        return len(fields) < 2 or fields[1][0] != OID
+    except (DERProblem, IndexError):
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class RawExtension:
     oid: str

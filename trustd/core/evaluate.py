@@ -22,6 +22,7 @@ from trustd.core.certificates import Certificate, MalformedCertificate, parse_ce
 from trustd.core.checks import PathFacts, judge_path
 from trustd.core.crl import RevocationList, parse_crl
 from trustd.core.exceptions import ExceptionList, exceptions_for
+from trustd.core.names import PublicSuffixTest, default_public_suffixes
 from trustd.core.request import EvaluationRequest
 from trustd.core.results import ALLOWED_ERROR_CHECKS, Severity, TrustResult
 from trustd.core.signatures import CachingVerifier, SignatureVerifier
@@ -74,9 +75,21 @@ class _Outcome:
 class Evaluator:
     """Evaluates requests; holds the verifier and the parse cache shared across requests."""
 
-    def __init__(self, verifier: SignatureVerifier | None = None, cache_size: int = 20_000) -> None:
+    def __init__(
+        self,
+        verifier: SignatureVerifier | None = None,
+        cache_size: int = 20_000,
+        public_suffixes: PublicSuffixTest | None = None,
+    ) -> None:
         self.verifier: SignatureVerifier = verifier or CachingVerifier(cache_size)
         self.certificates = ParseCache(cache_size)
+        self._public_suffixes = public_suffixes
+
+    def is_public_suffix(self, domain: str) -> bool:
+        """Whether `domain` is a public suffix (the list is loaded on first use)."""
+        if self._public_suffixes is None:
+            self._public_suffixes = default_public_suffixes()
+        return self._public_suffixes(domain)
 
     def parse(self, data: bytes) -> Certificate | None:
         try:
@@ -98,6 +111,8 @@ class _Evaluation:
         self.request = request
         self.snapshot = snapshot
         moment = request.verify_date or now
+        # Certificate times have whole seconds (RFC 5280 4.1.2.5): compare at that granularity.
+        moment = moment.replace(microsecond=0)
         self.moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         self.budget = Budget()
         self.start = Budget()
@@ -198,6 +213,7 @@ class _Evaluation:
             policies=self.policies,
             crls=self.crls,
             max_intermediates=self.request.max_intermediates,
+            is_public_suffix=self.evaluator.is_public_suffix,
         )
         failures = judge_path(facts, self.budget)
         settings: list[AppliedSetting] = []

@@ -24,7 +24,9 @@ from trustd.core.names import (
     dns_name_in_subtree,
     email_in_subtree,
     ip_in_subtree,
+    is_valid_dns_constraint,
     is_valid_dns_pattern,
+    is_valid_mailbox,
     normalized_rdns,
 )
 from trustd.core.verdict import Failure
@@ -95,8 +97,7 @@ def _invalid_name(names: Names) -> str | None:
         if not is_valid_dns_pattern(name):
             return f"invalid DNS name {name!r}"
     for address in names.email:
-        local, at, host = address.rpartition("@")
-        if not at or not local or not host or not address.isascii():
+        if not is_valid_mailbox(address):
             return f"invalid e-mail address {address!r}"
     return None
 
@@ -136,6 +137,9 @@ def _violation(names: Names, constraints: x509.NameConstraints, budget: Budget) 
     if unsupported:
         kinds = ", ".join(sorted(t.__name__ for t in unsupported))
         return f"constrained name type not supported: {kinds}"
+    for subtree in [*permitted.get("dns", ()), *excluded.get("dns", ())]:
+        if not is_valid_dns_constraint(str(subtree.value)):
+            return f"invalid DNS name constraint {subtree.value!r}"
     for kind in ("dns", "ip", "email", "dn"):
         values: Sequence[object] = getattr(names, kind)
         if not values:

@@ -12,11 +12,34 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+import socket
+from collections.abc import Callable, Iterable
 
 from cryptography import x509
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# RFC 5322 3.2.3 atext, for the dot-atom local part of a mailbox.
+_ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$")
+
+PublicSuffixTest = Callable[[str], bool]
+
+
+def never_public(_: str) -> bool:
+    return False
+
+
+def default_public_suffixes() -> PublicSuffixTest:
+    """The Public Suffix List (ICANN and private sections) shipped by `publicsuffixlist`."""
+    from publicsuffixlist import PublicSuffixList
+
+    suffixes = PublicSuffixList()
+
+    def is_public(domain: str) -> bool:
+        return bool(suffixes.is_public(domain))
+
+    return is_public
+
 
 # RFC 1034 3.5 "preferred name syntax" label (LDH), as required of dNSName by RFC 5280 4.2.1.6.
 _LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -31,6 +54,17 @@ def parse_ip(text: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(candidate)
     except ValueError:
+        return None
+
+
+def loose_ip(text: str) -> IPAddress | None:
+    """An address as lenient parsers read it (inet_aton's hex, octal and short IPv4 forms)."""
+    strict = parse_ip(text)
+    if strict is not None:
+        return strict
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
         return None
 
 
@@ -62,8 +96,28 @@ def is_valid_dns_pattern(pattern: str) -> bool:
     return bool(labels) and all(_LDH_LABEL.match(label) for label in labels)
 
 
-def dns_pattern_matches(pattern: str, reference: str) -> bool:
-    """Whether a SAN dNSName `pattern` matches the normalised `reference` hostname."""
+def is_valid_mailbox(address: str) -> bool:
+    """RFC 5280 4.2.1.6 / RFC 5321 4.1.2 Mailbox: dot-atom or quoted local part, LDH domain."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not address.isascii():
+        return False
+    if local.startswith('"') and local.endswith('"') and len(local) >= 2:
+        quoted = local[1:-1].replace('\\"', "").replace("\\\\", "")
+        if '"' in quoted or "\\" in quoted:
+            return False
+    elif not all(_ATEXT.match(atom) for atom in local.split(".")):
+        return False
+    return normalize_hostname(domain) is not None
+
+
+def dns_pattern_matches(
+    pattern: str, reference: str, is_public_suffix: PublicSuffixTest = never_public
+) -> bool:
+    """Whether a SAN dNSName `pattern` matches the normalised `reference` hostname.
+
+    A wildcard needs at least three labels and must not stand directly under a public suffix
+    (Apple refuses *.co.uk as it refuses *.com).
+    """
     if not is_valid_dns_pattern(pattern):
         return False
     pattern = pattern.lower().rstrip(".")
@@ -75,10 +129,15 @@ def dns_pattern_matches(pattern: str, reference: str) -> bool:
         len(pattern_labels) >= 3
         and len(pattern_labels) == len(reference_labels)
         and pattern_labels[1:] == reference_labels[1:]
+        and not is_public_suffix(pattern[2:])
     )
 
 
-def hostname_matches(san: x509.SubjectAlternativeName | None, reference: str) -> bool:
+def hostname_matches(
+    san: x509.SubjectAlternativeName | None,
+    reference: str,
+    is_public_suffix: PublicSuffixTest = never_public,
+) -> bool:
     """Whether the certificate's SAN covers `reference` (hostname or IP literal)."""
     if san is None:
         return False
@@ -88,7 +147,10 @@ def hostname_matches(san: x509.SubjectAlternativeName | None, reference: str) ->
     normalized = normalize_hostname(reference)
     if normalized is None:
         return False
-    return any(dns_pattern_matches(p, normalized) for p in san.get_values_for_type(x509.DNSName))
+    return any(
+        dns_pattern_matches(p, normalized, is_public_suffix)
+        for p in san.get_values_for_type(x509.DNSName)
+    )
 
 
 def email_matches(addresses: Iterable[str], reference: str) -> bool:
@@ -112,8 +174,6 @@ def dns_in_subtree(name: str, constraint: str) -> bool:
     constraint = constraint.lower().rstrip(".")
     if not constraint:
         return True
-    if constraint.startswith("."):
-        return name.endswith(constraint)
     return name == constraint or name.endswith("." + constraint)
 
 
@@ -139,6 +199,11 @@ def _is_exact_label_under(constraint: str, base: str) -> bool:
     base = base.lower().rstrip(".")
     head, dot, rest = constraint.partition(".")
     return bool(dot) and bool(head) and rest == base
+
+
+def is_valid_dns_constraint(constraint: str) -> bool:
+    """A dNSName subtree is a host or domain name: no wildcard, no leading period (4.2.1.10)."""
+    return constraint == "" or normalize_hostname(constraint) is not None
 
 
 def dns_name_in_subtree(name: str, constraint: str, *, excluded: bool) -> bool:
