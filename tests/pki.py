@@ -593,7 +593,9 @@ class PKI:
     and this builder hands out slots 0, 1, 2... so keys within one builder are distinct.
     """
 
-    def __init__(self, keys: KeyCache | None = None, *, default_key_type: KeyType = "ec-p256"):
+    def __init__(
+        self, keys: KeyCache | None = None, *, default_key_type: KeyType = "ec-p256"
+    ) -> None:
         self.keys = DEFAULT_KEYS if keys is None else keys
         self.default_key_type: KeyType = default_key_type
         self._next_slot: dict[str, int] = {}

@@ -98,7 +98,9 @@ def run_case(case: Mapping[str, Any]) -> dict[str, str]:
     )
     verdict = evaluate(request, EMPTY_SNAPSHOT, datetime.now().astimezone())
     failed = sorted({f"{f.index}:{f.check}" for f in verdict.counted})
-    ok = verdict.trusted and _client_names_present(case, verdict.chain[0] if verdict.chain else None)
+    ok = verdict.trusted and _client_names_present(
+        case, verdict.chain[0] if verdict.chain else None
+    )
     return {
         "id": case_id,
         "actual_result": "SUCCESS" if ok else "FAILURE",
@@ -116,7 +118,10 @@ def _client_names_present(case: Mapping[str, Any], leaf: Any) -> bool:
         kind, value = peer.get("kind"), peer.get("value", "")
         if kind == "RFC822" and not email_matches(
             leaf.subject_alt_names.get_values_for_type(__import__("cryptography").x509.RFC822Name)
-            if leaf.subject_alt_names else (), value):
+            if leaf.subject_alt_names
+            else (),
+            value,
+        ):
             return False
         if kind in ("DNS", "IP") and not hostname_matches(leaf.subject_alt_names, value):
             return False

@@ -71,7 +71,9 @@ class PathBuilder:
         self._extend([leaf], [origin])
         return self.best
 
-    def _note(self, depth: int, cert: Certificate, origin: Origin, outcome: str, detail: str = "") -> None:
+    def _note(
+        self, depth: int, cert: Certificate, origin: Origin, outcome: str, detail: str = ""
+    ) -> None:
         if self.record:
             self.attempts.append(Attempt(depth, cert, origin, outcome, detail))
 
@@ -89,8 +91,9 @@ class PathBuilder:
         head, depth = path[-1], len(path) - 1
         anchor = self.anchor_of(head, depth)
         if anchor is not None:
-            self._note(depth, head, origins[-1], "denied" if anchor.deny else "anchor",
-                       anchor.origin.value)
+            self._note(
+                depth, head, origins[-1], "denied" if anchor.deny else "anchor", anchor.origin.value
+            )
             return self._consider(path, origins, anchor)
         logical = sum(1 for cert in path[1:] if not cert.is_self_issued)
         if logical > self.max_intermediates:

@@ -14,13 +14,13 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
 
 from trustd.core.der import CertificateParts, DERProblem, certificate_parts
 from trustd.core.names import normalized_rdns
@@ -34,6 +34,12 @@ warnings.filterwarnings(
 )
 
 PEM_MARKER = b"-----BEGIN"
+_DESCRIPTION = x509.ObjectIdentifier("2.5.4.13")
+
+
+def _attribute_text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.hex()
+
 
 ExtensionValue = TypeVar("ExtensionValue", bound=x509.ExtensionType)
 
@@ -66,8 +72,8 @@ def parse_certificate(data: bytes) -> Certificate:
             der = bytes(data)
             parsed = x509.load_der_x509_certificate(der)
         parts = certificate_parts(der)
-        # Touch the fields every evaluation needs so that a broken one is found here.
-        parsed.subject, parsed.issuer, parsed.not_valid_before_utc, parsed.not_valid_after_utc
+        # Decode the fields every evaluation needs now, so that a broken one is found here.
+        _ = (parsed.subject, parsed.issuer, parsed.not_valid_before_utc, parsed.not_valid_after_utc)
     except (ValueError, TypeError, DERProblem) as problem:
         raise MalformedCertificate(f"not a valid X.509 certificate: {problem}") from None
     return Certificate(der, parsed, parts)
@@ -267,7 +273,8 @@ class Certificate:
         san = self.subject_alt_names
         from_san = () if san is None else tuple(san.get_values_for_type(x509.RFC822Name))
         from_subject = tuple(
-            str(attr.value) for attr in self.x509.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
+            str(attr.value)
+            for attr in self.x509.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
         )
         return from_san + from_subject
 
@@ -279,31 +286,36 @@ class Certificate:
 
     @cached_property
     def subject_summary(self) -> str:
-        """A short human name, after SecCertificateCopySubjectSummary.
+        """A short human name, after Apple's SecCertificateCopySubjectSummary.
 
-        Every common name (most specific last in the DER, so listed in reverse), with a
-        description attribute in parentheses; else the first e-mail address, else the first DNS
-        name, else the organisational unit, else the organisation, else any attribute.
+        The most telling attribute type present wins (common name, then organisational unit,
+        then organisation, then any other); all its values are listed, last first, joined by
+        ", ".  Description attributes follow a common-name summary in parentheses.  A subject
+        with nothing to show falls back to the first e-mail address, then the first DNS name.
         """
-        subject = self.x509.subject
-        common_names = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-        if common_names:
-            summary = ", ".join(reversed(common_names))
-            description = subject.get_attributes_for_oid(x509.ObjectIdentifier("2.5.4.13"))
-            if description:
-                summary += f" ({description[0].value!s})"
+        rank = {
+            NameOID.COMMON_NAME: 3,
+            NameOID.ORGANIZATIONAL_UNIT_NAME: 2,
+            NameOID.ORGANIZATION_NAME: 1,
+        }
+        best, values, descriptions = 0, list[str](), list[str]()
+        for attribute in self.x509.subject:
+            text = _attribute_text(attribute.value)
+            if attribute.oid == _DESCRIPTION:
+                descriptions.insert(0, text)
+            level = rank.get(attribute.oid, 0)
+            if level > best or not values:
+                best, values = level, [text]
+            elif level == best:
+                values.insert(0, text)
+        if values:
+            summary = ", ".join(values)
+            if descriptions and best == 3:
+                summary = f"{summary} ({', '.join(descriptions)})"
             return summary
         if self.email_addresses:
             return self.email_addresses[0]
-        if self.dns_names:
-            return self.dns_names[0]
-        for oid in (NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.ORGANIZATION_NAME):
-            values = subject.get_attributes_for_oid(oid)
-            if values:
-                return str(values[0].value)
-        for attribute in subject:
-            return str(attribute.value)
-        return ""
+        return self.dns_names[0] if self.dns_names else ""
 
     @cached_property
     def ca_issuer_urls(self) -> tuple[str, ...]:
@@ -312,9 +324,9 @@ class Certificate:
         if value is None:
             return ()
         return tuple(
-            cast(str, d.access_location.value)
+            d.access_location.value
             for d in value
-            if d.access_method == x509.AuthorityInformationAccessOID.CA_ISSUERS
+            if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
             and isinstance(d.access_location, x509.UniformResourceIdentifier)
         )
 

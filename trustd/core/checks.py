@@ -162,7 +162,8 @@ def _structure_failures(cert: Certificate, index: int, facts: PathFacts) -> Iter
     if cert.extension_problem is not None:
         yield Failure(index, cert.extension_problem)
     unknown = [
-        oid for oid, critical in cert.raw_extension_oids.items()
+        oid
+        for oid, critical in cert.raw_extension_oids.items()
         if critical and oid not in PROCESSED_EXTENSIONS
     ]
     if unknown:
@@ -193,7 +194,7 @@ def _key_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterator[F
     if has_explicit_ec_parameters(cert.spki_der):
         yield Failure(index, "KeySize", detail="EC key with explicit curve parameters")
         return
-    if key.algorithm == "unknown" or key.algorithm == "DSA":
+    if key.algorithm in {"unknown", "DSA"}:
         # Unsupported or explicit-parameter keys (CA/B 7.1.3.1 allows RSA and named P-curves).
         yield Failure(index, "KeySize", detail=f"unsupported {key.algorithm} key")
         return
@@ -206,9 +207,13 @@ def _key_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterator[F
         # CA/B 6.1.5: the modulus size in bits MUST be divisible by 8.
         yield Failure(index, "KeySize", detail=f"RSA modulus of {key.bits} bits")
     tls_server = any(p.is_tls_server for p in facts.policies)
-    if tls_server and not facts.leaf_anchored_by_settings and (
-        (key.algorithm == "RSA" and key.bits < TLS_MIN_RSA_BITS)
-        or (key.algorithm == "EC" and key.bits < TLS_MIN_EC_BITS)
+    if (
+        tls_server
+        and not facts.leaf_anchored_by_settings
+        and (
+            (key.algorithm == "RSA" and key.bits < TLS_MIN_RSA_BITS)
+            or (key.algorithm == "EC" and key.bits < TLS_MIN_EC_BITS)
+        )
     ):
         yield Failure(index, "KeySize", detail=f"{key.algorithm} {key.bits} bits")
 
@@ -286,8 +291,10 @@ def _tls_server_leaf_failures(cert: Certificate, facts: PathFacts) -> Iterator[F
 def _subject_name_failures(cert: Certificate) -> Iterator[Failure]:
     """CA/B 7.1.4.3 and 7.1.2.7.12 on how a TLS server certificate names its subject."""
     san = cert.subject_alt_names
-    if san is not None and cert.subject_der != b"\x30\x00" and cert.is_critical(
-        ExtensionOID.SUBJECT_ALTERNATIVE_NAME
+    if (
+        san is not None
+        and cert.subject_der != b"\x30\x00"
+        and cert.is_critical(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     ):
         yield Failure(0, "BasicCertificateProcessing", detail="critical SAN with a subject")
     for value in cert.common_names:
@@ -346,7 +353,9 @@ def _issuer_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterato
             wanted = policy.leaf_ekus
             if wanted is not None and not (ekus & (wanted | {"2.5.29.37.0"})):
                 # Apple: a CA carrying an EKU must include anyEKU or one of the policy's EKUs.
-                yield Failure(index, "ExtendedKeyUsage", detail="issuer EKU does not allow this use")
+                yield Failure(
+                    index, "ExtendedKeyUsage", detail="issuer EKU does not allow this use"
+                )
                 break
 
 
@@ -375,12 +384,18 @@ def key_identifier_failures(facts: PathFacts) -> Iterator[Failure]:
         aki = cert.authority_key_identifier
         self_signed_end = cert.is_self_issued and index == facts.last
         if aki is None:
-            if not facts.is_anchor(index) and not self_signed_end and cert.extension_problem is None:
+            if (
+                not facts.is_anchor(index)
+                and not self_signed_end
+                and cert.extension_problem is None
+            ):
                 # AKI keyIdentifier MUST be present except in self-signed certificates.  An
                 # anchor is exempt: RFC 5280 6.2 uses only its name and key.
                 yield Failure(index, "IdLinkage", detail="no authority key identifier")
         elif aki.key_identifier is None:
-            yield Failure(index, "IdLinkage", detail="authority key identifier without keyIdentifier")
+            yield Failure(
+                index, "IdLinkage", detail="authority key identifier without keyIdentifier"
+            )
         elif self_signed_end and (
             aki.authority_cert_issuer is not None
             or aki.key_identifier != cert.subject_key_identifier
@@ -391,7 +406,7 @@ def key_identifier_failures(facts: PathFacts) -> Iterator[Failure]:
             issuer_ski = path[index + 1].subject_key_identifier
             if issuer_ski is not None and aki.key_identifier != issuer_ski:
                 yield Failure(index, "IdLinkage", detail="AKI does not match the issuer's SKI")
-        if (index > 0 and cert.subject_key_identifier is None and cert.extension_problem is None):
+        if index > 0 and cert.subject_key_identifier is None and cert.extension_problem is None:
             # RFC 5280 4.2.1.2: SKI MUST appear in all conforming CA certificates.
             yield Failure(index, "IdLinkage", detail="CA without subject key identifier")
 

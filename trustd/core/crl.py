@@ -42,7 +42,9 @@ def parse_crl(data: bytes) -> RevocationList | None:
         return None
 
 
-def _unusable(crl: x509.CertificateRevocationList, issuer: Certificate, moment: datetime) -> str | None:
+def _unusable(
+    crl: x509.CertificateRevocationList, issuer: Certificate, moment: datetime
+) -> str | None:
     """Why this CRL cannot be relied on, or None."""
     usage = issuer.key_usage
     if usage is not None and not usage.crl_sign:
@@ -95,10 +97,16 @@ def _reason(entry: x509.RevokedCertificate) -> int:
         return UNSPECIFIED_REASON
     codes = list(x509.ReasonFlags)
     order = [
-        x509.ReasonFlags.unspecified, x509.ReasonFlags.key_compromise,
-        x509.ReasonFlags.ca_compromise, x509.ReasonFlags.affiliation_changed,
-        x509.ReasonFlags.superseded, x509.ReasonFlags.cessation_of_operation,
-        x509.ReasonFlags.certificate_hold, None, x509.ReasonFlags.remove_from_crl,
-        x509.ReasonFlags.privilege_withdrawn, x509.ReasonFlags.aa_compromise,
+        x509.ReasonFlags.unspecified,
+        x509.ReasonFlags.key_compromise,
+        x509.ReasonFlags.ca_compromise,
+        x509.ReasonFlags.affiliation_changed,
+        x509.ReasonFlags.superseded,
+        x509.ReasonFlags.cessation_of_operation,
+        x509.ReasonFlags.certificate_hold,
+        None,
+        x509.ReasonFlags.remove_from_crl,
+        x509.ReasonFlags.privilege_withdrawn,
+        x509.ReasonFlags.aa_compromise,
     ]
     return order.index(reason) if reason in codes and reason in order else UNSPECIFIED_REASON

@@ -86,10 +86,10 @@ def encode_oid(dotted: str) -> bytes:
     out = bytearray()
     for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
         chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
+        rest = arc >> 7
+        while rest:
+            chunk.append(0x80 | (rest & 0x7F))
+            rest >>= 7
         out.extend(reversed(chunk))
     return bytes(out)
 
@@ -161,7 +161,7 @@ def certificate_parts(der: bytes) -> CertificateParts:
     spki = der[tbs[index + 5][1] : tbs[index + 5][3]]
     extensions: list[RawExtension] = []
     has_field = False
-    for tag, _, cstart, cend in tbs[index + 6 :]:
+    for tag, _, cstart, _cend in tbs[index + 6 :]:
         if tag != EXPLICIT_3:
             continue
         has_field = True

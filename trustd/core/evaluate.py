@@ -9,6 +9,7 @@ one.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections import OrderedDict, defaultdict
@@ -23,6 +24,7 @@ from trustd.core.checks import PathFacts, judge_path
 from trustd.core.crl import RevocationList, parse_crl
 from trustd.core.exceptions import ExceptionList, exceptions_for
 from trustd.core.names import PublicSuffixTest, default_public_suffixes
+from trustd.core.policy import Policy
 from trustd.core.request import EvaluationRequest
 from trustd.core.results import ALLOWED_ERROR_CHECKS, Severity, TrustResult
 from trustd.core.signatures import CachingVerifier, SignatureVerifier
@@ -116,7 +118,7 @@ class _Evaluation:
         self.moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         self.budget = Budget()
         self.start = Budget()
-        self.policies = request.policies or EvaluationRequest.policies
+        self.policies = request.policies or (Policy(),)
         self.anchors = self._parse_all(request.anchors)
         self.anchor_set = {c.der for c in self.anchors}
         self.crls: list[RevocationList] = [
@@ -207,7 +209,9 @@ class _Evaluation:
             anchored=anchor is not None,
             anchor_origin=None if anchor is None else anchor.origin,
             leaf_anchored_by_settings=(
-                len(path) == 1 and anchor is not None and anchor.origin in (Origin.ADMIN, Origin.USER)
+                len(path) == 1
+                and anchor is not None
+                and anchor.origin in (Origin.ADMIN, Origin.USER)
             ),
             moment=self.moment,
             policies=self.policies,
@@ -220,7 +224,9 @@ class _Evaluation:
         if anchor is not None and anchor.setting is not None:
             settings.append(anchor.setting)
         if anchor is not None and anchor.deny:
-            failures.append(Failure(len(path) - 1, "UsageConstraints", detail="trust settings deny"))
+            failures.append(
+                Failure(len(path) - 1, "UsageConstraints", detail="trust settings deny")
+            )
         outcome = self._rescue(path, failures, settings, anchor)
         counted = [f for f in outcome.failures if f.rescued_by is None]
         score = (
@@ -258,15 +264,20 @@ class _Evaluation:
                 applied = AppliedSetting(failure.index, code[0], None, "allowedError")
                 if applied not in settings:
                     settings.append(applied)
-            elif usable and exceptions is not None and exceptions.covers(
-                failure.index, path[failure.index].sha1, failure.check, failure.value
+            elif (
+                usable
+                and exceptions is not None
+                and exceptions.covers(
+                    failure.index, path[failure.index].sha1, failure.check, failure.value
+                )
             ):
                 rescue = Rescue.EXCEPTION
                 excepted = True
             if rescue is not None:
                 rescued_any = True
-                failure = Failure(failure.index, failure.check, failure.value, failure.detail, rescue)
-            result_failures.append(failure)
+                result_failures.append(dataclasses.replace(failure, rescued_by=rescue))
+            else:
+                result_failures.append(failure)
         counted = [f for f in result_failures if f.rescued_by is None]
         if any(f.severity is Severity.FATAL for f in counted):
             result = TrustResult.FATAL_TRUST_FAILURE
@@ -311,7 +322,9 @@ class _Evaluation:
             verifier=self.evaluator.verifier,
             budget=self.budget,
             max_intermediates=(
-                MAX_INTERMEDIATES if request.max_intermediates is None else request.max_intermediates
+                MAX_INTERMEDIATES
+                if request.max_intermediates is None
+                else request.max_intermediates
             ),
             record=request.record_paths,
         )
@@ -345,9 +358,7 @@ class _Evaluation:
         for failure in failures:
             if failure.rescued_by is not Rescue.ALLOWED_ERROR:
                 per_position[failure.index][failure.check] = failure.value
-        return exceptions_for(
-            [c.sha1 for c in chain], per_position, self.snapshot.exceptions_epoch
-        )
+        return exceptions_for([c.sha1 for c in chain], per_position, self.snapshot.exceptions_epoch)
 
     def _malformed(self) -> Verdict:
         failure = Failure(0, "MalformedCertificate", detail="the leaf is not a valid certificate")
@@ -363,7 +374,11 @@ class _Evaluation:
         )
 
     def _exhausted(
-        self, best: Judged | None, leaf: Certificate, exhausted: BudgetExhausted, builder: PathBuilder
+        self,
+        best: Judged | None,
+        leaf: Certificate,
+        exhausted: BudgetExhausted,
+        builder: PathBuilder,
     ) -> Verdict:
         chain = best.path if best is not None else (leaf,)
         failure = Failure(0, "BudgetExhausted", value=exhausted.which, detail=str(exhausted))

@@ -34,7 +34,9 @@ class ExceptionList:
     entries: tuple[CertificateExceptions | None, ...] = ()
 
     def is_generic(self) -> bool:
-        return len(self.entries) == 1 and self.entries[0] is not None and self.entries[0].sha1 is None
+        return (
+            len(self.entries) == 1 and self.entries[0] is not None and self.entries[0].sha1 is None
+        )
 
     def usable_for(self, leaf_sha1: bytes, epoch: int) -> bool:
         """SecTrustSetExceptions' gate: the first entry names this leaf in the current epoch."""

@@ -9,6 +9,7 @@ the Budget, which stops the quadratic blow-ups of pathological certificates.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ class Names:
     email: tuple[str, ...]
     dn: tuple[NormalizedRDNs, ...]
     other_types: frozenset[type]
+    malformed_ip: bool  # an iPAddress SAN that is not one address (4 or 16 octets)
 
 
 def certificate_names(cert: Certificate) -> Names:
@@ -64,7 +66,8 @@ def certificate_names(cert: Certificate) -> Names:
         dn.append(normalized_rdns(cert.x509.subject))
     dn.extend(normalized_rdns(n.value) for n in general if isinstance(n, x509.DirectoryName))
     others = frozenset(type(n) for n in general if type(n) not in _TYPES)
-    return Names(dns, tuple(a for a in ip if not isinstance(a, str)), email, tuple(dn), others)
+    addresses = tuple(a for a in ip if isinstance(a, ipaddress.IPv4Address | ipaddress.IPv6Address))
+    return Names(dns, addresses, email, tuple(dn), others, len(addresses) != len(ip))
 
 
 def _matches(kind: str, name: object, subtree: x509.GeneralName, *, excluded: bool) -> bool:
@@ -93,6 +96,8 @@ def _subtrees_by_kind(
 
 
 def _invalid_name(names: Names) -> str | None:
+    if names.malformed_ip:
+        return "invalid IP address in SAN"
     for name in names.dns:
         if not is_valid_dns_pattern(name):
             return f"invalid DNS name {name!r}"
@@ -126,7 +131,9 @@ def name_constraint_failures(path: Sequence[Certificate], budget: Budget) -> Ite
         for ca_index, constraints in above:
             problem = _violation(names, constraints, budget)
             if problem:
-                yield Failure(index, "NameConstraints", detail=f"{problem} (constraint of #{ca_index})")
+                yield Failure(
+                    index, "NameConstraints", detail=f"{problem} (constraint of #{ca_index})"
+                )
                 break
 
 

@@ -100,97 +100,285 @@ class Check:
 R, F, D = Severity.RECOVERABLE, Severity.FATAL, Severity.DENY
 C = Category
 
-# CSSM codes used below.
-CSSMERR_TP_INVALID_CERTIFICATE = 0x80012115 - 2**32
-CSSMERR_TP_CERT_EXPIRED = 0x8001210A - 2**32
-CSSMERR_TP_NOT_TRUSTED = 0x8001212A - 2**32
-CSSMERR_TP_CERT_REVOKED = 0x8001210C - 2**32
-CSSMERR_APPLETP_HOSTNAME_MISMATCH = 0x80012400 - 2**32
-CSSMERR_APPLETP_SMIME_EMAIL_ADDRS_NOT_FOUND = 0x80012418 - 2**32
-CSSMERR_APPLETP_TRUST_SETTING_DENY = 0x80012436 - 2**32
 
+def _cssm(code: int) -> int:
+    """A CSSM_RETURN as the signed 32-bit value Apple stores and prints."""
+    return code - 2**32 if code >= 2**31 else code
+
+
+CSSMERR_TP_INVALID_CERTIFICATE = _cssm(0x80012115)
+CSSMERR_TP_CERT_EXPIRED = _cssm(0x8001210A)
+CSSMERR_TP_NOT_TRUSTED = _cssm(0x8001212A)
+CSSMERR_TP_CERT_REVOKED = _cssm(0x8001210C)
+CSSMERR_APPLETP_HOSTNAME_MISMATCH = _cssm(0x80012400)
+CSSMERR_APPLETP_SMIME_EMAIL_ADDRS_NOT_FOUND = _cssm(0x80012418)
+CSSMERR_APPLETP_TRUST_SETTING_DENY = _cssm(0x80012436)
+
+# (name, kind, subtype, CSSM code, OSStatus or 0 where not recorded, message) from
+# SecPolicyChecks.list and SecFrameworkStrings.h (docs/research/apple-strings.md sections 1, 4).
 _CHECKS = [
-    Check("SSLHostname", R, C.NAME, CSSMERR_APPLETP_HOSTNAME_MISMATCH, -67602,
-          "Host name not found in Subject Alternative Name extension"),
-    Check("Email", R, C.NAME, CSSMERR_APPLETP_SMIME_EMAIL_ADDRS_NOT_FOUND, -67623,
-          "E-mail address not found in the certificate"),
-    Check("TemporalValidity", R, C.EXPIRED, CSSMERR_TP_CERT_EXPIRED, -67818,
-          "Certificate has expired or is not yet valid"),
-    Check("ValidLeaf", R, C.EXPIRED, CSSMERR_TP_CERT_EXPIRED, -67818,
-          "Leaf certificate is not valid at the verification time"),
-    Check("ValidRoot", R, C.EXPIRED, CSSMERR_TP_CERT_EXPIRED, -67818,
-          "Root certificate has expired or is not yet valid"),
-    Check("WeakKeySize", F, C.KEY_SIZE, 0x80012115 - 2**32, -67735,
-          "Public key is too weak (RSA below 1024 bits or EC below 160 bits)"),
-    Check("WeakSignature", F, C.WEAK_HASH, 0x80010955 - 2**32, -67815,
-          "Signature uses a broken hash algorithm (MD2, MD4 or MD5)"),
-    Check("KeyUsage", R, C.USAGE, 0x80012406 - 2**32, -67608,
-          "Key usage does not allow this use"),
-    Check("ExtendedKeyUsage", R, C.USAGE, 0x80012407 - 2**32, -67609,
-          "Extended key usage does not allow this use"),
-    Check("NotCA", R, C.USAGE, 0x80012116 - 2**32, -67902,
-          "Leaf certificate is a certificate authority"),
-    Check("BasicConstraints", R, C.COMPLIANCE, 0x80012402 - 2**32, -67604,
-          "Basic constraints extension is missing or wrong"),
-    Check("BasicConstraintsCA", R, C.COMPLIANCE, 0x80012403 - 2**32, -67605,
-          "Certificate used as an issuer is not a certificate authority"),
-    Check("BasicConstraintsPathLen", R, C.COMPLIANCE, 0x80012409 - 2**32, -67611,
-          "Path length constraint exceeded"),
-    Check("AnchorTrusted", R, C.TRUST, CSSMERR_TP_NOT_TRUSTED, -67843,
-          "Root certificate is not trusted"),
-    Check("MissingIntermediate", R, C.TRUST, CSSMERR_TP_NOT_TRUSTED, -25318,
-          "Unable to build chain to a trusted root (possible missing intermediate)"),
-    Check("NonEmptySubject", R, C.COMPLIANCE, 0x80012437 - 2**32, -67655,
-          "Empty subject name without a critical subject alternative name"),
-    Check("IdLinkage", R, C.COMPLIANCE, 0x80012404 - 2**32, -67610,
-          "Authority and subject key identifiers do not link"),
-    Check("KeySize", R, C.KEY_SIZE, 0x80010918 - 2**32, -67735,
-          "Public key is smaller than this policy allows"),
-    Check("SignatureHashAlgorithms", R, C.WEAK_HASH, 0x80010913 - 2**32, -67815,
-          "Signature hash algorithm is not allowed by this policy"),
-    Check("CertificatePolicy", R, C.COMPLIANCE, 0x80012439 - 2**32, -67835,
-          "Required certificate policy is missing"),
-    Check("CriticalExtensions", R, C.COMPLIANCE, 0x80012401 - 2**32, -67603,
-          "Unrecognized critical extension"),
-    Check("ChainLength", R, C.PINNING, 0x80012409 - 2**32, -67611,
-          "Chain is longer than allowed"),
-    Check("BasicCertificateProcessing", R, C.COMPLIANCE, CSSMERR_TP_INVALID_CERTIFICATE, -67690,
-          "Certificate is not standards compliant"),
-    Check("NameConstraints", R, C.COMPLIANCE, CSSMERR_TP_INVALID_CERTIFICATE, -67689,
-          "Name is not permitted by the issuer's name constraints"),
-    Check("PolicyConstraints", R, C.COMPLIANCE, CSSMERR_TP_INVALID_CERTIFICATE, -67835,
-          "Certificate policy constraints are not met"),
-    Check("UsageConstraints", D, C.DENIED, CSSMERR_APPLETP_TRUST_SETTING_DENY, -67654,
-          "User or administrator set the certificate as distrusted"),
-    Check("Revocation", F, C.REVOKED, CSSMERR_TP_CERT_REVOKED, -67820,
-          "Certificate has been revoked"),
-    Check("RevocationResponseRequired", R, C.REVOKED, 0x80012423 - 2**32, -67635,
-          "A required revocation response could not be obtained"),
-    Check("UnparseableExtension", R, C.COMPLIANCE, 0x80012410 - 2**32, -67618,
-          "An extension could not be parsed"),
-    Check("DuplicateExtension", R, C.COMPLIANCE, 0x80012410 - 2**32, -67903,
-          "An extension appears more than once"),
-    Check("OtherTrustValidityPeriod", R, C.COMPLIANCE, 0x8001210D - 2**32, -67901,
-          "Certificate exceeds maximum temporal validity period"),
-    Check("SystemTrustValidityPeriod", R, C.COMPLIANCE, 0x8001210D - 2**32, -67901,
-          "Certificate exceeds maximum temporal validity period"),
-    Check("ServerAuthEKU", R, C.USAGE, 0x80012407 - 2**32, -67609,
-          "Extended key usage does not include server authentication"),
-    Check("EmailProtectionEKU", R, C.USAGE, 0x80012407 - 2**32, -67609,
-          "Extended key usage does not include e-mail protection"),
-    # trustd's own checks; Apple's client refuses such input before evaluation.
-    Check("MalformedCertificate", F, C.COMPLIANCE, CSSMERR_TP_INVALID_CERTIFICATE, -26275,
-          "Certificate could not be parsed"),
-    Check("BudgetExhausted", F, C.TRUST, CSSMERR_TP_NOT_TRUSTED, -67843,
-          "Path building gave up: the certificates form a pathological graph"),
+    Check(*row)
+    for row in (
+        (
+            "SSLHostname",
+            R,
+            C.NAME,
+            0x80012400,
+            -67602,
+            "SSL hostname does not match name(s) in certificate",
+        ),
+        (
+            "Email",
+            R,
+            C.NAME,
+            0x80012418,
+            -67623,
+            "Email address does not match name(s) in certificate",
+        ),
+        (
+            "TemporalValidity",
+            R,
+            C.EXPIRED,
+            0x8001210A,
+            -67818,
+            "Certificate is not temporally valid",
+        ),
+        ("ValidLeaf", R, C.EXPIRED, 0x8001210A, -67818, "Certificate is not temporally valid"),
+        ("ValidRoot", R, C.EXPIRED, 0x8001210A, -67818, "Root is not temporally valid"),
+        (
+            "WeakKeySize",
+            F,
+            C.KEY_SIZE,
+            0x80012115,
+            -67735,
+            "Certificate is using a broken key size",
+        ),
+        (
+            "WeakSignature",
+            F,
+            C.WEAK_HASH,
+            0x80010955,
+            -67815,
+            "Certificate is using a broken signature algorithm",
+        ),
+        ("KeyUsage", R, C.USAGE, 0x80012406, -67608, "Key usage does not match certificate usage"),
+        (
+            "ExtendedKeyUsage",
+            R,
+            C.USAGE,
+            0x80012407,
+            -67609,
+            "Extended key usage does not match certificate usage",
+        ),
+        ("NotCA", R, C.COMPLIANCE, 0x80012116, -67902, "Leaf certificate is a CA"),
+        ("BlackListedLeaf", F, C.BLOCKED, 0x8001210C, -67820, "Certificate is blocked"),
+        ("GrayListedLeaf", R, C.TRUST, 0x8001212A, -67843, "Certificate is listed as untrusted"),
+        (
+            "BasicConstraints",
+            R,
+            C.COMPLIANCE,
+            0x80012402,
+            -67604,
+            "Basic constraints are required but missing",
+        ),
+        (
+            "BasicConstraintsCA",
+            R,
+            C.COMPLIANCE,
+            0x80012403,
+            -67605,
+            "Non-CA certificate used as a CA",
+        ),
+        (
+            "BasicConstraintsPathLen",
+            R,
+            C.COMPLIANCE,
+            0x80012409,
+            -67611,
+            "Chain exceeded constrained path length",
+        ),
+        ("AnchorTrusted", R, C.TRUST, 0x8001212A, -67843, "Root is not trusted"),
+        (
+            "MissingIntermediate",
+            R,
+            C.TRUST,
+            0x8001212A,
+            -25318,
+            "Unable to build chain to root (possible missing intermediate)",
+        ),
+        ("NonEmptySubject", R, C.COMPLIANCE, 0x80012437, -67655, "Certificate missing a name"),
+        (
+            "IdLinkage",
+            R,
+            C.COMPLIANCE,
+            0x80012404,
+            -67610,
+            "SubjectKeyID/AuthorityKeyID mismatch in chain",
+        ),
+        ("KeySize", R, C.KEY_SIZE, 0x80010918, -67735, "Key size is not permitted for this use"),
+        (
+            "SignatureHashAlgorithms",
+            R,
+            C.WEAK_HASH,
+            0x80010913,
+            -67815,
+            "Signature hash algorithm is not permitted for this use",
+        ),
+        (
+            "CertificatePolicy",
+            R,
+            C.PINNING,
+            0x80012439,
+            -67835,
+            "Missing project-specific Certificate Policy OID",
+        ),
+        (
+            "CriticalExtensions",
+            R,
+            C.COMPLIANCE,
+            0x80012401,
+            -67603,
+            "Found unknown critical extensions",
+        ),
+        (
+            "ChainLength",
+            R,
+            C.PINNING,
+            0x80012409,
+            -67611,
+            "Chain does not match expected path length",
+        ),
+        (
+            "BasicCertificateProcessing",
+            R,
+            C.COMPLIANCE,
+            0x80012115,
+            -67690,
+            "Certificate is not standards compliant",
+        ),
+        ("NameConstraints", R, C.COMPLIANCE, 0x80012115, -67689, "Name constraints violated"),
+        ("PolicyConstraints", R, C.COMPLIANCE, 0x80012115, -67835, "Policy constraints violated"),
+        ("GrayListedKey", R, C.TRUST, 0x8001212A, -67843, "Key is listed as untrusted"),
+        ("BlackListedKey", F, C.BLOCKED, 0x8001210C, -67820, "Key is blocked"),
+        (
+            "UsageConstraints",
+            D,
+            C.DENIED,
+            0x80012436,
+            -67654,
+            "User or administrator set certificate as distrusted",
+        ),
+        ("Revocation", F, C.REVOKED, 0x8001210C, -67820, "Certificate is revoked"),
+        (
+            "RevocationResponseRequired",
+            R,
+            C.PINNING,
+            0x80012423,
+            -67635,
+            "Failed to check revocation",
+        ),
+        (
+            "ValidityPeriodMaximums",
+            R,
+            C.COMPLIANCE,
+            0x8001210D,
+            -67901,
+            "Certificate exceeds maximum temporal validity period",
+        ),
+        (
+            "OtherTrustValidityPeriod",
+            R,
+            C.COMPLIANCE,
+            0x8001210D,
+            -67901,
+            "Certificate exceeds maximum temporal validity period",
+        ),
+        (
+            "SystemTrustValidityPeriod",
+            R,
+            C.COMPLIANCE,
+            0x8001210D,
+            -67901,
+            "Certificate exceeds maximum temporal validity period",
+        ),
+        (
+            "ServerAuthEKU",
+            R,
+            C.USAGE,
+            0x80012407,
+            -67609,
+            "Extended key usage does not match certificate usage",
+        ),
+        (
+            "EmailProtectionEKU",
+            R,
+            C.USAGE,
+            0x80012407,
+            -67609,
+            "Extended key usage does not match certificate usage",
+        ),
+        (
+            "UnparseableExtension",
+            R,
+            C.COMPLIANCE,
+            0x80012410,
+            -67618,
+            "Unable to parse known extension",
+        ),
+        (
+            "DuplicateExtension",
+            R,
+            C.COMPLIANCE,
+            0x80012410,
+            -67903,
+            "Multiple extensions with the same extension ID",
+        ),
+        # trustd's own checks: Apple's client refuses such input before evaluation.
+        (
+            "MalformedCertificate",
+            F,
+            C.COMPLIANCE,
+            0x80012115,
+            -26275,
+            "Certificate could not be parsed",
+        ),
+        (
+            "BudgetExhausted",
+            F,
+            C.TRUST,
+            0x8001212A,
+            -67843,
+            "Path building gave up: the certificates form a pathological graph",
+        ),
+    )
 ]
+_CHECKS = [
+    Check(c.name, c.severity, c.category, _cssm(c.cssm), c.osstatus, c.message) for c in _CHECKS
+]
+
+# SecTrustCopyErrorStrings' simple error, per subtype; %s is the subject summary.
+SUBTYPE_TEMPLATES = {
+    Category.BLOCKED: "“%s” certificate is blocked",
+    Category.REVOKED: "“%s” certificate is revoked",
+    Category.KEY_SIZE: "“%s” certificate is using a broken key size",
+    Category.WEAK_HASH: "“%s” certificate is using a broken signature algorithm",
+    Category.DENIED: "User or administrator set “%s” certificate as distrusted",
+    Category.COMPLIANCE: "“%s” certificate is not standards compliant",
+    Category.PINNING: "%s certificates do not meet pinning requirements",
+    Category.TRUST: "“%s” certificate is not trusted",
+    Category.USAGE: "“%s” certificate is not permitted for this usage",
+    Category.NAME: "“%s” certificate name does not match input",
+    Category.EXPIRED: "“%s” certificate is expired",
+}
 
 CHECKS: dict[str, Check] = {check.name: check for check in _CHECKS}
 
 
 def check(name: str) -> Check:
     """The Check called `name`; unknown names (from newer peers) are recoverable compliance."""
-    return CHECKS.get(name) or Check(name, R, C.COMPLIANCE, CSSMERR_TP_INVALID_CERTIFICATE, 0, name)
+    return CHECKS.get(name) or Check(
+        name, R, C.COMPLIANCE, CSSMERR_TP_INVALID_CERTIFICATE, 0, f"[{name}]"
+    )
 
 
 # The three allowed errors trust settings can carry, and the checks each one covers

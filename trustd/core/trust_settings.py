@@ -131,7 +131,7 @@ def constraint_matches(constraint: UsageConstraint, usage: Usage) -> bool:
         return False
     if constraint.key_usage is not None:
         stored = constraint.key_usage & 0xFFFFFFFF
-        if stored != KEY_USAGE_ANY and stored != usage.key_usage:
+        if stored not in (KEY_USAGE_ANY, usage.key_usage):
             return False
     return True
 
@@ -152,9 +152,7 @@ class Decision(Enum):
     NONE = "none"  # no decision (no match, Unspecified, or a result that does not fit)
 
 
-def decide(
-    settings: TrustSettings, usage: Usage, self_signed: bool
-) -> tuple[Decision, int | None]:
+def decide(settings: TrustSettings, usage: Usage, self_signed: bool) -> tuple[Decision, int | None]:
     """Decision and the index of the constraint that made it (None for an empty array)."""
     if not settings.constraints:
         return (Decision.ANCHOR if self_signed else Decision.NONE), None

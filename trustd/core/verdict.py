@@ -10,7 +10,7 @@ from typing import Any
 from trustd.core.budget import BudgetUse
 from trustd.core.certificates import Certificate
 from trustd.core.exceptions import ExceptionList
-from trustd.core.results import Check, Severity, TrustResult, check
+from trustd.core.results import SUBTYPE_TEMPLATES, Category, Check, Severity, TrustResult, check
 from trustd.core.snapshot import Origin
 from trustd.core.trust_settings import Domain
 
@@ -108,11 +108,23 @@ class Verdict:
 
     @property
     def message(self) -> str:
-        """One line for people about the outcome."""
+        """Apple's simple error for the primary failure (SecTrustCopyErrorStrings)."""
         primary = self.primary
         if primary is None:
             return "certificate chain is trusted"
-        position = self.chain[primary.index] if primary.index < len(self.chain) else None
-        who = f"“{position.subject_summary}”" if position is not None else "certificate"
-        text = f"{who}: {primary.info.message}"
-        return f"{text} ({primary.detail})" if primary.detail else text
+        template = SUBTYPE_TEMPLATES[primary.info.category]
+        if primary.info.category is Category.PINNING:
+            return template % ",".join(f'"{c.subject_summary}"' for c in self.chain)
+        cert = self.chain[primary.index] if primary.index < len(self.chain) else None
+        return template % (cert.subject_summary if cert is not None else "")
+
+    @property
+    def full_message(self) -> str:
+        """Apple's detailed error: every failed check, per certificate."""
+        parts = []
+        for index, failed in enumerate(self.details):
+            if failed:
+                summary = self.chain[index].subject_summary if index < len(self.chain) else ""
+                messages = ", ".join(check(name).message for name in failed)
+                parts.append(f"Certificate {index} “{summary}” has errors: {messages};")
+        return "".join(parts)
