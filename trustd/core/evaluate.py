@@ -187,17 +187,30 @@ class _Evaluation:
             found.setdefault(cert.der, (cert, origin))
         aki = head.authority_key_id
 
-        def preference(item: tuple[Certificate, Origin]) -> tuple[int, int, int]:
+        def preference(item: tuple[Certificate, Origin]) -> tuple[int, int, int, int]:
             cert, origin = item
             ski = cert.subject_key_identifier
             linkage = 1 if aki is None or ski is None else (0 if aki == ski else 2)
+            anchorish = origin in _ANCHOR_ORIGINS
             return (
                 linkage,
+                0 if anchorish or self.issuer_is_known(cert) else 1,
                 0 if cert.valid_at(self.moment) else 1,
-                0 if origin in _ANCHOR_ORIGINS else 1,
+                0 if anchorish else 1,
             )
 
         return sorted(found.values(), key=preference)
+
+    def issuer_is_known(self, cert: Certificate) -> bool:
+        """One step of look-ahead: some certificate we know could have issued `cert`."""
+        key = cert.issuer_key
+        if cert.is_self_issued:
+            return False
+        return (
+            key in self.anchors_by_subject
+            or key in self.request_by_subject
+            or any(True for _ in self.snapshot.issuers_of(key))
+        )
 
     # -- judging a complete path ---------------------------------------------------------------
 

@@ -1,0 +1,111 @@
+"""Exceptions (reference section 5) and TN2232's expired-certificate scenario."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from core.helpers import SHORT, cert, failed, run, ssl
+from pki import PKI
+
+from trustd.core import CertificateExceptions, ExceptionList, MemorySnapshot, TrustResult
+from trustd.plist.exceptions import decode_exceptions, encode_exceptions
+
+EXPIRED = {
+    "not_before": dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+    "not_after": dt.datetime(2021, 1, 1, tzinfo=dt.UTC),
+}
+
+
+def test_tn2232_exception_for_an_expired_certificate(pki: PKI) -> None:
+    root = pki.root()
+    leaf = pki.leaf(root, dns=["example.com"], **EXPIRED)
+    snapshot = MemorySnapshot(system_anchors=[cert(root)])
+
+    refused = run([leaf], policies=[ssl()], snapshot=snapshot)
+    assert refused.result is TrustResult.RECOVERABLE_TRUST_FAILURE
+    assert failed(refused) == {(0, "TemporalValidity")}
+
+    # The user accepts the failure: the blob travels as Apple's binary plist.
+    blob = encode_exceptions(refused.exceptions)
+    assert blob.startswith(b"bplist00")
+    accepted = decode_exceptions(blob)
+    assert accepted.entries[0] is not None
+    assert accepted.entries[0].sha1 == cert(leaf).sha1
+    assert dict(accepted.entries[0].checks) == {"TemporalValidity": False}
+
+    verdict = run([leaf], policies=[ssl()], snapshot=snapshot, exceptions=accepted)
+    assert verdict.result is TrustResult.PROCEED
+    assert verdict.exceptions_applied
+
+    # An impostor: another expired certificate for the same host.
+    impostor = pki.leaf(root, dns=["example.com"], key=pki.new_key(), **EXPIRED)
+    assert run([impostor], policies=[ssl()], snapshot=snapshot, exceptions=accepted).result is (
+        TrustResult.RECOVERABLE_TRUST_FAILURE
+    )
+
+    # The same certificate with a new kind of failure (another host name).
+    other_host = run(
+        [leaf], policies=[ssl("other.example.com")], snapshot=snapshot, exceptions=accepted
+    )
+    assert other_host.result is TrustResult.RECOVERABLE_TRUST_FAILURE
+    assert failed(other_host) == {(0, "SSLHostname")}
+
+    # After the epoch is reset, nothing from the old epoch applies.
+    reset = MemorySnapshot(system_anchors=[cert(root)], exceptions_epoch=1)
+    assert run([leaf], policies=[ssl()], snapshot=reset, exceptions=accepted).result is (
+        TrustResult.RECOVERABLE_TRUST_FAILURE
+    )
+
+
+def test_exceptions_made_in_an_epoch_carry_it(pki: PKI) -> None:
+    root = pki.root()
+    leaf = pki.leaf(root, dns=["example.com"], **EXPIRED)
+    snapshot = MemorySnapshot(system_anchors=[cert(root)], exceptions_epoch=3)
+    refused = run([leaf], policies=[ssl()], snapshot=snapshot)
+    entry = refused.exceptions.entries[0]
+    assert entry is not None and entry.reset_count == 3
+    assert run(
+        [leaf], policies=[ssl()], snapshot=snapshot, exceptions=refused.exceptions
+    ).result is (TrustResult.PROCEED)
+
+
+def test_exceptions_never_rescue_fatal_or_deny(pki: PKI) -> None:
+    root = pki.root()
+    leaf = pki.leaf(root, dns=["example.com"], **SHORT)
+    crl = pki.crl(root, revoked=[leaf])
+    snapshot = MemorySnapshot(system_anchors=[cert(root)])
+    revoked = run([leaf], policies=[ssl()], snapshot=snapshot, crls=[crl.der])
+    assert revoked.result is TrustResult.FATAL_TRUST_FAILURE
+    again = run(
+        [leaf], policies=[ssl()], snapshot=snapshot, crls=[crl.der], exceptions=revoked.exceptions
+    )
+    assert again.result is TrustResult.FATAL_TRUST_FAILURE
+    assert not again.exceptions_applied
+
+
+def test_exceptions_for_an_untrusted_root_name_the_root(pki: PKI) -> None:
+    root = pki.root()
+    ica = pki.intermediate(root)
+    leaf = pki.leaf(ica, dns=["example.com"], **SHORT)
+    verdict = run([leaf, ica, root], policies=[ssl()])
+    entries = verdict.exceptions.entries
+    assert len(entries) == 3
+    assert entries[1] is None
+    assert entries[2] is not None and entries[2].checks == {"AnchorTrusted": False}
+    assert run([leaf, ica, root], policies=[ssl()], exceptions=verdict.exceptions).result is (
+        TrustResult.PROCEED
+    )
+
+
+def test_blob_round_trip_and_generic_entries() -> None:
+    generic = ExceptionList((CertificateExceptions(sha1=None, checks={"TemporalValidity": False}),))
+    decoded = decode_exceptions(encode_exceptions(generic))
+    assert decoded == generic
+    assert decoded.is_generic()
+    assert decoded.usable_for(b"\x01" * 20, 0)
+
+
+def test_blob_that_is_not_an_array_means_no_exceptions() -> None:
+    import plistlib
+
+    assert decode_exceptions(plistlib.dumps({"a": 1}, fmt=plistlib.FMT_BINARY)).entries == ()

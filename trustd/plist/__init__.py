@@ -1,0 +1,1 @@
+"""macOS property lists <-> core values: trust-settings records and the exceptions blob."""
