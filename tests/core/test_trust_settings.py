@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.helpers import SHORT, BASIC_OID, SSL_OID, cert, failed, run, settings, ssl
+from core.helpers import BASIC_OID, SHORT, SSL_OID, cert, failed, run, settings, ssl
 from pki import PKI
 
 from trustd.core import (
