@@ -16,14 +16,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: install
-	$(BIN)/ruff check trustd tests bench
+	$(BIN)/ruff check
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check trustd tests bench
-	$(BIN)/ruff format --check trustd tests bench
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/mypy
 
 limbo: install
