@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from trustd.core.budget import Budget
+from trustd.core.certificate_policies import policy_failures
 from trustd.core.certificates import PROCESSED_EXTENSIONS, Certificate
 from trustd.core.crl import RevocationList, revocation_failures
 from trustd.core.der import has_explicit_ec_parameters
@@ -118,6 +119,7 @@ def judge_path(facts: PathFacts, budget: Budget) -> list[Failure]:
     failures.extend(path_length_failures(facts))
     failures.extend(key_identifier_failures(facts))
     failures.extend(name_constraint_failures(facts.path, budget))
+    failures.extend(policy_failures(facts.path, facts.anchored))
     failures.extend(revocation_failures(facts.path, facts.crls, facts.moment))
     failures.extend(anchor_failures(facts))
     return failures

@@ -95,6 +95,26 @@ def encode_oid(dotted: str) -> bytes:
 
 
 EC_PUBLIC_KEY = "1.2.840.10045.2.1"
+POLICY_MAPPINGS = "2.5.29.33"
+
+
+def policy_mappings(value: bytes) -> list[tuple[str, str]]:
+    """(issuerDomainPolicy, subjectDomainPolicy) pairs of a PolicyMappings extension value."""
+    tag, start, end = read_tlv(value)
+    if tag != SEQUENCE or end != len(value):
+        raise DERProblem("PolicyMappings is not one SEQUENCE")
+    pairs = []
+    for ptag, _, pstart, pend in children(value, start, end):
+        fields = children(value, pstart, pend)
+        if ptag != SEQUENCE or len(fields) != 2 or any(f[0] != OID for f in fields):
+            raise DERProblem("a policy mapping is two OIDs")
+        pairs.append(
+            (
+                decode_oid(value[fields[0][2] : fields[0][3]]),
+                decode_oid(value[fields[1][2] : fields[1][3]]),
+            )
+        )
+    return pairs
 
 
 def has_explicit_ec_parameters(spki: bytes) -> bool:

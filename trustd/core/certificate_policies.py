@@ -1,0 +1,202 @@
+"""RFC 5280 6.1 certificate policy processing: the valid_policy_tree.
+
+Run with the default inputs of 6.1.1 (user-initial-policy-set = {anyPolicy}, no initial
+explicit policy, mapping or anyPolicy inhibition), which is what Apple's basic evaluation does.
+A path fails (check PolicyConstraints) when the certificates require an explicit policy and no
+policy is valid for the whole path, or when a policy mapping names anyPolicy (6.1.4 (a)).
+
+The tree can grow exponentially with policy mappings (the reason for RFC 9618); the number of
+nodes is capped by MAX_POLICY_NODES and running over it fails the path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from cryptography import x509
+
+from trustd.core.certificates import Certificate
+from trustd.core.der import POLICY_MAPPINGS, DERProblem, policy_mappings
+from trustd.core.verdict import Failure
+
+ANY_POLICY = "2.5.29.32.0"
+# Real paths have a handful of policies per certificate; 1,000 nodes is far above any of them
+# and far below what a hostile mapping chain could otherwise build.
+MAX_POLICY_NODES = 1000
+
+
+@dataclass(eq=False)
+class _Node:
+    valid_policy: str
+    expected: set[str]
+    parent: _Node | None
+    children: list[_Node] = field(default_factory=list)
+
+
+class _TooManyNodes(Exception):
+    pass
+
+
+@dataclass
+class _Tree:
+    levels: list[list[_Node]]
+    count: int = 1
+
+    def add(self, depth: int, parent: _Node, policy: str, expected: set[str]) -> None:
+        self.count += 1
+        if self.count > MAX_POLICY_NODES:
+            raise _TooManyNodes
+        node = _Node(policy, expected, parent)
+        parent.children.append(node)
+        while len(self.levels) <= depth:
+            self.levels.append([])
+        self.levels[depth].append(node)
+
+    def prune(self, depth: int) -> None:
+        """Delete childless nodes at depth-1 and above, repeatedly (6.1.3 (d)(3))."""
+        for level in range(depth - 1, -1, -1):
+            keep = [n for n in self.levels[level] if n.children or level == len(self.levels) - 1]
+            for node in self.levels[level]:
+                if node not in keep and node.parent is not None:
+                    node.parent.children.remove(node)
+            self.levels[level] = keep
+
+    def empty(self) -> bool:
+        return not self.levels or not self.levels[0]
+
+
+def _policies(cert: Certificate) -> list[str] | None:
+    found = cert.extension(x509.CertificatePolicies)
+    if found is None:
+        return None
+    return [p.policy_identifier.dotted_string for p in found.value]
+
+
+def _mappings(cert: Certificate) -> list[tuple[str, str]] | None:
+    """PolicyMappings (RFC 5280 4.2.1.5), read from the DER: cryptography does not parse it.
+
+    None when the extension cannot be decoded.
+    """
+    for raw in cert.parts.extensions:
+        if raw.oid == POLICY_MAPPINGS:
+            try:
+                return policy_mappings(raw.value)
+            except DERProblem:
+                return None
+    return []
+
+
+def policy_failures(path: Sequence[Certificate], anchored: bool) -> Iterator[Failure]:
+    """Failures of RFC 5280 policy processing for a path ending at an anchor."""
+    if not anchored or len(path) < 2:
+        return
+    try:
+        problem = _process(list(reversed(path[:-1])))
+    except _TooManyNodes:
+        problem = (0, "policy tree too large")
+    if problem is not None:
+        yield Failure(problem[0], "PolicyConstraints", detail=problem[1])
+
+
+def _process(certs: list[Certificate]) -> tuple[int, str] | None:
+    """Apply 6.1.3 to 6.1.5 to certs (issued by the anchor first); (index, reason) on failure."""
+    n = len(certs)
+    root = _Node(ANY_POLICY, {ANY_POLICY}, None)
+    tree: _Tree | None = _Tree([[root]])
+    explicit_policy = policy_mapping = inhibit_any = n + 1
+    for i, cert in enumerate(certs, start=1):
+        leaf_index = n - i  # chain position, leaf = 0
+        self_issued = cert.is_self_issued
+        policies = _policies(cert)
+        if policies is not None and tree is not None:
+            _add_policies(tree, i, policies, inhibit_any > 0 or (i < n and self_issued))
+            tree.prune(i)
+            if tree.empty():
+                tree = None
+        elif policies is None:
+            tree = None  # 6.1.3 (e)
+        if explicit_policy == 0 and tree is None:
+            return leaf_index, "no valid certificate policy for the path"  # 6.1.3 (f)
+        if i == n:
+            break
+        mappings = _mappings(cert)
+        if mappings is None:
+            return leaf_index, "policy mappings cannot be decoded"
+        if any(ANY_POLICY in pair for pair in mappings):
+            return leaf_index, "policy mapping names anyPolicy"  # 6.1.4 (a)
+        if mappings and tree is not None:
+            tree = _map(tree, i, mappings, policy_mapping > 0)
+        if not self_issued:  # 6.1.4 (h)
+            explicit_policy = max(explicit_policy - 1, 0)
+            policy_mapping = max(policy_mapping - 1, 0)
+            inhibit_any = max(inhibit_any - 1, 0)
+        constraints = cert.extension(x509.PolicyConstraints)
+        if constraints is not None:  # 6.1.4 (i)
+            require = constraints.value.require_explicit_policy
+            inhibit = constraints.value.inhibit_policy_mapping
+            if require is not None:
+                explicit_policy = min(explicit_policy, require)
+            if inhibit is not None:
+                policy_mapping = min(policy_mapping, inhibit)
+        inhibit_ext = cert.extension(x509.InhibitAnyPolicy)
+        if inhibit_ext is not None:  # 6.1.4 (j)
+            inhibit_any = min(inhibit_any, inhibit_ext.value.skip_certs)
+    # 6.1.5 wrap-up for the leaf.
+    explicit_policy = max(explicit_policy - 1, 0)
+    leaf_constraints = certs[-1].extension(x509.PolicyConstraints)
+    if leaf_constraints is not None and leaf_constraints.value.require_explicit_policy == 0:
+        explicit_policy = 0
+    if explicit_policy == 0 and tree is None:
+        return 0, "no valid certificate policy for the path"
+    return None
+
+
+def _add_policies(tree: _Tree, depth: int, policies: list[str], any_allowed: bool) -> None:
+    """6.1.3 (d)(1) and (d)(2)."""
+    parents = tree.levels[depth - 1] if depth - 1 < len(tree.levels) else []
+    for policy in policies:
+        if policy == ANY_POLICY:
+            continue
+        matched = [p for p in parents if policy in p.expected]
+        if matched:
+            for parent in matched:
+                tree.add(depth, parent, policy, {policy})
+        else:
+            for parent in parents:
+                if parent.valid_policy == ANY_POLICY:
+                    tree.add(depth, parent, policy, {policy})
+    if ANY_POLICY in policies and any_allowed:
+        for parent in parents:
+            present = {child.valid_policy for child in parent.children}
+            for expected in sorted(parent.expected - present):
+                tree.add(depth, parent, expected, {expected})
+    while len(tree.levels) <= depth:
+        tree.levels.append([])
+
+
+def _map(tree: _Tree, depth: int, mappings: list[tuple[str, str]], allowed: bool) -> _Tree | None:
+    """6.1.4 (b): apply policy mappings to the nodes at `depth`."""
+    mapped: dict[str, set[str]] = {}
+    for issuer_policy, subject_policy in mappings:
+        mapped.setdefault(issuer_policy, set()).add(subject_policy)
+    level = tree.levels[depth] if depth < len(tree.levels) else []
+    if allowed:
+        for issuer_policy, subjects in mapped.items():
+            nodes = [n for n in level if n.valid_policy == issuer_policy]
+            if nodes:
+                for node in nodes:
+                    node.expected = set(subjects)
+                continue
+            for any_node in [n for n in level if n.valid_policy == ANY_POLICY]:
+                if any_node.parent is not None:
+                    tree.add(depth, any_node.parent, issuer_policy, set(subjects))
+    else:
+        for node in [n for n in level if n.valid_policy in mapped]:
+            level.remove(node)
+            if node.parent is not None:
+                node.parent.children.remove(node)
+        tree.prune(depth)
+        if tree.empty():
+            return None
+    return tree
