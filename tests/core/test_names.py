@@ -15,6 +15,7 @@ from trustd.core.names import (
     is_valid_mailbox,
     loose_ip,
     normalize_hostname,
+    uri_in_subtree,
 )
 
 
@@ -118,3 +119,18 @@ def test_email_subtrees(address: str, constraint: str, expected: bool) -> None:
 )
 def test_mailboxes(address: str, valid: bool) -> None:
     assert is_valid_mailbox(address) is valid
+
+
+@pytest.mark.parametrize(
+    ("uri", "constraint", "expected"),
+    [
+        ("http://host.example.com/path", "host.example.com", True),
+        ("http://other.example.com/", "host.example.com", False),
+        ("https://a.example.com:8443/", ".example.com", True),
+        ("https://example.com/", ".example.com", False),
+        ("urn:isbn:0451450523", "example.com", False),
+        ("http://192.0.2.1/", "192.0.2.1", False),
+    ],
+)
+def test_uri_subtrees(uri: str, constraint: str, expected: bool) -> None:
+    assert uri_in_subtree(uri, constraint) is expected

@@ -2,7 +2,7 @@
 
 Each CA's constraints apply to every certificate below it, except self-issued intermediates.
 Checking every CA's permitted set separately is the same as intersecting them (6.1.4 (g)).  A
-name of a type that a CA constrains with a form we do not implement (URI, otherName, ...) fails,
+name of a type that a CA constrains with a form we do not implement (otherName, ...) fails,
 so an unsupported constraint never widens what is accepted.  Comparisons are counted against
 the Budget, which stops the quadratic blow-ups of pathological certificates.
 """
@@ -29,6 +29,7 @@ from trustd.core.names import (
     is_valid_dns_pattern,
     is_valid_mailbox,
     normalized_rdns,
+    uri_in_subtree,
 )
 from trustd.core.verdict import Failure
 
@@ -37,6 +38,7 @@ _TYPES = {
     x509.IPAddress: "ip",
     x509.RFC822Name: "email",
     x509.DirectoryName: "dn",
+    x509.UniformResourceIdentifier: "uri",
 }
 
 
@@ -48,6 +50,7 @@ class Names:
     ip: tuple[IPAddress, ...]
     email: tuple[str, ...]
     dn: tuple[NormalizedRDNs, ...]
+    uri: tuple[str, ...]
     other_types: frozenset[type]
     malformed_ip: bool  # an iPAddress SAN that is not one address (4 or 16 octets)
 
@@ -67,7 +70,8 @@ def certificate_names(cert: Certificate) -> Names:
     dn.extend(normalized_rdns(n.value) for n in general if isinstance(n, x509.DirectoryName))
     others = frozenset(type(n) for n in general if type(n) not in _TYPES)
     addresses = tuple(a for a in ip if isinstance(a, ipaddress.IPv4Address | ipaddress.IPv6Address))
-    return Names(dns, addresses, email, tuple(dn), others, len(addresses) != len(ip))
+    uri = tuple(n.value for n in general if isinstance(n, x509.UniformResourceIdentifier))
+    return Names(dns, addresses, email, tuple(dn), uri, others, len(addresses) != len(ip))
 
 
 def _matches(kind: str, name: object, subtree: x509.GeneralName, *, excluded: bool) -> bool:
@@ -78,6 +82,8 @@ def _matches(kind: str, name: object, subtree: x509.GeneralName, *, excluded: bo
         return ip_in_subtree(name, value)  # type: ignore[arg-type]
     if kind == "email":
         return email_in_subtree(str(name), str(value))
+    if kind == "uri":
+        return uri_in_subtree(str(name), str(value))
     return directory_in_subtree(name, normalized_rdns(value))  # type: ignore[arg-type]
 
 
@@ -147,7 +153,7 @@ def _violation(names: Names, constraints: x509.NameConstraints, budget: Budget) 
     for subtree in [*permitted.get("dns", ()), *excluded.get("dns", ())]:
         if not is_valid_dns_constraint(str(subtree.value)):
             return f"invalid DNS name constraint {subtree.value!r}"
-    for kind in ("dns", "ip", "email", "dn"):
+    for kind in ("dns", "ip", "email", "dn", "uri"):
         values: Sequence[object] = getattr(names, kind)
         if not values:
             continue

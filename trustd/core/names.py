@@ -14,6 +14,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
 from cryptography import x509
 
@@ -213,6 +214,24 @@ def dns_name_in_subtree(name: str, constraint: str, *, excluded: bool) -> bool:
             return wildcard_meets_subtree(name, constraint)
         return wildcard_within_subtree(name, constraint)
     return dns_in_subtree(name, constraint)
+
+
+def uri_in_subtree(uri: str, constraint: str) -> bool:
+    """RFC 5280 4.2.1.10 URI constraints apply to the host: exactly it, or (".host") below it.
+
+    A URI without a host name (a URN, an IP literal) cannot satisfy a URI constraint.
+    """
+    try:
+        host = urlsplit(uri).hostname
+    except ValueError:
+        return False
+    if not host or parse_ip(host) is not None:
+        return False
+    host = host.lower().rstrip(".")
+    constraint = constraint.lower().rstrip(".")
+    if constraint.startswith("."):
+        return host.endswith(constraint)
+    return host == constraint
 
 
 def email_in_subtree(address: str, constraint: str) -> bool:
