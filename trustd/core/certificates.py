@@ -10,6 +10,7 @@ check, so that the verdict can say which certificate is broken and how.
 from __future__ import annotations
 
 import hashlib
+import threading
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,12 +27,10 @@ from trustd.core.der import CertificateParts, DERProblem, certificate_parts
 from trustd.core.names import normalized_rdns
 
 # cryptography warns (and will one day refuse) when a serial number is not positive.  We read
-# the serial ourselves (der.py) and report it as a check failure, so the warning is only noise.
-warnings.filterwarnings(
-    "ignore",
-    message="Parsed a serial number which wasn't positive",
-    category=CryptographyDeprecationWarning,
-)
+# the serial ourselves (der.py) and report it as a check failure, so the warning is silenced
+# while parsing, whatever filters the process runs with.  catch_warnings changes process-wide
+# state, hence the lock; parsing is cached, so it is taken once per distinct certificate.
+_PARSE_LOCK = threading.Lock()
 
 PEM_MARKER = b"-----BEGIN"
 _DESCRIPTION = x509.ObjectIdentifier("2.5.4.13")
@@ -65,12 +64,14 @@ def name_key(name: x509.Name) -> bytes:
 def parse_certificate(data: bytes) -> Certificate:
     """Parse one certificate from DER or PEM (the first PEM block); raise MalformedCertificate."""
     try:
-        if data.lstrip()[:10] == PEM_MARKER:
-            parsed = x509.load_pem_x509_certificate(data)
-            der = parsed.public_bytes(serialization.Encoding.DER)
-        else:
-            der = bytes(data)
-            parsed = x509.load_der_x509_certificate(der)
+        with _PARSE_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            if data.lstrip()[:10] == PEM_MARKER:
+                parsed = x509.load_pem_x509_certificate(data)
+                der = parsed.public_bytes(serialization.Encoding.DER)
+            else:
+                der = bytes(data)
+                parsed = x509.load_der_x509_certificate(der)
         parts = certificate_parts(der)
         # Decode the fields every evaluation needs now, so that a broken one is found here.
         _ = (parsed.subject, parsed.issuer, parsed.not_valid_before_utc, parsed.not_valid_after_utc)

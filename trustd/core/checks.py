@@ -41,6 +41,7 @@ TLS_MIN_EC_BITS = 256
 # RFC 5280 4.1.2.2: serial numbers are at most 20 octets.
 MAX_SERIAL_OCTETS = 20
 
+SUPPORTED_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
 BROKEN_HASHES = frozenset({"md2", "md4", "md5"})
 _BROKEN_SIGNATURE_OIDS = frozenset(
     {"1.2.840.113549.1.1.2", "1.2.840.113549.1.1.3", "1.2.840.113549.1.1.4"}
@@ -196,9 +197,12 @@ def _key_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterator[F
     if has_explicit_ec_parameters(cert.spki_der):
         yield Failure(index, "KeySize", detail="EC key with explicit curve parameters")
         return
-    if key.algorithm in {"unknown", "DSA"}:
-        # Unsupported or explicit-parameter keys (CA/B 7.1.3.1 allows RSA and named P-curves).
-        yield Failure(index, "KeySize", detail=f"unsupported {key.algorithm} key")
+    if key.algorithm in {"unknown", "DSA"} or (
+        key.algorithm == "EC" and key.curve not in SUPPORTED_CURVES
+    ):
+        # CA/B 6.1.5 and 7.1.3.1 allow RSA and the P-256, P-384 and P-521 curves; these are also
+        # the only curves Apple's SecKey verifies with.
+        yield Failure(index, "KeySize", detail=f"unsupported {key.curve or key.algorithm} key")
         return
     if (key.algorithm == "RSA" and key.bits < MIN_RSA_BITS) or (
         key.algorithm == "EC" and key.bits < MIN_EC_BITS
