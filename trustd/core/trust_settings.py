@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum, IntEnum, StrEnum
 from typing import Any
 
@@ -67,6 +68,7 @@ class UsageConstraint:
     result: SettingsResult | None = None
     key_usage: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    policy_oid_as_string: bool = False  # stored as a dotted string rather than DER content
 
     @property
     def effective_result(self) -> SettingsResult:
@@ -80,6 +82,37 @@ class TrustSettings:
 
     domain: Domain
     constraints: tuple[UsageConstraint, ...] = ()
+
+
+# The trustList key of the deprecated "default root certificate" setting (reference 2.3):
+# preserved on import and export, never applied.
+DEFAULT_ROOT_KEY = "kSecTrustRecordDefaultRootCert"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustSettingsEntry:
+    """One trustList entry with Apple's metadata (reference section 2.3).
+
+    `key` is the certificate's SHA-1 in upper-case hex, or DEFAULT_ROOT_KEY.  `issuer_name` is the
+    DER issuer Name and `serial_number` the serial's content octets; both may be empty (third
+    party blocklists write them so).  `extra` keeps unknown per-entry keys.
+    """
+
+    key: str
+    issuer_name: bytes
+    serial_number: bytes
+    mod_date: datetime
+    constraints: tuple[UsageConstraint, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def sha1(self) -> bytes | None:
+        """The certificate SHA-1 the key names, or None for a key that is not a SHA-1."""
+        try:
+            digest = bytes.fromhex(self.key)
+        except ValueError:
+            return None
+        return digest if len(digest) == 20 else None
 
 
 @dataclass(frozen=True, slots=True)

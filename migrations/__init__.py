@@ -1,0 +1,1 @@
+"""Alembic migrations of the trust store (installed as the package trustd.migrations)."""

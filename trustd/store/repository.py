@@ -1,0 +1,757 @@
+"""The trust store's API: core values in, core values out, one transaction per operation.
+
+`TrustStore` wraps the database and the system anchors.  It never hands out ORM rows.  Every
+change writes an audit row in the same transaction.  `snapshot(uid)` serves the evaluation
+core's Snapshot interface from indexed lookups with a bounded cache, so evaluation cost does not
+grow with the number of stored certificates.
+"""
+
+from __future__ import annotations
+
+import plistlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
+from trustd.core.exceptions import ExceptionList
+from trustd.core.snapshot import Origin
+from trustd.core.trust_settings import (
+    Domain,
+    SettingsResult,
+    TrustSettings,
+    TrustSettingsEntry,
+    UsageConstraint,
+)
+from trustd.plist.exceptions import decode_exceptions, encode_exceptions
+from trustd.store.engine import writer
+from trustd.store.models import (
+    ADMIN_UID,
+    AuditRow,
+    CertificateEmailRow,
+    CertificateRow,
+    ExceptionEpochRow,
+    ExceptionRow,
+    NetworkCacheRow,
+    TrustDomainRow,
+    TrustSettingsRow,
+    UsageConstraintRow,
+)
+from trustd.store.system_anchors import SystemAnchors
+
+CACHE_SIZE = 4096
+T = TypeVar("T")
+
+
+class NotFound(LookupError):
+    """The object asked for is not in the store."""
+
+
+class NoTrustSettings(LookupError):
+    """The domain has no trust-settings record at all (errSecNoTrustSettings)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is changing the store: written to the audit log."""
+
+    uid: int
+    pid: int | None = None
+    source: str | None = None  # the drop-in file a change comes from
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCertificate:
+    certificate: Certificate
+    source: str
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredExceptions:
+    uid: int
+    host: str
+    port: int
+    exceptions: ExceptionList
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    uid: int
+    pid: int | None
+    operation: str
+    domain: str | None
+    object: str
+    summary: str
+    source: str | None
+
+
+def owner_uid(domain: Domain, uid: int) -> int:
+    """The uid column for a domain: ADMIN_UID for admin, the user's uid for user."""
+    if domain is Domain.ADMIN:
+        return ADMIN_UID
+    if domain is Domain.USER:
+        return uid
+    raise ValueError("the system domain is read-only")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class _LRU:
+    """A small thread-safe LRU cache."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]  # type: ignore[no-any-return]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+# -- row <-> value ----------------------------------------------------------------------------
+
+
+def _pack_extra(extra: dict[str, Any] | Any) -> bytes | None:
+    return plistlib.dumps(dict(extra), fmt=plistlib.FMT_BINARY) if extra else None
+
+
+def _unpack_extra(blob: bytes | None) -> dict[str, Any]:
+    if not blob:
+        return {}
+    value = plistlib.loads(blob)
+    return value if isinstance(value, dict) else {}
+
+
+def _constraint_row(position: int, constraint: UsageConstraint) -> UsageConstraintRow:
+    return UsageConstraintRow(
+        position=position,
+        policy_oid=constraint.policy_oid,
+        policy_oid_as_string=constraint.policy_oid_as_string,
+        policy_name=constraint.policy_name,
+        policy_string=constraint.policy_string,
+        application=constraint.application,
+        allowed_error=constraint.allowed_error,
+        result=None if constraint.result is None else int(constraint.result),
+        key_usage=constraint.key_usage,
+        extra=_pack_extra(constraint.extra),
+    )
+
+
+def _constraint_value(row: UsageConstraintRow) -> UsageConstraint:
+    result: SettingsResult | int | None = row.result
+    if row.result is not None and row.result in SettingsResult._value2member_map_:
+        result = SettingsResult(row.result)
+    return UsageConstraint(
+        policy_oid=row.policy_oid,
+        policy_name=row.policy_name,
+        policy_string=row.policy_string,
+        application=row.application,
+        allowed_error=row.allowed_error,
+        result=result,  # type: ignore[arg-type]
+        key_usage=row.key_usage,
+        extra=_unpack_extra(row.extra),
+        policy_oid_as_string=row.policy_oid_as_string,
+    )
+
+
+def _entry_value(row: TrustSettingsRow) -> TrustSettingsEntry:
+    return TrustSettingsEntry(
+        key=row.key,
+        issuer_name=row.issuer_name,
+        serial_number=row.serial_number,
+        mod_date=_utc(row.mod_date),
+        constraints=tuple(_constraint_value(c) for c in row.constraints),
+        extra=_unpack_extra(row.extra),
+    )
+
+
+class TrustStore:
+    """The persistent stores of trustd over one SQLite database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        system: SystemAnchors | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.engine = engine
+        self._writer = writer(engine)
+        self.system = system
+        self.clock = clock
+        self._generation = 0
+        self._generation_lock = threading.Lock()
+        self._parsed = _LRU(CACHE_SIZE)
+        self._lookups = _LRU(CACHE_SIZE)
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self.engine) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One write transaction; caches are invalidated when it commits."""
+        with Session(self._writer, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+            with self._generation_lock:
+                self._generation += 1
+            self._lookups.clear()
+
+    @property
+    def generation(self) -> int:
+        """Increases with every committed change (cache keys and Monitor use it)."""
+        return self._generation
+
+    def _audit(
+        self,
+        session: Session,
+        actor: Actor,
+        operation: str,
+        obj: str,
+        summary: str,
+        *,
+        domain: Domain | None = None,
+    ) -> None:
+        session.add(
+            AuditRow(
+                at=self.clock(),
+                uid=actor.uid,
+                pid=actor.pid,
+                operation=operation,
+                domain=None if domain is None else domain.value,
+                object=obj,
+                summary=summary,
+                source=actor.source,
+            )
+        )
+
+    def _certificate(self, row: CertificateRow) -> Certificate:
+        der = row.der
+        return self._parsed.get(row.sha256, lambda: parse_certificate(der))
+
+    # -- certificates --------------------------------------------------------------------------
+
+    def add_certificates(
+        self, certificates: Iterable[Certificate], *, source: str, actor: Actor
+    ) -> list[tuple[Certificate, bool]]:
+        """Add certificates in one transaction; (certificate, newly added) for each."""
+        results: list[tuple[Certificate, bool]] = []
+        with self._write() as session:
+            for cert in certificates:
+                exists = session.scalar(
+                    select(CertificateRow.id).where(CertificateRow.sha256 == cert.sha256)
+                )
+                if exists is not None:
+                    results.append((cert, False))
+                    continue
+                session.add(self._certificate_row(cert, source))
+                self._audit(
+                    session, actor, "add-certificate", cert.sha1.hex().upper(), cert.subject_summary
+                )
+                results.append((cert, True))
+        return results
+
+    def add_certificate(self, cert: Certificate, *, source: str, actor: Actor) -> bool:
+        return self.add_certificates([cert], source=source, actor=actor)[0][1]
+
+    def _certificate_row(self, cert: Certificate, source: str) -> CertificateRow:
+        row = CertificateRow(
+            sha1=cert.sha1,
+            sha256=cert.sha256,
+            der=cert.der,
+            subject_key=cert.subject_key,
+            issuer_key=cert.issuer_key,
+            ski=cert.subject_key_identifier,
+            aki=cert.authority_key_id,
+            serial=cert.parts.serial,
+            not_before=cert.not_before,
+            not_after=cert.not_after,
+            summary=cert.subject_summary,
+            source=source,
+            added_at=self.clock(),
+        )
+        row.emails = [
+            CertificateEmailRow(email=e) for e in sorted({a.lower() for a in cert.email_addresses})
+        ]
+        return row
+
+    def find_certificates(
+        self,
+        *,
+        sha1: bytes | None = None,
+        sha256: bytes | None = None,
+        subject: str | None = None,
+        email: str | None = None,
+        limit: int | None = None,
+    ) -> list[StoredCertificate]:
+        """Certificates matching every criterion given (subject: case-insensitive substring)."""
+        query = select(CertificateRow).order_by(CertificateRow.id)
+        if sha1 is not None:
+            query = query.where(CertificateRow.sha1 == sha1)
+        if sha256 is not None:
+            query = query.where(CertificateRow.sha256 == sha256)
+        if subject is not None:
+            pattern = (
+                "%"
+                + subject.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                + "%"
+            )
+            query = query.where(func.lower(CertificateRow.summary).like(pattern, escape="\\"))
+        if email is not None:
+            query = query.join(CertificateRow.emails).where(
+                CertificateEmailRow.email == email.lower()
+            )
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as session:
+            return [
+                StoredCertificate(self._certificate(row), row.source, _utc(row.added_at))
+                for row in session.scalars(query)
+            ]
+
+    def delete_certificate(self, sha1: bytes, *, actor: Actor) -> None:
+        with self._write() as session:
+            row = session.scalar(select(CertificateRow).where(CertificateRow.sha1 == sha1))
+            if row is None:
+                raise NotFound(sha1.hex().upper())
+            session.delete(row)
+            self._audit(session, actor, "delete-certificate", sha1.hex().upper(), row.summary)
+
+    def count_certificates(self) -> int:
+        with self._read() as session:
+            return session.scalar(select(func.count()).select_from(CertificateRow)) or 0
+
+    def delete_by_source(self, source: str, *, actor: Actor) -> int:
+        """Remove exactly what one drop-in file added (certificates and trust settings)."""
+        with self._write() as session:
+            settings = session.execute(
+                delete(TrustSettingsRow).where(TrustSettingsRow.source == source)
+            ).rowcount  # type: ignore[attr-defined]
+            certificates = session.execute(
+                delete(CertificateRow).where(CertificateRow.source == source)
+            ).rowcount  # type: ignore[attr-defined]
+            removed = (settings or 0) + (certificates or 0)
+            if removed:
+                self._audit(session, actor, "remove-source", source, f"{removed} rows")
+            return removed
+
+    # -- trust settings ------------------------------------------------------------------------
+
+    def set_trust_settings(
+        self,
+        domain: Domain,
+        uid: int,
+        cert: Certificate,
+        constraints: Sequence[UsageConstraint],
+        *,
+        actor: Actor,
+        source: str = "api",
+    ) -> TrustSettingsEntry:
+        """Replace the certificate's whole array in the domain (Apple does not merge)."""
+        owner = owner_uid(domain, uid)
+        key = cert.sha1.hex().upper()
+        with self._write() as session:
+            self._ensure_domain(session, owner)
+            existing = session.scalar(
+                select(TrustSettingsRow).where(
+                    TrustSettingsRow.uid == owner, TrustSettingsRow.key == key
+                )
+            )
+            if existing is not None:
+                session.delete(existing)
+                session.flush()
+            cert_id = session.scalar(
+                select(CertificateRow.id).where(CertificateRow.sha1 == cert.sha1)
+            )
+            row = TrustSettingsRow(
+                uid=owner,
+                key=key,
+                sha1=cert.sha1,
+                certificate_id=cert_id,
+                issuer_name=cert.issuer_der,
+                serial_number=cert.parts.serial,
+                mod_date=self.clock(),
+                extra=None,
+                source=source,
+            )
+            row.constraints = [_constraint_row(i, c) for i, c in enumerate(constraints)]
+            session.add(row)
+            self._audit(
+                session,
+                actor,
+                "set-trust-settings",
+                key,
+                f"{len(constraints)} usage constraints for {cert.subject_summary}",
+                domain=domain,
+            )
+            session.flush()
+            return _entry_value(row)
+
+    def remove_trust_settings(self, domain: Domain, uid: int, sha1: bytes, *, actor: Actor) -> None:
+        owner = owner_uid(domain, uid)
+        key = sha1.hex().upper()
+        with self._write() as session:
+            if session.get(TrustDomainRow, owner) is None:
+                raise NoTrustSettings(domain.value)
+            row = session.scalar(
+                select(TrustSettingsRow).where(
+                    TrustSettingsRow.uid == owner, TrustSettingsRow.key == key
+                )
+            )
+            if row is None:
+                raise NotFound(key)
+            session.delete(row)
+            self._touch_domain(session, owner)
+            self._audit(session, actor, "remove-trust-settings", key, "removed", domain=domain)
+
+    def trust_settings(
+        self, domain: Domain, uid: int
+    ) -> list[tuple[TrustSettingsEntry, Certificate | None]]:
+        """Every entry of a domain with its certificate when the store has it."""
+        owner = owner_uid(domain, uid)
+        query = (
+            select(TrustSettingsRow)
+            .where(TrustSettingsRow.uid == owner)
+            .options(selectinload(TrustSettingsRow.constraints))
+            .order_by(TrustSettingsRow.key)
+        )
+        with self._read() as session:
+            out = []
+            for row in session.scalars(query):
+                cert_row = (
+                    session.get(CertificateRow, row.certificate_id) if row.certificate_id else None
+                )
+                out.append((_entry_value(row), self._certificate(cert_row) if cert_row else None))
+            return out
+
+    def export_domain(self, domain: Domain, uid: int) -> list[TrustSettingsEntry]:
+        """The domain's whole record; NoTrustSettings when it has none."""
+        owner = owner_uid(domain, uid)
+        with self._read() as session:
+            if session.get(TrustDomainRow, owner) is None:
+                raise NoTrustSettings(domain.value)
+        return [entry for entry, _ in self.trust_settings(domain, uid)]
+
+    def import_domain(
+        self,
+        domain: Domain,
+        uid: int,
+        entries: Sequence[TrustSettingsEntry],
+        *,
+        actor: Actor,
+        source: str = "import",
+    ) -> None:
+        """Replace the whole domain with `entries`, in one transaction (Apple does not merge)."""
+        owner = owner_uid(domain, uid)
+        with self._write() as session:
+            session.execute(delete(TrustSettingsRow).where(TrustSettingsRow.uid == owner))
+            self._ensure_domain(session, owner)
+            for entry in entries:
+                sha1 = entry.sha1
+                cert_id = (
+                    session.scalar(select(CertificateRow.id).where(CertificateRow.sha1 == sha1))
+                    if sha1 is not None
+                    else None
+                )
+                row = TrustSettingsRow(
+                    uid=owner,
+                    key=entry.key,
+                    sha1=sha1,
+                    certificate_id=cert_id,
+                    issuer_name=entry.issuer_name,
+                    serial_number=entry.serial_number,
+                    mod_date=entry.mod_date,
+                    extra=_pack_extra(entry.extra),
+                    source=source,
+                )
+                row.constraints = [_constraint_row(i, c) for i, c in enumerate(entry.constraints)]
+                session.add(row)
+            self._audit(
+                session,
+                actor,
+                "import-trust-settings",
+                domain.value,
+                f"{len(entries)} entries",
+                domain=domain,
+            )
+
+    def _ensure_domain(self, session: Session, owner: int) -> None:
+        row = session.get(TrustDomainRow, owner)
+        if row is None:
+            session.add(TrustDomainRow(uid=owner, mod_date=self.clock()))
+        else:
+            row.mod_date = self.clock()
+
+    def _touch_domain(self, session: Session, owner: int) -> None:
+        row = session.get(TrustDomainRow, owner)
+        if row is not None:
+            row.mod_date = self.clock()
+
+    # -- exceptions ----------------------------------------------------------------------------
+
+    def set_exceptions(
+        self, uid: int, host: str, port: int, exceptions: ExceptionList, *, actor: Actor
+    ) -> None:
+        host = host.lower().rstrip(".")
+        with self._write() as session:
+            row = session.scalar(
+                select(ExceptionRow).where(
+                    ExceptionRow.uid == uid, ExceptionRow.host == host, ExceptionRow.port == port
+                )
+            )
+            blob = encode_exceptions(exceptions)
+            if row is None:
+                session.add(
+                    ExceptionRow(
+                        uid=uid,
+                        host=host,
+                        port=port,
+                        blob=blob,
+                        created_at=self.clock(),
+                        last_used_at=None,
+                    )
+                )
+            else:
+                row.blob = blob
+                row.created_at = self.clock()
+            self._audit(
+                session,
+                actor,
+                "set-exceptions",
+                f"{host}:{port}",
+                f"{len(exceptions.entries)} positions",
+            )
+
+    def exceptions_for(self, uid: int, host: str, port: int) -> ExceptionList | None:
+        """Exceptions stored for this host and port, else for the host on any port (port 0)."""
+        host = host.lower().rstrip(".")
+        with self._read() as session:
+            for candidate in (port, 0):
+                row = session.scalar(
+                    select(ExceptionRow).where(
+                        ExceptionRow.uid == uid,
+                        ExceptionRow.host == host,
+                        ExceptionRow.port == candidate,
+                    )
+                )
+                if row is not None:
+                    return decode_exceptions(row.blob)
+        return None
+
+    def list_exceptions(self, uid: int) -> list[StoredExceptions]:
+        with self._read() as session:
+            rows = session.scalars(
+                select(ExceptionRow)
+                .where(ExceptionRow.uid == uid)
+                .order_by(ExceptionRow.host, ExceptionRow.port)
+            )
+            return [
+                StoredExceptions(
+                    row.uid,
+                    row.host,
+                    row.port,
+                    decode_exceptions(row.blob),
+                    _utc(row.created_at),
+                    None if row.last_used_at is None else _utc(row.last_used_at),
+                )
+                for row in rows
+            ]
+
+    def remove_exceptions(self, uid: int, host: str, port: int, *, actor: Actor) -> None:
+        host = host.lower().rstrip(".")
+        with self._write() as session:
+            removed = session.execute(
+                delete(ExceptionRow).where(
+                    ExceptionRow.uid == uid, ExceptionRow.host == host, ExceptionRow.port == port
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            if not removed:
+                raise NotFound(f"{host}:{port}")
+            self._audit(session, actor, "remove-exceptions", f"{host}:{port}", "removed")
+
+    def exceptions_epoch(self, uid: int) -> int:
+        with self._read() as session:
+            row = session.get(ExceptionEpochRow, uid)
+            return 0 if row is None else row.epoch
+
+    def reset_exceptions(self, uid: int, *, actor: Actor) -> int:
+        """Increment the user's epoch: every exception made before stops applying."""
+        with self._write() as session:
+            row = session.get(ExceptionEpochRow, uid)
+            if row is None:
+                row = ExceptionEpochRow(uid=uid, epoch=0)
+                session.add(row)
+            row.epoch += 1
+            self._audit(session, actor, "reset-exceptions", str(uid), f"epoch {row.epoch}")
+            return row.epoch
+
+    # -- network cache -------------------------------------------------------------------------
+
+    def cache_put(self, kind: str, key: str, data: bytes, expires_at: datetime) -> None:
+        with self._write() as session:
+            row = session.scalar(
+                select(NetworkCacheRow).where(
+                    NetworkCacheRow.kind == kind, NetworkCacheRow.key == key
+                )
+            )
+            if row is None:
+                session.add(
+                    NetworkCacheRow(
+                        kind=kind,
+                        key=key,
+                        data=data,
+                        fetched_at=self.clock(),
+                        expires_at=expires_at,
+                    )
+                )
+            else:
+                row.data, row.fetched_at, row.expires_at = data, self.clock(), expires_at
+
+    def cache_get(self, kind: str, key: str) -> tuple[bytes, datetime] | None:
+        """The cached answer and its expiry (the caller decides whether stale is usable)."""
+        with self._read() as session:
+            row = session.scalar(
+                select(NetworkCacheRow).where(
+                    NetworkCacheRow.kind == kind, NetworkCacheRow.key == key
+                )
+            )
+            return None if row is None else (row.data, _utc(row.expires_at))
+
+    # -- audit ---------------------------------------------------------------------------------
+
+    def audit_entries(
+        self,
+        *,
+        since: datetime | None = None,
+        obj: str | None = None,
+        domain: Domain | None = None,
+        limit: int = 1000,
+    ) -> list[AuditEntry]:
+        query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(AuditRow.at >= since)
+        if obj is not None:
+            query = query.where(AuditRow.object == obj)
+        if domain is not None:
+            query = query.where(AuditRow.domain == domain.value)
+        with self._read() as session:
+            return [
+                AuditEntry(
+                    _utc(r.at), r.uid, r.pid, r.operation, r.domain, r.object, r.summary, r.source
+                )
+                for r in session.scalars(query)
+            ]
+
+    # -- what evaluation reads -----------------------------------------------------------------
+
+    def stored_issuers(self, issuer_key: bytes) -> tuple[Certificate, ...]:
+        """Stored certificates with this normalised subject (index lookup, cached)."""
+
+        def load() -> tuple[Certificate, ...]:
+            with self._read() as session:
+                rows = session.scalars(
+                    select(CertificateRow).where(CertificateRow.subject_key == issuer_key).limit(64)
+                )
+                return tuple(self._certificate(row) for row in rows)
+
+        return self._lookups.get(("issuers", self._generation, issuer_key), load)
+
+    def settings_for(self, sha1: bytes, uid: int) -> TrustSettings | None:
+        """Admin settings if the certificate has any, else the user's (cached)."""
+
+        def load() -> TrustSettings | None:
+            key = sha1.hex().upper()
+            with self._read() as session:
+                rows = session.scalars(
+                    select(TrustSettingsRow)
+                    .where(TrustSettingsRow.key == key, TrustSettingsRow.uid.in_((ADMIN_UID, uid)))
+                    .options(selectinload(TrustSettingsRow.constraints))
+                )
+                by_owner = {row.uid: row for row in rows}
+            row = by_owner.get(ADMIN_UID) or by_owner.get(uid)
+            if row is None:
+                return None
+            domain = Domain.ADMIN if row.uid == ADMIN_UID else Domain.USER
+            return TrustSettings(domain, tuple(_constraint_value(c) for c in row.constraints))
+
+        return self._lookups.get(("settings", self._generation, uid, sha1), load)
+
+    def snapshot(self, uid: int) -> StoreSnapshot:
+        return StoreSnapshot(self, uid)
+
+
+class StoreSnapshot:
+    """The evaluation core's Snapshot, served from the store for one uid."""
+
+    def __init__(self, store: TrustStore, uid: int) -> None:
+        self._store = store
+        self._uid = uid
+        self._epoch: int | None = None
+
+    @property
+    def exceptions_epoch(self) -> int:
+        if self._epoch is None:
+            self._epoch = self._store.exceptions_epoch(self._uid)
+        return self._epoch
+
+    def issuers_of(self, issuer_key: bytes) -> Iterable[tuple[Certificate, Origin]]:
+        found: list[tuple[Certificate, Origin]] = []
+        system = self._store.system
+        if system is not None:
+            found.extend((cert, Origin.SYSTEM) for cert in system.by_subject(issuer_key))
+        for cert in self._store.stored_issuers(issuer_key):
+            settings = self._store.settings_for(cert.sha1, self._uid)
+            if settings is None:
+                found.append((cert, Origin.INTERMEDIATES))
+            else:
+                found.append(
+                    (cert, Origin.ADMIN if settings.domain is Domain.ADMIN else Origin.USER)
+                )
+        return found
+
+    def trust_settings_for(self, certificate: Certificate) -> TrustSettings | None:
+        return self._store.settings_for(certificate.sha1, self._uid)
+
+    def is_system_anchor(self, certificate: Certificate) -> bool:
+        system = self._store.system
+        return system is not None and system.contains(certificate)
+
+
+def parse_certificates(blobs: Iterable[bytes]) -> tuple[list[Certificate], int]:
+    """Parse what can be parsed; the count of what could not."""
+    parsed, broken = [], 0
+    for blob in blobs:
+        try:
+            parsed.append(parse_certificate(blob))
+        except MalformedCertificate:
+            broken += 1
+    return parsed, broken
