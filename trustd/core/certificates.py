@@ -20,10 +20,9 @@ from typing import Any, TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
 
-from trustd.core.der import CertificateParts, DERProblem, certificate_parts
+from trustd.core.der import CertificateParts, certificate_parts
 from trustd.core.names import normalized_rdns
 
 # cryptography warns (and will one day refuse) when a serial number is not positive.  We read
@@ -62,31 +61,83 @@ def name_key(name: x509.Name) -> bytes:
 
 
 def parse_certificate(data: bytes) -> Certificate:
-    """Parse one certificate from DER or PEM (the first PEM block); raise MalformedCertificate."""
-    try:
-        with _PARSE_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+    """Parse one certificate from DER or PEM (the first PEM block); raise MalformedCertificate.
+
+    Everything later checks read is decoded here, under the lock and with warnings silenced, so
+    that no decoding problem or warning can surface later, whatever filters the process has.
+    """
+    with _PARSE_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
             if data.lstrip()[:10] == PEM_MARKER:
                 parsed = x509.load_pem_x509_certificate(data)
                 der = parsed.public_bytes(serialization.Encoding.DER)
             else:
                 der = bytes(data)
                 parsed = x509.load_der_x509_certificate(der)
-        parts = certificate_parts(der)
-        # Decode the fields every evaluation needs now, so that a broken one is found here.
-        _ = (parsed.subject, parsed.issuer, parsed.not_valid_before_utc, parsed.not_valid_after_utc)
-    except (ValueError, TypeError, DERProblem) as problem:
-        raise MalformedCertificate(f"not a valid X.509 certificate: {problem}") from None
-    return Certificate(der, parsed, parts)
+            parts = certificate_parts(der)
+            decoded = _Decoded(
+                subject=parsed.subject,
+                issuer=parsed.issuer,
+                not_before=parsed.not_valid_before_utc,
+                not_after=parsed.not_valid_after_utc,
+                extensions=_decode_extensions(parsed),
+                public_key=_public_key(parsed),
+            )
+        except Exception as problem:
+            raise MalformedCertificate(f"not a valid X.509 certificate: {problem}") from None
+        return Certificate(der, parsed, parts, decoded)
+
+
+def _decode_extensions(parsed: x509.Certificate) -> tuple[x509.Extensions | None, str | None]:
+    """The extensions, or the Apple check name saying why they cannot be read."""
+    try:
+        return parsed.extensions, None
+    except x509.DuplicateExtension:
+        return None, "DuplicateExtension"
+    except Exception:
+        return None, "UnparseableExtension"
+
+
+def _public_key(parsed: x509.Certificate) -> Any:
+    """The subject public key, or None when it cannot be loaded (explicit curves, junk)."""
+    try:
+        return parsed.public_key()
+    except Exception:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    """What parse_certificate decodes up front."""
+
+    subject: x509.Name
+    issuer: x509.Name
+    not_before: datetime
+    not_after: datetime
+    extensions: tuple[x509.Extensions | None, str | None]
+    public_key: Any
 
 
 class Certificate:
     """One parsed certificate.  Equality and hashing follow the DER bytes."""
 
-    def __init__(self, der: bytes, parsed: x509.Certificate, parts: CertificateParts) -> None:
+    def __init__(
+        self,
+        der: bytes,
+        parsed: x509.Certificate,
+        parts: CertificateParts,
+        decoded: _Decoded,
+    ) -> None:
         self.der = der
         self.x509 = parsed
         self.parts = parts
+        self.subject = decoded.subject
+        self.issuer = decoded.issuer
+        self.not_before = decoded.not_before
+        self.not_after = decoded.not_after
+        self._extensions = decoded.extensions
+        self.public_key = decoded.public_key
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Certificate) and other.der == self.der
@@ -109,20 +160,20 @@ class Certificate:
 
     @cached_property
     def subject_der(self) -> bytes:
-        return self.x509.subject.public_bytes()
+        return self.subject.public_bytes()
 
     @cached_property
     def issuer_der(self) -> bytes:
-        return self.x509.issuer.public_bytes()
+        return self.issuer.public_bytes()
 
     @cached_property
     def subject_key(self) -> bytes:
         """Normalised subject: the index key for issuer lookup."""
-        return name_key(self.x509.subject)
+        return name_key(self.subject)
 
     @cached_property
     def issuer_key(self) -> bytes:
-        return name_key(self.x509.issuer)
+        return name_key(self.issuer)
 
     @cached_property
     def spki_der(self) -> bytes:
@@ -145,26 +196,10 @@ class Certificate:
 
     # -- validity ------------------------------------------------------------------------------
 
-    @property
-    def not_before(self) -> datetime:
-        return self.x509.not_valid_before_utc
-
-    @property
-    def not_after(self) -> datetime:
-        return self.x509.not_valid_after_utc
-
     def valid_at(self, moment: datetime) -> bool:
         return self.not_before <= moment <= self.not_after
 
     # -- public key ----------------------------------------------------------------------------
-
-    @cached_property
-    def public_key(self) -> Any:
-        """The subject public key, or None when it cannot be loaded (explicit curves, junk)."""
-        try:
-            return self.x509.public_key()
-        except (ValueError, TypeError, NotImplementedError):
-            return None
 
     @cached_property
     def key_facts(self) -> PublicKeyFacts:
@@ -182,15 +217,6 @@ class Certificate:
         return PublicKeyFacts("unknown", 0)
 
     # -- extensions ----------------------------------------------------------------------------
-
-    @cached_property
-    def _extensions(self) -> tuple[x509.Extensions | None, str | None]:
-        try:
-            return self.x509.extensions, None
-        except x509.DuplicateExtension:
-            return None, "DuplicateExtension"
-        except (ValueError, TypeError):
-            return None, "UnparseableExtension"
 
     @property
     def extension_problem(self) -> str | None:
@@ -274,16 +300,13 @@ class Certificate:
         san = self.subject_alt_names
         from_san = () if san is None else tuple(san.get_values_for_type(x509.RFC822Name))
         from_subject = tuple(
-            str(attr.value)
-            for attr in self.x509.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
+            str(attr.value) for attr in self.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
         )
         return from_san + from_subject
 
     @cached_property
     def common_names(self) -> tuple[str, ...]:
-        return tuple(
-            str(a.value) for a in self.x509.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        )
+        return tuple(str(a.value) for a in self.subject.get_attributes_for_oid(NameOID.COMMON_NAME))
 
     @cached_property
     def subject_summary(self) -> str:
@@ -300,7 +323,7 @@ class Certificate:
             NameOID.ORGANIZATION_NAME: 1,
         }
         best, values, descriptions = 0, list[str](), list[str]()
-        for attribute in self.x509.subject:
+        for attribute in self.subject:
             text = _attribute_text(attribute.value)
             if attribute.oid == _DESCRIPTION:
                 descriptions.insert(0, text)

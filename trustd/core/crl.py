@@ -9,12 +9,12 @@ fatal Revocation.  Network fetching of CRLs is outside the core (trustd.net).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtensionOID
 
 from trustd.core.certificates import PEM_MARKER, Certificate, name_key
@@ -26,45 +26,64 @@ UNSPECIFIED_REASON = 0
 
 @dataclass(frozen=True, slots=True)
 class RevocationList:
+    """A CRL decoded once: everything the checks read, so nothing can fail later."""
+
     crl: x509.CertificateRevocationList
     issuer_key: bytes
+    this_update: datetime
+    next_update: datetime | None
+    number_problem: str | None  # why the CRL number is unacceptable, or None
+    revoked: dict[int, int]  # serial -> RFC 5280 reason code
 
 
 def parse_crl(data: bytes) -> RevocationList | None:
     """Parse a DER or PEM CRL; None when it is not one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            if data.lstrip()[:10] == PEM_MARKER:
+                crl = x509.load_pem_x509_crl(data)
+            else:
+                crl = x509.load_der_x509_crl(data)
+            return RevocationList(
+                crl=crl,
+                issuer_key=name_key(crl.issuer),
+                this_update=crl.last_update_utc,
+                next_update=crl.next_update_utc,
+                number_problem=_number_problem(crl),
+                revoked={entry.serial_number: _reason(entry) for entry in crl},
+            )
+        except Exception:
+            return None
+
+
+def _number_problem(crl: x509.CertificateRevocationList) -> str | None:
     try:
-        if data.lstrip()[:10] == PEM_MARKER:
-            crl = x509.load_pem_x509_crl(data)
-        else:
-            crl = x509.load_der_x509_crl(data)
-        return RevocationList(crl, name_key(crl.issuer))
-    except ValueError:
-        return None
+        number = crl.extensions.get_extension_for_oid(ExtensionOID.CRL_NUMBER)
+    except x509.ExtensionNotFound:
+        return "CRL has no CRL number"  # RFC 5280 5.2.3: MUST be included
+    except Exception:
+        return "CRL extensions cannot be parsed"
+    if number.critical:
+        return "CRL number is critical"  # RFC 5280 5.2.3: MUST be non-critical
+    return None
 
 
-def _unusable(
-    crl: x509.CertificateRevocationList, issuer: Certificate, moment: datetime
-) -> str | None:
+def _unusable(crl: RevocationList, issuer: Certificate, moment: datetime) -> str | None:
     """Why this CRL cannot be relied on, or None."""
     usage = issuer.key_usage
     if usage is not None and not usage.crl_sign:
         return "CRL issuer lacks cRLSign"  # RFC 5280 6.3.3 (f)
     try:
-        if not crl.is_signature_valid(issuer.public_key):
+        if not crl.crl.is_signature_valid(issuer.public_key):
             return "CRL signature does not verify"
-    except (InvalidSignature, UnsupportedAlgorithm, TypeError, ValueError):
+    except Exception:
         return "CRL signature does not verify"
-    try:
-        number = crl.extensions.get_extension_for_oid(ExtensionOID.CRL_NUMBER)
-    except x509.ExtensionNotFound:
-        return "CRL has no CRL number"  # RFC 5280 5.2.3: MUST be included
-    except ValueError:
-        return "CRL extensions cannot be parsed"
-    if number.critical:
-        return "CRL number is critical"  # RFC 5280 5.2.3: MUST be non-critical
-    if crl.last_update_utc > moment:
+    if crl.number_problem:
+        return crl.number_problem
+    if crl.this_update > moment:
         return "CRL is not yet valid"
-    if crl.next_update_utc is not None and crl.next_update_utc < moment:
+    if crl.next_update is not None and crl.next_update < moment:
         return "CRL is out of date"
     return None
 
@@ -76,37 +95,35 @@ def revocation_failures(
         return
     for index in range(len(path) - 1):
         cert, issuer = path[index], path[index + 1]
-        relevant = [r for r in crls if r.issuer_key == cert.issuer_key]
-        for revocation_list in relevant:
-            problem = _unusable(revocation_list.crl, issuer, moment)
+        for revocation_list in (r for r in crls if r.issuer_key == cert.issuer_key):
+            problem = _unusable(revocation_list, issuer, moment)
             if problem:
                 yield Failure(index, "RevocationResponseRequired", detail=problem)
                 break
-            entry = revocation_list.crl.get_revoked_certificate_by_serial_number(
-                cert.x509.serial_number
-            )
-            if entry is not None:
-                yield Failure(index, "Revocation", value=_reason(entry), detail="listed on CRL")
+            reason = revocation_list.revoked.get(cert.x509.serial_number)
+            if reason is not None:
+                yield Failure(index, "Revocation", value=reason, detail="listed on CRL")
                 break
 
 
+_REASON_CODES = {
+    x509.ReasonFlags.unspecified: 0,
+    x509.ReasonFlags.key_compromise: 1,
+    x509.ReasonFlags.ca_compromise: 2,
+    x509.ReasonFlags.affiliation_changed: 3,
+    x509.ReasonFlags.superseded: 4,
+    x509.ReasonFlags.cessation_of_operation: 5,
+    x509.ReasonFlags.certificate_hold: 6,
+    x509.ReasonFlags.remove_from_crl: 8,
+    x509.ReasonFlags.privilege_withdrawn: 9,
+    x509.ReasonFlags.aa_compromise: 10,
+}
+
+
 def _reason(entry: x509.RevokedCertificate) -> int:
+    """RFC 5280 5.3.1 reason code of a CRL entry (0, unspecified, when absent)."""
     try:
         reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
-    except (x509.ExtensionNotFound, ValueError):
+    except Exception:
         return UNSPECIFIED_REASON
-    codes = list(x509.ReasonFlags)
-    order = [
-        x509.ReasonFlags.unspecified,
-        x509.ReasonFlags.key_compromise,
-        x509.ReasonFlags.ca_compromise,
-        x509.ReasonFlags.affiliation_changed,
-        x509.ReasonFlags.superseded,
-        x509.ReasonFlags.cessation_of_operation,
-        x509.ReasonFlags.certificate_hold,
-        None,
-        x509.ReasonFlags.remove_from_crl,
-        x509.ReasonFlags.privilege_withdrawn,
-        x509.ReasonFlags.aa_compromise,
-    ]
-    return order.index(reason) if reason in codes and reason in order else UNSPECIFIED_REASON
+    return _REASON_CODES.get(reason, UNSPECIFIED_REASON)

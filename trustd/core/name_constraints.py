@@ -61,12 +61,12 @@ def certificate_names(cert: Certificate) -> Names:
     dns = tuple(n.value for n in general if isinstance(n, x509.DNSName))
     ip = tuple(n.value for n in general if isinstance(n, x509.IPAddress))
     subject_emails = tuple(
-        str(a.value) for a in cert.x509.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
+        str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
     )
     email = tuple(n.value for n in general if isinstance(n, x509.RFC822Name)) + subject_emails
     dn: list[NormalizedRDNs] = []
     if cert.subject_der != b"\x30\x00":
-        dn.append(normalized_rdns(cert.x509.subject))
+        dn.append(normalized_rdns(cert.subject))
     dn.extend(normalized_rdns(n.value) for n in general if isinstance(n, x509.DirectoryName))
     others = frozenset(type(n) for n in general if type(n) not in _TYPES)
     addresses = tuple(a for a in ip if isinstance(a, ipaddress.IPv4Address | ipaddress.IPv6Address))

@@ -697,11 +697,11 @@ class TrustStore:
                     .options(selectinload(TrustSettingsRow.constraints))
                 )
                 by_owner = {row.uid: row for row in rows}
-            row = by_owner.get(ADMIN_UID) or by_owner.get(uid)
-            if row is None:
-                return None
-            domain = Domain.ADMIN if row.uid == ADMIN_UID else Domain.USER
-            return TrustSettings(domain, tuple(_constraint_value(c) for c in row.constraints))
+                row = by_owner.get(ADMIN_UID) or by_owner.get(uid)
+                if row is None:
+                    return None
+                domain = Domain.ADMIN if row.uid == ADMIN_UID else Domain.USER
+                return TrustSettings(domain, tuple(_constraint_value(c) for c in row.constraints))
 
         return self._lookups.get(("settings", self._generation, uid, sha1), load)
 
