@@ -272,3 +272,31 @@ def test_settings_rows_keep_order_of_constraints(
     with Session(engine) as session:
         assert session.scalar(select(TrustSettingsRow.uid)) == USER
         assert session.scalar(select(AuditRow.operation)) == "set-trust-settings"
+
+
+def test_concurrent_writers_and_readers_do_not_collide(store: TrustStore, pki: PKI) -> None:
+    """BEGIN IMMEDIATE plus the busy timeout: no 'database is locked' under contention."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    certs = [parse_certificate(pki.root(f"Root {i}").der) for i in range(8)]
+
+    def work(index: int) -> int:
+        cert = certs[index % len(certs)]
+        for round_ in range(15):
+            store.set_trust_settings(
+                Domain.USER,
+                USER + index,
+                cert,
+                [UsageConstraint(policy_string=f"h{round_}.example")],
+                actor=ALICE,
+            )
+            store.exceptions_epoch(USER + index)
+            store.reset_exceptions(USER + index, actor=ALICE)
+        return store.exceptions_epoch(USER + index)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        epochs = list(pool.map(work, range(8)))
+    assert epochs == [15] * 8
+    for index in range(8):
+        [(entry, _)] = store.trust_settings(Domain.USER, USER + index)
+        assert entry.constraints[0].policy_string == "h14.example"

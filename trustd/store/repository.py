@@ -226,6 +226,11 @@ class TrustStore:
                 self._generation += 1
             self._lookups.clear()
 
+    def clear_caches(self) -> None:
+        """Forget cached lookups and parsed certificates (they are rebuilt on demand)."""
+        self._lookups.clear()
+        self._parsed.clear()
+
     @property
     def generation(self) -> int:
         """Increases with every committed change (cache keys and Monitor use it)."""
