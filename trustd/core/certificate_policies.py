@@ -21,6 +21,7 @@ from trustd.core.der import POLICY_MAPPINGS, DERProblem, policy_mappings
 from trustd.core.verdict import Failure
 
 ANY_POLICY = "2.5.29.32.0"
+_CONSTRAINING = frozenset({"2.5.29.36", POLICY_MAPPINGS})  # policyConstraints, policyMappings
 # Real paths have a handful of policies per certificate; 1,000 nodes is far above any of them
 # and far below what a hostile mapping chain could otherwise build.
 MAX_POLICY_NODES = 1000
@@ -78,18 +79,22 @@ def _mappings(cert: Certificate) -> list[tuple[str, str]] | None:
 
     None when the extension cannot be decoded.
     """
-    for raw in cert.parts.extensions:
-        if raw.oid == POLICY_MAPPINGS:
-            try:
-                return policy_mappings(raw.value)
-            except DERProblem:
-                return None
-    return []
+    value = cert.raw_extension_value(POLICY_MAPPINGS)
+    if value is None:
+        return [] if POLICY_MAPPINGS not in cert.raw_extension_oids else None
+    try:
+        return policy_mappings(value)
+    except DERProblem:
+        return None
 
 
 def policy_failures(path: Sequence[Certificate], anchored: bool) -> Iterator[Failure]:
     """Failures of RFC 5280 policy processing for a path ending at an anchor."""
     if not anchored or len(path) < 2:
+        return
+    if not any(_CONSTRAINING & cert.raw_extension_oids.keys() for cert in path[:-1]):
+        # Without policy constraints or mappings below the anchor, explicit_policy never
+        # reaches 0 and no mapping can name anyPolicy: processing cannot fail (6.1.3-6.1.5).
         return
     try:
         problem = _process(list(reversed(path[:-1])))

@@ -12,17 +12,23 @@ from __future__ import annotations
 import hashlib
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
 
-from trustd.core.der import CertificateParts, certificate_parts
+from trustd.core.der import (
+    CertificateParts,
+    DERProblem,
+    certificate_parts,
+    has_explicit_ec_parameters,
+    raw_extensions,
+)
 from trustd.core.names import normalized_rdns
 
 # cryptography warns (and will one day refuse) when a serial number is not positive.  We read
@@ -40,6 +46,47 @@ def _attribute_text(value: str | bytes) -> str:
 
 
 ExtensionValue = TypeVar("ExtensionValue", bound=x509.ExtensionType)
+Computed = TypeVar("Computed")
+
+
+class cached_property(Generic[Computed]):
+    """functools.cached_property without its per-descriptor lock (Python 3.11 takes one on
+    every first access, a cost and a contention point on the evaluation hot path).  Computing a
+    value twice in a race is harmless here: every value is a pure function of the DER."""
+
+    def __init__(self, function: Callable[[Any], Computed]) -> None:
+        self.function = function
+        self.name = function.__name__
+        self.__doc__ = function.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> cached_property[Computed]: ...
+    @overload
+    def __get__(self, instance: object, owner: type) -> Computed: ...
+    def __get__(self, instance: object | None, owner: type) -> Any:
+        if instance is None:
+            return self
+        value = self.function(instance)
+        instance.__dict__[self.name] = value
+        return value
+
+
+# Name keys by DER: an issuer's subject is every child's issuer, so each name is hashed once.
+_NAME_KEYS: dict[bytes, bytes] = {}
+_NAME_KEYS_LIMIT = 50_000
+
+
+def _name_key_of(der: bytes, name: x509.Name) -> bytes:
+    key = _NAME_KEYS.get(der)
+    if key is None:
+        key = name_key(name)
+        if len(_NAME_KEYS) >= _NAME_KEYS_LIMIT:
+            _NAME_KEYS.clear()
+        _NAME_KEYS[der] = key
+    return key
 
 
 class MalformedCertificate(ValueError):
@@ -158,27 +205,31 @@ class Certificate:
     def sha256(self) -> bytes:
         return hashlib.sha256(self.der).digest()
 
-    @cached_property
+    @property
     def subject_der(self) -> bytes:
-        return self.subject.public_bytes()
+        return self.parts.subject
 
-    @cached_property
+    @property
     def issuer_der(self) -> bytes:
-        return self.issuer.public_bytes()
+        return self.parts.issuer
 
     @cached_property
     def subject_key(self) -> bytes:
         """Normalised subject: the index key for issuer lookup."""
-        return name_key(self.subject)
+        return _name_key_of(self.parts.subject, self.subject)
 
     @cached_property
     def issuer_key(self) -> bytes:
-        return name_key(self.issuer)
+        return _name_key_of(self.parts.issuer, self.issuer)
 
-    @cached_property
+    @property
     def spki_der(self) -> bytes:
         """The SubjectPublicKeyInfo as encoded in the certificate."""
         return self.parts.subject_public_key_info
+
+    @cached_property
+    def has_explicit_curve(self) -> bool:
+        return has_explicit_ec_parameters(self.parts.subject_public_key_info)
 
     @cached_property
     def spki_sha256(self) -> bytes:
@@ -224,18 +275,42 @@ class Certificate:
         return self._extensions[1]
 
     @cached_property
-    def raw_extension_oids(self) -> dict[str, bool]:
-        """OID -> critical for every extension present, read from the DER."""
-        return {ext.oid: ext.critical for ext in self.parts.extensions}
-
-    def extension(self, kind: type[ExtensionValue]) -> x509.Extension[ExtensionValue] | None:
+    def _by_type(self) -> dict[type, x509.Extension[Any]]:
         extensions = self._extensions[0]
-        if extensions is None:
+        return {} if extensions is None else {type(e.value): e for e in extensions}
+
+    @cached_property
+    def raw_extension_oids(self) -> dict[str, bool]:
+        """OID -> critical for every extension present (read from the DER if need be)."""
+        extensions = self._extensions[0]
+        if extensions is not None:
+            return {e.oid.dotted_string: e.critical for e in extensions}
+        try:
+            return {e.oid: e.critical for e in raw_extensions(self.der, self.parts.extensions_span)}
+        except DERProblem:
+            return {}
+
+    def raw_extension_value(self, oid: str) -> bytes | None:
+        """The extnValue octets of an extension cryptography does not interpret, or None."""
+        extensions = self._extensions[0]
+        if extensions is not None:
+            for extension in extensions:
+                if extension.oid.dotted_string == oid and isinstance(
+                    extension.value, x509.UnrecognizedExtension
+                ):
+                    value: bytes = extension.value.value
+                    return value
             return None
         try:
-            return extensions.get_extension_for_class(kind)
-        except x509.ExtensionNotFound:
+            for raw in raw_extensions(self.der, self.parts.extensions_span):
+                if raw.oid == oid:
+                    return raw.value
+        except DERProblem:
             return None
+        return None
+
+    def extension(self, kind: type[ExtensionValue]) -> x509.Extension[ExtensionValue] | None:
+        return self._by_type.get(kind)
 
     def _value(self, kind: type[ExtensionValue]) -> ExtensionValue | None:
         found = self.extension(kind)

@@ -19,7 +19,6 @@ from trustd.core.budget import Budget
 from trustd.core.certificate_policies import policy_failures
 from trustd.core.certificates import PROCESSED_EXTENSIONS, Certificate
 from trustd.core.crl import RevocationList, revocation_failures
-from trustd.core.der import has_explicit_ec_parameters
 from trustd.core.name_constraints import name_constraint_failures
 from trustd.core.names import (
     email_matches,
@@ -148,7 +147,7 @@ def _structure_failures(cert: Certificate, index: int, facts: PathFacts) -> Iter
     if parts.inner_signature_algorithm != parts.outer_signature_algorithm:
         # RFC 5280 4.1.1.2: signatureAlgorithm MUST equal tbsCertificate.signature.
         yield Failure(index, "BasicCertificateProcessing", detail="signature algorithms differ")
-    if parts.version != 2 and (parts.has_extensions_field or index > 0):
+    if parts.version != 2 and (parts.extensions_span is not None or index > 0):
         # RFC 5280 4.1.2.1: extensions need v3; 6.1.4 (k): an issuer must be a v3 CA.
         yield Failure(index, "BasicCertificateProcessing", detail=f"version {parts.version + 1}")
     if not facts.is_anchor(index):
@@ -194,7 +193,7 @@ def _structure_failures(cert: Certificate, index: int, facts: PathFacts) -> Iter
 
 def _key_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterator[Failure]:
     key = cert.key_facts
-    if has_explicit_ec_parameters(cert.spki_der):
+    if cert.has_explicit_curve:
         yield Failure(index, "KeySize", detail="EC key with explicit curve parameters")
         return
     if key.algorithm in {"unknown", "DSA"} or (

@@ -10,6 +10,7 @@ read them; everything else is left to `cryptography`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 SEQUENCE = 0x30
@@ -63,6 +64,7 @@ def children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int
     return items
 
 
+@functools.lru_cache(maxsize=4096)
 def decode_oid(content: bytes) -> str:
     """Dotted string of an OBJECT IDENTIFIER's content octets."""
     if not content or content[-1] & 0x80:
@@ -143,15 +145,20 @@ class RawExtension:
 
 @dataclass(frozen=True, slots=True)
 class CertificateParts:
-    """Fields of a Certificate as encoded (RFC 5280 4.1)."""
+    """Fields of a Certificate as encoded (RFC 5280 4.1).
+
+    The extensions are only located (`extensions_span`); `raw_extensions` walks them when asked,
+    which is only needed when cryptography cannot parse them.
+    """
 
     version: int
     serial: bytes
     inner_signature_algorithm: bytes
     outer_signature_algorithm: bytes
+    issuer: bytes
+    subject: bytes
     subject_public_key_info: bytes
-    extensions: tuple[RawExtension, ...]
-    has_extensions_field: bool
+    extensions_span: tuple[int, int] | None  # content of the extensions SEQUENCE in the DER
 
 
 def certificate_parts(der: bytes) -> CertificateParts:
@@ -177,43 +184,50 @@ def certificate_parts(der: bytes) -> CertificateParts:
     serial_tag, _, serial_start, serial_end = tbs[index]
     if serial_tag != INTEGER:
         raise DERProblem("serialNumber is not an INTEGER")
-    inner_alg = der[tbs[index + 1][1] : tbs[index + 1][3]]
-    spki = der[tbs[index + 5][1] : tbs[index + 5][3]]
-    extensions: list[RawExtension] = []
-    has_field = False
+    span = None
     for tag, _, cstart, _cend in tbs[index + 6 :]:
-        if tag != EXPLICIT_3:
-            continue
-        has_field = True
-        seq_tag, sstart, send = read_tlv(der, cstart)
-        if seq_tag != SEQUENCE:
-            raise DERProblem("extensions is not a SEQUENCE")
-        for etag, _, estart, eend in children(der, sstart, send):
-            if etag != SEQUENCE:
-                raise DERProblem("extension is not a SEQUENCE")
-            fields = children(der, estart, eend)
-            if not fields or fields[0][0] != OID:
-                raise DERProblem("extension has no extnID")
-            critical = False
-            rest = fields[1:]
-            if rest and rest[0][0] == BOOLEAN:
-                critical = der[rest[0][2] : rest[0][3]] != b"\x00"
-                rest = rest[1:]
-            if len(rest) != 1 or rest[0][0] != OCTET_STRING:
-                raise DERProblem("extension has no extnValue")
-            extensions.append(
-                RawExtension(
-                    decode_oid(der[fields[0][2] : fields[0][3]]),
-                    critical,
-                    der[rest[0][2] : rest[0][3]],
-                )
-            )
+        if tag == EXPLICIT_3:
+            seq_tag, sstart, send = read_tlv(der, cstart)
+            if seq_tag != SEQUENCE:
+                raise DERProblem("extensions is not a SEQUENCE")
+            span = (sstart, send)
+
+    def field(position: int) -> bytes:
+        return der[tbs[position][1] : tbs[position][3]]
+
     return CertificateParts(
         version=version,
         serial=der[serial_start:serial_end],
-        inner_signature_algorithm=inner_alg,
+        inner_signature_algorithm=field(index + 1),
         outer_signature_algorithm=outer_alg,
-        subject_public_key_info=spki,
-        extensions=tuple(extensions),
-        has_extensions_field=has_field,
+        issuer=field(index + 2),
+        subject=field(index + 4),
+        subject_public_key_info=field(index + 5),
+        extensions_span=span,
     )
+
+
+def raw_extensions(der: bytes, span: tuple[int, int] | None) -> tuple[RawExtension, ...]:
+    """The extensions in `span` as encoded; raise DERProblem on a malformed one."""
+    if span is None:
+        return ()
+    extensions: list[RawExtension] = []
+    for etag, _, estart, eend in children(der, span[0], span[1]):
+        if etag != SEQUENCE:
+            raise DERProblem("extension is not a SEQUENCE")
+        fields = children(der, estart, eend)
+        if not fields or fields[0][0] != OID:
+            raise DERProblem("extension has no extnID")
+        critical = False
+        rest = fields[1:]
+        if rest and rest[0][0] == BOOLEAN:
+            critical = der[rest[0][2] : rest[0][3]] != b"\x00"
+            rest = rest[1:]
+        if len(rest) != 1 or rest[0][0] != OCTET_STRING:
+            raise DERProblem("extension has no extnValue")
+        extensions.append(
+            RawExtension(
+                decode_oid(der[fields[0][2] : fields[0][3]]), critical, der[rest[0][2] : rest[0][3]]
+            )
+        )
+    return tuple(extensions)
