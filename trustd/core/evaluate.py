@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import threading
-from collections import OrderedDict, defaultdict
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from trustd.core.budget import MAX_INTERMEDIATES, Budget, BudgetExhausted, BudgetUse
 from trustd.core.build import AnchorMark, Judged, PathBuilder
@@ -23,6 +22,7 @@ from trustd.core.certificates import Certificate, MalformedCertificate, parse_ce
 from trustd.core.checks import PathFacts, judge_path
 from trustd.core.crl import RevocationList, parse_crl
 from trustd.core.exceptions import ExceptionList, exceptions_for
+from trustd.core.lru import LRU
 from trustd.core.names import PublicSuffixTest, default_public_suffixes
 from trustd.core.policy import Policy
 from trustd.core.request import EvaluationRequest
@@ -47,23 +47,26 @@ class ParseCache:
     """Bounded LRU of parsed certificates keyed by the SHA-256 of their bytes."""
 
     def __init__(self, size: int = 20_000) -> None:
-        self._size = size
-        self._items: OrderedDict[bytes, Certificate] = OrderedDict()
-        self._lock = threading.Lock()
+        self._items: LRU[bytes, Certificate] = LRU(size)
 
     def parse(self, data: bytes) -> Certificate:
-        key = hashlib.sha256(data).digest()
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                return found
-        cert = parse_certificate(data)
-        with self._lock:
-            self._items[key] = cert
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return cert
+        return self._items.get_or_compute(
+            hashlib.sha256(data).digest(), lambda: parse_certificate(data)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    """A verdict and the moments between which it stays the same: [since, until)."""
+
+    verdict: Verdict
+    since: datetime | None
+    until: datetime | None
+
+    def holds_at(self, moment: datetime) -> bool:
+        return (self.since is None or self.since <= moment) and (
+            self.until is None or moment < self.until
+        )
 
 
 @dataclass(slots=True)
@@ -85,6 +88,7 @@ class Evaluator:
     ) -> None:
         self.verifier: SignatureVerifier = verifier or CachingVerifier(cache_size)
         self.certificates = ParseCache(cache_size)
+        self._verdicts: LRU[Hashable, _Cached] = LRU(cache_size // 4)
         self._public_suffixes = public_suffixes
 
     def is_public_suffix(self, domain: str) -> bool:
@@ -100,22 +104,62 @@ class Evaluator:
             return None
 
     def evaluate(self, request: EvaluationRequest, snapshot: Snapshot, now: datetime) -> Verdict:
-        return _Evaluation(self, request, snapshot, now).run()
+        """Evaluate, or answer from the verdict cache.
+
+        A verdict is reused only for the same request against the same stored state (the
+        snapshot's cache_token) at a moment on the same side of every validity boundary the
+        evaluation looked at, like Apple's client reusing a result between TrustResultNotBefore
+        and TrustResultNotAfter.
+        """
+        token = snapshot.cache_token
+        key = None if token is None else (token, _request_key(request))
+        moment = _moment(request, now)
+        if key is not None:
+            cached = self._verdicts.get(key)
+            if cached is not None and cached.holds_at(moment):
+                return cached.verdict
+        evaluation = _Evaluation(self, request, snapshot, moment)
+        verdict = evaluation.run()
+        if key is not None:
+            since, until = evaluation.window()
+            self._verdicts.put(key, _Cached(verdict, since, until))
+        return verdict
+
+
+def _moment(request: EvaluationRequest, now: datetime) -> datetime:
+    """The verification moment, in whole seconds (RFC 5280 4.1.2.5 times have no fractions)."""
+    moment = (request.verify_date or now).replace(microsecond=0)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _request_key(request: EvaluationRequest) -> Hashable:
+    exceptions = request.exceptions
+    exceptions_key = None if exceptions is None else repr(exceptions)
+    return (
+        request.certificates,
+        request.policies,
+        request.verify_date,
+        request.anchors,
+        request.anchors_only,
+        exceptions_key,
+        request.crls,
+        request.max_intermediates,
+        request.application,
+        request.record_paths,
+    )
 
 
 class _Evaluation:
     """The state of one evaluate() call."""
 
     def __init__(
-        self, evaluator: Evaluator, request: EvaluationRequest, snapshot: Snapshot, now: datetime
+        self, evaluator: Evaluator, request: EvaluationRequest, snapshot: Snapshot, moment: datetime
     ) -> None:
         self.evaluator = evaluator
         self.request = request
         self.snapshot = snapshot
-        moment = request.verify_date or now
-        # Certificate times have whole seconds (RFC 5280 4.1.2.5): compare at that granularity.
-        moment = moment.replace(microsecond=0)
-        self.moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        self.moment = moment
+        self.seen: dict[bytes, Certificate] = {}  # every certificate whose dates were read
         self.budget = Budget()
         self.start = Budget()
         self.policies = request.policies or (Policy(),)
@@ -133,7 +177,24 @@ class _Evaluation:
             cert = self.evaluator.parse(data)
             if cert is not None and cert not in parsed:
                 parsed.append(cert)
+                self.seen[cert.sha256] = cert
         return parsed
+
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """The moments between which this evaluation's answer cannot change: [since, until).
+
+        Evaluation reads time only through certificate validity and CRL update times, so the
+        answer is the same anywhere between two consecutive such boundaries.
+        """
+        second = timedelta(seconds=1)
+        bounds = [b for c in self.seen.values() for b in (c.not_before, c.not_after + second)]
+        for crl in self.crls:
+            bounds.append(crl.this_update)
+            if crl.next_update is not None:
+                bounds.append(crl.next_update + second)
+        since = max((b for b in bounds if b <= self.moment), default=None)
+        until = min((b for b in bounds if b > self.moment), default=None)
+        return since, until
 
     # -- questions the builder asks ------------------------------------------------------------
 
@@ -185,6 +246,8 @@ class _Evaluation:
             found.setdefault(cert.der, (cert, Origin.REQUEST))
         for cert, origin in self.snapshot.issuers_of(head.issuer_key):
             found.setdefault(cert.der, (cert, origin))
+        for cert, _ in found.values():
+            self.seen[cert.sha256] = cert
         aki = head.authority_key_id
 
         def preference(item: tuple[Certificate, Origin]) -> tuple[int, int, int, int]:
@@ -321,6 +384,7 @@ class _Evaluation:
         leaf = self.evaluator.parse(request.certificates[0]) if request.certificates else None
         if leaf is None:
             return self._malformed()
+        self.seen[leaf.sha256] = leaf
         others = [c for c in self._parse_all(request.certificates[1:]) if c != leaf]
         self.request_by_subject: dict[bytes, list[Certificate]] = defaultdict(list)
         for cert in others:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -11,6 +9,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 
 from trustd.core.certificates import Certificate
+from trustd.core.lru import LRU
 
 
 class SignatureVerifier(Protocol):
@@ -58,20 +57,9 @@ class CachingVerifier:
     """
 
     def __init__(self, size: int = 20_000) -> None:
-        self._size = size
-        self._results: OrderedDict[tuple[bytes, bytes], bool] = OrderedDict()
-        self._lock = threading.Lock()
+        self._results: LRU[tuple[bytes, bytes], bool] = LRU(size)
 
     def verify(self, issuer: Certificate, subject: Certificate) -> bool:
-        key = (issuer.spki_sha256, subject.sha256)
-        with self._lock:
-            known = self._results.get(key)
-            if known is not None:
-                self._results.move_to_end(key)
-                return known
-        result = verify_signature(issuer, subject)
-        with self._lock:
-            self._results[key] = result
-            if len(self._results) > self._size:
-                self._results.popitem(last=False)
-        return result
+        return self._results.get_or_compute(
+            (issuer.spki_sha256, subject.sha256), lambda: verify_signature(issuer, subject)
+        )

@@ -9,14 +9,17 @@ in-memory implementation used by tests, the conformance harness and small deploy
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 from trustd.core.certificates import Certificate
 from trustd.core.trust_settings import Domain, TrustSettings
+
+_TOKENS = itertools.count()
 
 
 class Origin(StrEnum):
@@ -37,6 +40,11 @@ class Snapshot(Protocol):
     @property
     def exceptions_epoch(self) -> int:
         """The caller's ExceptionResetCount: exceptions from another epoch do not apply."""
+        ...
+
+    @property
+    def cache_token(self) -> Hashable | None:
+        """Equal tokens promise equal answers to every question below; None: never cache."""
         ...
 
     def issuers_of(self, issuer_key: bytes) -> Iterable[tuple[Certificate, Origin]]:
@@ -63,8 +71,11 @@ class MemorySnapshot:
     _by_subject: dict[bytes, list[tuple[Certificate, Origin]]] = field(init=False, repr=False)
     _settings: dict[Domain, dict[bytes, TrustSettings]] = field(init=False, repr=False)
     _system: set[bytes] = field(init=False, repr=False)
+    cache_token: Hashable | None = field(init=False)
 
     def __post_init__(self) -> None:
+        # A MemorySnapshot does not change after construction: one token per instance.
+        self.cache_token = ("memory", next(_TOKENS))
         self._by_subject = defaultdict(list)
         self._settings = {Domain.ADMIN: {}, Domain.USER: {}}
         self._system = set()

@@ -8,20 +8,21 @@ grow with the number of stored certificates.
 
 from __future__ import annotations
 
+import itertools
 import plistlib
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
 from trustd.core.exceptions import ExceptionList
+from trustd.core.lru import LRU
 from trustd.core.snapshot import Origin
 from trustd.core.trust_settings import (
     Domain,
@@ -47,7 +48,9 @@ from trustd.store.models import (
 from trustd.store.system_anchors import SystemAnchors
 
 CACHE_SIZE = 4096
-T = TypeVar("T")
+_INSTANCES = itertools.count()
+# Cached stand-in for "no settings" (the LRU treats None as a miss).
+_NO_SETTINGS = TrustSettings(Domain.SYSTEM)
 
 
 class NotFound(LookupError):
@@ -107,31 +110,6 @@ def owner_uid(domain: Domain, uid: int) -> int:
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-class _LRU:
-    """A small thread-safe LRU cache."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any, compute: Callable[[], T]) -> T:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]  # type: ignore[no-any-return]
-        value = compute()
-        with self._lock:
-            self._items[key] = value
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
 
 
 # -- row <-> value ----------------------------------------------------------------------------
@@ -206,8 +184,9 @@ class TrustStore:
         self.clock = clock
         self._generation = 0
         self._generation_lock = threading.Lock()
-        self._parsed = _LRU(CACHE_SIZE)
-        self._lookups = _LRU(CACHE_SIZE)
+        self._parsed: LRU[bytes, Certificate] = LRU(CACHE_SIZE)
+        self._lookups: LRU[Hashable, Any] = LRU(CACHE_SIZE)
+        self.instance = next(_INSTANCES)
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -261,7 +240,7 @@ class TrustStore:
 
     def _certificate(self, row: CertificateRow) -> Certificate:
         der = row.der
-        return self._parsed.get(row.sha256, lambda: parse_certificate(der))
+        return self._parsed.get_or_compute(row.sha256, lambda: parse_certificate(der))
 
     # -- certificates --------------------------------------------------------------------------
 
@@ -688,7 +667,10 @@ class TrustStore:
                 )
                 return tuple(self._certificate(row) for row in rows)
 
-        return self._lookups.get(("issuers", self._generation, issuer_key), load)
+        result: tuple[Certificate, ...] = self._lookups.get_or_compute(
+            ("issuers", self._generation, issuer_key), load
+        )
+        return result
 
     def settings_for(self, sha1: bytes, uid: int) -> TrustSettings | None:
         """Admin settings if the certificate has any, else the user's (cached)."""
@@ -708,7 +690,10 @@ class TrustStore:
                 domain = Domain.ADMIN if row.uid == ADMIN_UID else Domain.USER
                 return TrustSettings(domain, tuple(_constraint_value(c) for c in row.constraints))
 
-        return self._lookups.get(("settings", self._generation, uid, sha1), load)
+        settings: TrustSettings | None = self._lookups.get_or_compute(
+            ("settings", self._generation, uid, sha1), lambda: load() or _NO_SETTINGS
+        )
+        return None if settings is _NO_SETTINGS else settings
 
     def snapshot(self, uid: int) -> StoreSnapshot:
         return StoreSnapshot(self, uid)
@@ -721,6 +706,14 @@ class StoreSnapshot:
         self._store = store
         self._uid = uid
         self._epoch: int | None = None
+        system = store.system
+        self.cache_token: Hashable | None = (
+            "store",
+            store.instance,
+            store.generation,
+            uid,
+            None if system is None else system.version,
+        )
 
     @property
     def exceptions_epoch(self) -> int:

@@ -85,6 +85,7 @@ class SystemAnchors:
         self._configured = path
         self._lock = threading.Lock()
         self._loaded = _Loaded(None, {}, frozenset(), 0, 0)
+        self.version = 0  # increases with every re-read
         self.path = find_bundle(path)
         self.refresh()
 
@@ -108,6 +109,7 @@ class SystemAnchors:
             for cert in certificates:
                 grouped[cert.subject_key].append(cert)
             self.path = path
+            self.version += 1
             self._loaded = _Loaded(
                 stamp,
                 {key: tuple(certs) for key, certs in grouped.items()},
