@@ -229,7 +229,10 @@ class Certificate:
 
     @cached_property
     def has_explicit_curve(self) -> bool:
-        return has_explicit_ec_parameters(self.parts.subject_public_key_info)
+        """An EC key that spells its curve out (only EC keys can; others skip the DER walk)."""
+        return self.key_facts.algorithm in ("EC", "unknown") and has_explicit_ec_parameters(
+            self.parts.subject_public_key_info
+        )
 
     @cached_property
     def spki_sha256(self) -> bytes:
