@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Unpack
 
 import cryptography
@@ -1274,3 +1275,10 @@ def test_trustd_answers_as_the_scenario_says(scenario_id: str, pki: PKI) -> None
     else:
         assert not verdict.trusted
         assert case.trustd <= counted, describe(verdict)
+
+
+def test_known_differences_are_documented() -> None:
+    """docs/deviations.md lists every scenario on which trustd and pyca deliberately differ."""
+    deviations = (Path(__file__).resolve().parents[2] / "docs" / "deviations.md").read_text()
+    missing = [case for case in KNOWN_DIFFERENCES if f"`{case}`" not in deviations]
+    assert not missing
