@@ -330,6 +330,18 @@ class TrustStore:
             session.delete(row)
             self._audit(session, actor, "delete-certificate", sha1.hex().upper(), row.summary)
 
+    def count_user_settings(self) -> int:
+        """Trust-settings entries in all user domains together."""
+        with self._read() as session:
+            return (
+                session.scalar(
+                    select(func.count())
+                    .select_from(TrustSettingsRow)
+                    .where(TrustSettingsRow.uid != ADMIN_UID)
+                )
+                or 0
+            )
+
     def count_certificates(self) -> int:
         with self._read() as session:
             return session.scalar(select(func.count()).select_from(CertificateRow)) or 0

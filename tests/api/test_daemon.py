@@ -1,0 +1,259 @@
+"""The daemon over its socket: evaluation, administration, authorisation and bad clients."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import varlink
+from api.conftest import Daemon, call, read_message
+from pki import PKI
+
+NOBODY = 65534
+SHORT = {
+    "not_before": dt.datetime.now(dt.UTC) - dt.timedelta(days=10),
+    "not_after": dt.datetime.now(dt.UTC) + dt.timedelta(days=300),
+}
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_introspection_with_the_pypi_varlink_client(daemon: Daemon) -> None:
+    """An independent client (the varlink package) parses our interface and calls it."""
+    with varlink.Client(address=f"unix:{daemon.socket}") as client:
+        assert "io.trustd.Trust" in client.get_interfaces()
+        with client.open("io.trustd.Trust") as trust:
+            assert trust.Echo("hello") == {"text": "hello"}
+            status = trust.Status()
+            assert status["counts"]["system_anchors"] == 1
+            assert status["version"]
+
+
+def test_evaluate_with_the_pypi_client(daemon: Daemon, pki: PKI) -> None:
+    leaf = pki.leaf(daemon.root, dns=["www.example"], **SHORT)
+    with (
+        varlink.Client(address=f"unix:{daemon.socket}") as client,
+        client.open("io.trustd.Trust", namespaced=True) as trust,
+    ):
+        reply = trust.Evaluate(
+            certificates=[b64(leaf.der)], policies=[{"policy": "ssl", "name": "www.example"}]
+        )
+        assert reply.verdict.result == "unspecified"
+        assert reply.verdict.trusted is True
+
+
+def test_unknown_policy_and_bad_certificate_are_typed_errors(daemon: Daemon) -> None:
+    reply = daemon.call("Evaluate", certificates=[b64(b"junk")], policies=[{"policy": "nope"}])
+    assert reply["error"] == "io.trustd.Trust.UnknownPolicy"
+    reply = daemon.call("Evaluate", certificates=[b64(b"junk")])
+    assert reply["parameters"]["verdict"]["result"] == "fatalTrustFailure"
+    assert daemon.call("Evaluate", certificates=["***"])["error"] == (
+        "io.trustd.Trust.InvalidParameter"
+    )
+    assert daemon.call("Evaluate", certificates="x")["error"] == "io.trustd.Trust.InvalidParameter"
+    assert daemon.call("Nope")["error"] == "org.varlink.service.MethodNotFound"
+
+
+def test_stored_exceptions_apply_to_their_host(daemon: Daemon, pki: PKI) -> None:
+    expired = pki.leaf(
+        daemon.root,
+        dns=["old.example"],
+        not_before=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+        not_after=dt.datetime(2021, 1, 1, tzinfo=dt.UTC),
+    )
+    ssl = [{"policy": "ssl", "name": "old.example"}]
+    refused = daemon.call(
+        "Evaluate", certificates=[b64(expired.der)], policies=ssl, host="old.example", port=443
+    )["parameters"]["verdict"]
+    assert refused["result"] == "recoverableTrustFailure"
+    assert daemon.call(
+        "SetExceptions", host="old.example", port=443, exceptions=refused["exceptions"]
+    ) == {"parameters": {}}
+    accepted = daemon.call(
+        "Evaluate", certificates=[b64(expired.der)], policies=ssl, host="old.example", port=443
+    )["parameters"]["verdict"]
+    assert accepted["result"] == "proceed" and accepted["exceptions_applied"]
+    other_port = daemon.call(
+        "Evaluate", certificates=[b64(expired.der)], policies=ssl, host="old.example", port=8443
+    )["parameters"]["verdict"]
+    assert other_port["result"] == "recoverableTrustFailure"
+    assert daemon.call("ResetExceptions")["parameters"]["epoch"] == 1
+    after_reset = daemon.call(
+        "Evaluate", certificates=[b64(expired.der)], policies=ssl, host="old.example", port=443
+    )["parameters"]["verdict"]
+    assert after_reset["result"] == "recoverableTrustFailure"
+
+
+def test_admin_trust_settings_and_deny(daemon: Daemon, pki: PKI) -> None:
+    org = pki.root("Org Root")
+    leaf = pki.leaf(org, dns=["intranet.example"], **SHORT)
+    request = {
+        "certificates": [b64(leaf.der)],
+        "policies": [{"policy": "ssl", "name": "intranet.example"}],
+    }
+    before = daemon.call("Evaluate", **request)["parameters"]["verdict"]
+    assert before["result"] == "recoverableTrustFailure"
+    assert daemon.call("AddCertificates", certificates=[b64(org.der)])["parameters"]["added"]
+    assert "error" not in daemon.call(
+        "SetTrustSettings", domain="admin", certificate=b64(org.der), constraints=[]
+    )
+    assert daemon.call("Evaluate", **request)["parameters"]["verdict"]["result"] == "proceed"
+    entries = daemon.call("CopyTrustSettings", domain="admin")["parameters"]["entries"]
+    assert [e["subject"] for e in entries] == ["Org Root"]
+    assert "error" not in daemon.call(
+        "SetTrustSettings", domain="admin", certificate=b64(org.der), constraints=[{"result": 3}]
+    )
+    assert daemon.call("Evaluate", **request)["parameters"]["verdict"]["result"] == "deny"
+    invalid = daemon.call(
+        "SetTrustSettings", domain="admin", certificate=b64(leaf.der), constraints=[]
+    )
+    assert invalid["error"] == "io.trustd.Trust.InvalidTrustSettings"
+    missing = daemon.call("RemoveTrustSettings", domain="user", sha1="AA" * 20)
+    assert missing["error"] == "io.trustd.Trust.NoTrustSettings"
+
+
+def _as_nobody(daemon: Daemon, method: str, parameters: dict[str, object]) -> dict[str, object]:
+    """Call the daemon from a real second uid: a client process that switched to nobody."""
+    script = textwrap.dedent(
+        f"""
+        import json, os, socket
+        os.setgid({NOBODY}); os.setgroups([]); os.setuid({NOBODY})
+        s = socket.socket(socket.AF_UNIX)
+        s.connect({str(daemon.socket)!r})
+        s.sendall(json.dumps({{"method": "io.trustd.Trust." + {method!r},
+                               "parameters": {json.dumps(parameters)!r} and
+                               json.loads({json.dumps(parameters)!r})}}).encode() + b"\\0")
+        data = b""
+        while b"\\0" not in data:
+            data += s.recv(65536)
+        print(data.split(b"\\0")[0].decode())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def test_authorisation_comes_from_peer_credentials(daemon: Daemon, pki: PKI) -> None:
+    if os.geteuid() != 0:
+        import pytest
+
+        pytest.skip("switching to another uid needs root")
+    org = pki.root("Org Root")
+    denied = _as_nobody(
+        daemon,
+        "SetTrustSettings",
+        {"domain": "admin", "certificate": b64(org.der), "constraints": []},
+    )
+    assert denied["error"] == "io.trustd.Trust.PermissionDenied"
+    assert _as_nobody(daemon, "AddCertificates", {"certificates": [b64(org.der)]})["error"] == (
+        "io.trustd.Trust.PermissionDenied"
+    )
+    own = _as_nobody(
+        daemon,
+        "SetTrustSettings",
+        {"domain": "user", "certificate": b64(org.der), "constraints": []},
+    )
+    assert own == {"parameters": {}}
+    # nobody's user settings are nobody's: root sees none of them.
+    assert daemon.call("CopyTrustSettings", domain="user")["parameters"]["entries"] == []
+    mine = _as_nobody(daemon, "CopyTrustSettings", {"domain": "user"})
+    entries = mine["parameters"]["entries"]  # type: ignore[index]
+    assert [e["sha1"] for e in entries] == [org.sha1.upper()]
+    leaf = pki.leaf(org, dns=["x.example"], **SHORT)
+    chain = [b64(leaf.der), b64(org.der)]  # a user's settings do not add the root to the store
+    as_nobody = _as_nobody(daemon, "Evaluate", {"certificates": chain})
+    assert as_nobody["parameters"]["verdict"]["result"] == "proceed"  # type: ignore[index]
+    as_root = daemon.call("Evaluate", certificates=chain)
+    assert as_root["parameters"]["verdict"]["result"] == "recoverableTrustFailure"
+
+
+def test_bad_clients_do_not_affect_others(daemon: Daemon) -> None:
+    # An oversized message without a terminator.
+    with socket.socket(socket.AF_UNIX) as big:
+        big.settimeout(10)
+        big.connect(str(daemon.socket))
+        try:
+            big.sendall(b"x" * (9 * 1024 * 1024))
+            assert read_message(big)["error"] == "io.trustd.Trust.RequestTooLarge"
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed on us: equally fine
+    # Invalid JSON: an error, then the connection is closed.
+    with socket.socket(socket.AF_UNIX) as bad:
+        bad.settimeout(10)
+        bad.connect(str(daemon.socket))
+        bad.sendall(b"{not json\0")
+        assert read_message(bad)["error"] == "org.varlink.service.InvalidParameter"
+    # A half-sent message keeps its connection busy, not the daemon.
+    half = socket.socket(socket.AF_UNIX)
+    half.connect(str(daemon.socket))
+    half.sendall(b'{"method": "io.trustd.Trust.Ech')
+    try:
+        assert call(daemon.socket, "io.trustd.Trust.Echo", {"text": "still here"}) == {
+            "parameters": {"text": "still here"}
+        }
+    finally:
+        half.close()
+
+
+def test_monitor_streams_changes(daemon: Daemon, pki: PKI) -> None:
+    conn = socket.socket(socket.AF_UNIX)
+    conn.settimeout(10)
+    conn.connect(str(daemon.socket))
+    conn.sendall(json.dumps({"method": "io.trustd.Trust.Monitor", "more": True}).encode() + b"\0")
+    first = read_message(conn)
+    assert first["continues"] is True
+    start = first["parameters"]["generation"]
+    threading.Timer(0.2, lambda: daemon.call("ResetExceptions")).start()
+    changed = read_message(conn)
+    assert changed["parameters"]["event"] == "changed"
+    assert changed["parameters"]["generation"] > start
+    conn.close()
+    assert daemon.call("Monitor")["error"] == "org.varlink.service.ExpectedMore"
+
+
+def test_reload_and_clean_stop(daemon: Daemon, pki: PKI) -> None:
+    second = pki.root("Second System Root")
+    daemon.bundle.write_bytes(daemon.root.pem + second.pem)
+    os.utime(daemon.bundle, ns=(1, time.time_ns() + 10**9))
+    daemon.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while daemon.call("Status")["parameters"]["counts"]["system_anchors"] != 2:
+        assert time.monotonic() < deadline, daemon.log.read_text()
+        time.sleep(0.05)
+    assert daemon.stop() == 0
+    log = daemon.log.read_text()
+    assert "ready" in log and "stopped" in log
+    assert "io.trustd.Trust.Status: ok" in log  # one line per request outcome
+
+
+def test_database_survives_restart(daemon: Daemon, pki: PKI) -> None:
+    from api.conftest import start_daemon
+
+    org = pki.root("Kept Root")
+    daemon.call("AddCertificates", certificates=[b64(org.der)])
+    assert daemon.stop() == 0
+    base = daemon.socket.parent.parent
+    for leftover in ("run", "etc"):
+        import shutil
+
+        shutil.rmtree(base / leftover)
+    (base / "bundle.pem").unlink()
+    again = start_daemon(base, daemon.root)
+    try:
+        found = again.call("FindCertificates", subject="kept")["parameters"]["certificates"]
+        assert [c["subject"] for c in found] == ["Kept Root"]
+    finally:
+        again.stop()

@@ -1,0 +1,1 @@
+"""The wire protocol: varlink over the Unix socket (interface io.trustd.Trust)."""

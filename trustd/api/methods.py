@@ -1,0 +1,378 @@
+"""io.trustd.Trust: wire parameters <-> service calls.  Thin: decode, call, encode."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from trustd.api.varlink import Interface, Peer, VarlinkError
+from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
+from trustd.core.policy import Policy, PolicyKind
+from trustd.core.request import EvaluationRequest
+from trustd.core.results import check
+from trustd.core.trust_settings import Domain, SettingsResult, UsageConstraint
+from trustd.core.verdict import Verdict
+from trustd.plist.exceptions import InvalidExceptions, decode_exceptions, encode_exceptions
+from trustd.service import Caller, InvalidTrustSettings, PermissionDenied, TrustService
+from trustd.store.repository import NotFound, NoTrustSettings
+
+NAME = "io.trustd.Trust"
+MAX_CERTIFICATES = 64  # per evaluation: more is not a chain, it is an attack on the builder
+
+
+def _err(name: str, **parameters: Any) -> VarlinkError:
+    return VarlinkError(f"{NAME}.{name}", **parameters)
+
+
+def _caller(peer: Peer) -> Caller:
+    return Caller(uid=peer.uid, pid=peer.pid, groups=peer.groups())
+
+
+# -- decoding ---------------------------------------------------------------------------------
+
+
+def _get(
+    parameters: Mapping[str, Any], name: str, kind: type | tuple[type, ...], default: Any = None
+) -> Any:
+    value = parameters.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _err("InvalidParameter", parameter=name, reason="wrong type")
+    return value
+
+
+def _required(parameters: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = _get(parameters, name, kind)
+    if value is None:
+        raise _err("InvalidParameter", parameter=name, reason="missing")
+    return value
+
+
+def _bytes(value: Any, parameter: str) -> bytes:
+    if not isinstance(value, str):
+        raise _err("InvalidParameter", parameter=parameter, reason="not base64 text")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise _err("InvalidParameter", parameter=parameter, reason="not base64") from None
+
+
+def _blobs(parameters: Mapping[str, Any], name: str) -> tuple[bytes, ...]:
+    values = _get(parameters, name, list, [])
+    if len(values) > MAX_CERTIFICATES:
+        raise _err("InvalidParameter", parameter=name, reason=f"more than {MAX_CERTIFICATES}")
+    return tuple(_bytes(value, name) for value in values)
+
+
+def _certificate(value: Any, parameter: str) -> Certificate:
+    try:
+        return parse_certificate(_bytes(value, parameter))
+    except MalformedCertificate as problem:
+        raise _err("InvalidCertificate", reason=str(problem)) from None
+
+
+def _domain(parameters: Mapping[str, Any]) -> Domain:
+    text = _required(parameters, "domain", str)
+    try:
+        return Domain(text)
+    except ValueError:
+        raise _err("InvalidParameter", parameter="domain", reason="admin, user or system") from None
+
+
+def _policy(value: Any) -> Policy:
+    if not isinstance(value, dict):
+        raise _err("InvalidParameter", parameter="policies", reason="not an object")
+    name = value.get("policy")
+    try:
+        kind = PolicyKind.parse(name if isinstance(name, str) else "")
+    except ValueError:
+        raise _err("UnknownPolicy", policy=str(name)) from None
+    return Policy(kind, client=bool(value.get("client", False)), name=value.get("name"))
+
+
+def _sha1(parameters: Mapping[str, Any], name: str = "sha1") -> bytes:
+    text = _required(parameters, name, str)
+    try:
+        digest = bytes.fromhex(text)
+    except ValueError:
+        digest = b""
+    if len(digest) != 20:
+        raise _err("InvalidParameter", parameter=name, reason="40 hex digits")
+    return digest
+
+
+def _constraint(value: Any) -> UsageConstraint:
+    if not isinstance(value, dict):
+        raise _err("InvalidTrustSettings", reason="a usage constraint is an object")
+    result = value.get("result")
+    if result is not None and result not in SettingsResult._value2member_map_:
+        raise _err("InvalidTrustSettings", reason=f"unknown result {result!r}")
+    application = value.get("application")
+    return UsageConstraint(
+        policy_oid=value.get("policy_oid"),
+        policy_name=value.get("policy_name"),
+        policy_string=value.get("policy_string"),
+        application=None if application is None else _bytes(application, "application"),
+        allowed_error=value.get("allowed_error"),
+        result=None if result is None else SettingsResult(result),
+        key_usage=value.get("key_usage"),
+    )
+
+
+# -- encoding ---------------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def encode_verdict(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "result": verdict.result.wire_name,
+        "result_code": int(verdict.result),
+        "trusted": verdict.trusted,
+        "message": verdict.message,
+        "chain": [_b64(c.der) for c in verdict.chain],
+        "anchor_origin": None if verdict.anchor_origin is None else verdict.anchor_origin.value,
+        "details": [sorted(d) for d in verdict.details],
+        "failures": [
+            {
+                "index": f.index,
+                "check": f.check,
+                "severity": check(f.check).severity.value,
+                "detail": f.detail,
+                "rescued_by": None if f.rescued_by is None else f.rescued_by.value,
+            }
+            for f in verdict.failures
+        ],
+        "trust_settings": [
+            {
+                "index": s.index,
+                "domain": s.domain.value,
+                "constraint_index": s.constraint_index,
+                "effect": s.effect,
+            }
+            for s in verdict.trust_settings
+        ],
+        "exceptions_applied": verdict.exceptions_applied,
+        "exceptions": _b64(encode_exceptions(verdict.exceptions)),
+        "attempts": None
+        if verdict.attempts is None
+        else [
+            {
+                "depth": a.depth,
+                "certificate": a.certificate.sha1.hex().upper(),
+                "subject": a.certificate.subject_summary,
+                "origin": a.origin.value,
+                "outcome": a.outcome,
+                "detail": a.detail,
+            }
+            for a in verdict.attempts
+        ],
+    }
+
+
+def _constraint_out(constraint: UsageConstraint) -> dict[str, Any]:
+    return {
+        "policy_oid": constraint.policy_oid,
+        "policy_name": constraint.policy_name,
+        "policy_string": constraint.policy_string,
+        "application": None if constraint.application is None else _b64(constraint.application),
+        "allowed_error": constraint.allowed_error,
+        "result": None if constraint.result is None else int(constraint.result),
+        "key_usage": constraint.key_usage,
+    }
+
+
+# -- the interface ----------------------------------------------------------------------------
+
+
+def interface(
+    service: TrustService, status: Callable[[], dict[str, Any]], reload: Callable[[], None]
+) -> Interface:
+    """io.trustd.Trust bound to a service; `status()` gives Status's reply, `reload()` reloads."""
+
+    def errors(call: Any) -> Any:
+        def wrapped(peer: Peer, parameters: Mapping[str, Any]) -> Any:
+            try:
+                return call(peer, parameters)
+            except PermissionDenied as problem:
+                raise _err("PermissionDenied", reason=str(problem)) from None
+            except NoTrustSettings as problem:
+                raise _err("NoTrustSettings", domain=str(problem)) from None
+            except NotFound as problem:
+                raise _err("NotFound", what=str(problem)) from None
+            except InvalidTrustSettings as problem:
+                raise _err("InvalidTrustSettings", reason=str(problem)) from None
+
+        return wrapped
+
+    def evaluate(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        certificates = _blobs(p, "certificates")
+        if not certificates:
+            raise _err("InvalidParameter", parameter="certificates", reason="empty")
+        policies = tuple(_policy(v) for v in _get(p, "policies", list, [])) or (Policy(),)
+        verify_date = _get(p, "verify_date", str)
+        exceptions = _get(p, "exceptions", str)
+        try:
+            request = EvaluationRequest(
+                certificates=certificates,
+                policies=policies,
+                verify_date=None if verify_date is None else datetime.fromisoformat(verify_date),
+                anchors=_blobs(p, "anchors"),
+                anchors_only=_get(p, "anchors_only", bool, False),
+                exceptions=None
+                if exceptions is None
+                else decode_exceptions(_bytes(exceptions, "exceptions")),
+                crls=_blobs(p, "crls"),
+                record_paths=_get(p, "explain", bool, False),
+            )
+        except ValueError as problem:
+            if isinstance(problem, InvalidExceptions):
+                raise _err(
+                    "InvalidParameter", parameter="exceptions", reason=str(problem)
+                ) from None
+            raise _err("InvalidParameter", parameter="verify_date", reason="ISO 8601") from None
+        verdict = service.evaluate(
+            _caller(peer), request, _get(p, "host", str), _get(p, "port", int, 0)
+        )
+        return {"verdict": encode_verdict(verdict)}
+
+    def add_certificates(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        values = _required(p, "certificates", list)
+        certificates = [_certificate(v, "certificates") for v in values]
+        results = service.add_certificates(_caller(peer), certificates)
+        return {
+            "added": [c.sha1.hex().upper() for c, new in results if new],
+            "existing": [c.sha1.hex().upper() for c, new in results if not new],
+        }
+
+    def find_certificates(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        criteria: dict[str, object] = {}
+        for name in ("sha1", "sha256"):
+            if p.get(name) is not None:
+                try:
+                    criteria[name] = bytes.fromhex(_required(p, name, str))
+                except ValueError:
+                    raise _err("InvalidParameter", parameter=name, reason="hex") from None
+        for name in ("subject", "email"):
+            if p.get(name) is not None:
+                criteria[name] = _required(p, name, str)
+        found = service.find_certificates(**criteria)
+        return {
+            "certificates": [
+                {
+                    "certificate": _b64(s.certificate.der),
+                    "sha1": s.certificate.sha1.hex().upper(),
+                    "sha256": s.certificate.sha256.hex().upper(),
+                    "subject": s.certificate.subject_summary,
+                    "source": s.source,
+                }
+                for s in found
+            ]
+        }
+
+    def delete_certificate(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        service.delete_certificate(_caller(peer), _sha1(p))
+        return {}
+
+    def set_trust_settings(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        constraints = [_constraint(v) for v in _required(p, "constraints", list)]
+        certificate = _certificate(_required(p, "certificate", str), "certificate")
+        service.set_trust_settings(_caller(peer), _domain(p), certificate, constraints)
+        return {}
+
+    def remove_trust_settings(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        service.remove_trust_settings(_caller(peer), _domain(p), _sha1(p))
+        return {}
+
+    def copy_trust_settings(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        entries = service.trust_settings(_caller(peer), _domain(p))
+        return {
+            "entries": [
+                {
+                    "sha1": entry.key,
+                    "certificate": None if cert is None else _b64(cert.der),
+                    "subject": None if cert is None else cert.subject_summary,
+                    "mod_date": entry.mod_date.isoformat(),
+                    "constraints": [_constraint_out(c) for c in entry.constraints],
+                }
+                for entry, cert in entries
+            ]
+        }
+
+    def set_exceptions(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            exceptions = decode_exceptions(_bytes(_required(p, "exceptions", str), "exceptions"))
+        except InvalidExceptions as problem:
+            raise _err("InvalidParameter", parameter="exceptions", reason=str(problem)) from None
+        service.set_exceptions(
+            _caller(peer), _required(p, "host", str), _get(p, "port", int, 0), exceptions
+        )
+        return {}
+
+    def list_exceptions(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "exceptions": [
+                {
+                    "host": e.host,
+                    "port": e.port,
+                    "exceptions": _b64(encode_exceptions(e.exceptions)),
+                    "created": e.created_at.isoformat(),
+                }
+                for e in service.list_exceptions(_caller(peer))
+            ]
+        }
+
+    def remove_exceptions(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        service.remove_exceptions(_caller(peer), _required(p, "host", str), _get(p, "port", int, 0))
+        return {}
+
+    def reset_exceptions(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"epoch": service.reset_exceptions(_caller(peer))}
+
+    def monitor(peer: Peer, p: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        for generation in service.watch():
+            yield {"event": "changed", "generation": generation}
+
+    def reload_(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        if not service.is_admin(_caller(peer)):
+            raise _err("PermissionDenied", reason="reloading needs root or the admin group")
+        reload()
+        return {}
+
+    def echo(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"text": _required(p, "text", str)}
+
+    methods: dict[str, Any] = {
+        "Evaluate": evaluate,
+        "Echo": echo,
+        "Status": lambda peer, p: status(),
+        "Reload": reload_,
+        "AddCertificates": add_certificates,
+        "FindCertificates": find_certificates,
+        "DeleteCertificate": delete_certificate,
+        "SetTrustSettings": set_trust_settings,
+        "RemoveTrustSettings": remove_trust_settings,
+        "CopyTrustSettings": copy_trust_settings,
+        "SetExceptions": set_exceptions,
+        "ListExceptions": list_exceptions,
+        "RemoveExceptions": remove_exceptions,
+        "ResetExceptions": reset_exceptions,
+        "Monitor": monitor,
+    }
+    return Interface(
+        name=NAME,
+        description=description(),
+        methods={name: errors(call) for name, call in methods.items()},
+        streaming=frozenset({"Monitor"}),
+    )
+
+
+def description() -> str:
+    return resources.files("trustd.api").joinpath(f"{NAME}.varlink").read_text()

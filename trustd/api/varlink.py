@@ -1,0 +1,319 @@
+"""A varlink server over a Unix socket (https://varlink.org), with SO_PEERCRED identities.
+
+Messages are JSON objects terminated by a NUL byte.  A call is
+`{"method": "iface.Method", "parameters": {...}, "more": bool, "oneway": bool}`; a reply is
+`{"parameters": {...}}`, with `"continues": true` on every reply of a `more` call but the last,
+or `{"error": "iface.ErrorName", "parameters": {...}}`.  The standard interface
+org.varlink.service (GetInfo, GetInterfaceDescription) is built in.
+
+Each connection is served by its own thread; a connection that sends more than MAX_MESSAGE
+bytes without a NUL gets RequestTooLarge and is closed, one that stays idle longer than
+IDLE_TIMEOUT is closed, and nothing a client sends can affect another connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("trustd.api")
+
+MAX_MESSAGE = 8 * 1024 * 1024  # a chain of a few certificates is a few kB; leave room for imports
+IDLE_TIMEOUT = 120.0
+SERVICE = "org.varlink.service"
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Who is on the other end of a connection, from SO_PEERCRED."""
+
+    pid: int
+    uid: int
+    gid: int
+
+    def groups(self) -> frozenset[int]:
+        """The peer's supplementary groups (from /proc), plus its primary group."""
+        groups = {self.gid}
+        try:
+            with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("Groups:"):
+                        groups.update(int(g) for g in line.split()[1:])
+        except OSError:
+            pass
+        return frozenset(groups)
+
+
+def peer_of(connection: socket.socket) -> Peer:
+    data = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", data)
+    return Peer(pid, uid, gid)
+
+
+class VarlinkError(Exception):
+    """A varlink error reply: a qualified error name and its parameters."""
+
+    def __init__(self, name: str, **parameters: Any) -> None:
+        super().__init__(f"{name} {parameters}")
+        self.name = name
+        self.parameters = parameters
+
+
+Handler = Callable[[Peer, Mapping[str, Any]], "Mapping[str, Any] | Iterator[Mapping[str, Any]]"]
+
+
+@dataclass
+class Interface:
+    """One varlink interface: its name, its description text and its method handlers.
+
+    A handler returns the reply parameters, or an iterator of them for a streaming method (all
+    but the last sent with continues=true when the caller asked for more).
+    """
+
+    name: str
+    description: str
+    methods: dict[str, Handler]
+    streaming: frozenset[str] = frozenset()
+
+
+@dataclass
+class ServiceInfo:
+    vendor: str
+    product: str
+    version: str
+    url: str
+
+
+class VarlinkServer:
+    """Serves interfaces on listening Unix sockets, one thread per connection."""
+
+    def __init__(self, info: ServiceInfo, interfaces: list[Interface]) -> None:
+        self.info = info
+        self.interfaces = {i.name: i for i in interfaces}
+        self._servers: list[socketserver.BaseServer] = []
+        self._threads: list[threading.Thread] = []
+        self.active = 0
+        self._active_lock = threading.Lock()
+        self.idle = threading.Condition(self._active_lock)
+
+    # -- sockets -------------------------------------------------------------------------------
+
+    def listen(self, path: str) -> None:
+        """Listen on a new socket at `path`, replacing a stale one; mode 0666 (all may connect)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        server = _ThreadedServer(path, _Connection, bind_and_activate=True)
+        os.chmod(path, 0o666)
+        self._adopt(server)
+
+    def adopt(self, listening: socket.socket) -> None:
+        """Serve an already listening socket (systemd socket activation)."""
+        server = _ThreadedServer("", _Connection, bind_and_activate=False)
+        server.socket.close()
+        server.socket = listening
+        server.server_address = listening.getsockname()
+        self._adopt(server)
+
+    def _adopt(self, server: _ThreadedServer) -> None:
+        server.varlink = self
+        self._servers.append(server)
+        thread = threading.Thread(target=server.serve_forever, name="varlink-accept", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop accepting, then wait up to `timeout` for calls in flight to finish."""
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        with self.idle:
+            self.idle.wait_for(lambda: self.active == 0, timeout=timeout)
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def replies(self, peer: Peer, call: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """The reply messages for one call, logging its outcome in one line."""
+        outcome = "ok"
+        try:
+            for reply in self._replies(peer, call):
+                if "error" in reply:
+                    outcome = str(reply["error"])
+                yield reply
+        finally:
+            log.info("uid=%d pid=%d %s: %s", peer.uid, peer.pid, call.get("method"), outcome)
+
+    def _replies(self, peer: Peer, call: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """The reply messages for one call (errors become error replies)."""
+        method = call.get("method")
+        parameters = call.get("parameters", {})
+        more = bool(call.get("more", False))
+        if not isinstance(method, str) or "." not in method or not isinstance(parameters, dict):
+            yield _error(f"{SERVICE}.InvalidParameter", parameter="method")
+            return
+        interface_name, _, member = method.rpartition(".")
+        try:
+            if interface_name == SERVICE:
+                yield {"parameters": self._service(member, parameters)}
+                return
+            interface = self.interfaces.get(interface_name)
+            if interface is None:
+                yield _error(f"{SERVICE}.InterfaceNotFound", interface=interface_name)
+                return
+            handler = interface.methods.get(member)
+            if handler is None:
+                yield _error(f"{SERVICE}.MethodNotFound", method=method)
+                return
+            if member in interface.streaming:
+                if not more:
+                    yield _error(f"{SERVICE}.ExpectedMore")
+                    return
+                stream = handler(peer, parameters)
+                assert isinstance(stream, Iterator)
+                for reply in stream:
+                    yield {"parameters": dict(reply), "continues": True}
+                return
+            result = handler(peer, parameters)
+            assert isinstance(result, Mapping)
+            yield {"parameters": dict(result)}
+        except VarlinkError as problem:
+            yield _error(problem.name, **problem.parameters)
+        except Exception:
+            log.exception("internal error in %s", method)
+            yield _error(f"{SERVICE}.InvalidParameter", parameter="(internal error)")
+
+    def _service(self, member: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        if member == "GetInfo":
+            return {
+                "vendor": self.info.vendor,
+                "product": self.info.product,
+                "version": self.info.version,
+                "url": self.info.url,
+                "interfaces": [SERVICE, *self.interfaces],
+            }
+        if member == "GetInterfaceDescription":
+            name = parameters.get("interface")
+            if name == SERVICE:
+                return {"description": SERVICE_DESCRIPTION}
+            interface = self.interfaces.get(name) if isinstance(name, str) else None
+            if interface is None:
+                raise VarlinkError(f"{SERVICE}.InterfaceNotFound", interface=name)
+            return {"description": interface.description}
+        raise VarlinkError(f"{SERVICE}.MethodNotFound", method=f"{SERVICE}.{member}")
+
+
+def _error(name: str, **parameters: Any) -> dict[str, Any]:
+    return {"error": name, "parameters": parameters}
+
+
+class _ThreadedServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    varlink: VarlinkServer
+
+
+class _Connection(socketserver.BaseRequestHandler):
+    """One client connection: read NUL-terminated calls, write replies, until EOF."""
+
+    request: socket.socket
+    server: _ThreadedServer
+
+    def handle(self) -> None:
+        varlink = self.server.varlink
+        self.request.settimeout(IDLE_TIMEOUT)
+        try:
+            peer = peer_of(self.request)
+        except OSError:
+            return
+        buffer = bytearray()
+        while True:
+            try:
+                chunk = self.request.recv(65536)
+            except (TimeoutError, OSError):
+                return
+            if not chunk:
+                return
+            buffer.extend(chunk)
+            while (end := buffer.find(b"\0")) >= 0:
+                message = bytes(buffer[:end])
+                del buffer[: end + 1]
+                if not self._answer(varlink, peer, message):
+                    return
+            if len(buffer) > MAX_MESSAGE:
+                self._send(_error("io.trustd.Trust.RequestTooLarge", limit=MAX_MESSAGE))
+                return
+
+    def _answer(self, varlink: VarlinkServer, peer: Peer, message: bytes) -> bool:
+        try:
+            call = json.loads(message)
+        except (ValueError, UnicodeDecodeError):
+            self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message"))
+            return False
+        if not isinstance(call, dict):
+            self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message"))
+            return False
+        with varlink.idle:
+            varlink.active += 1
+        try:
+            oneway = bool(call.get("oneway", False))
+            for reply in varlink.replies(peer, call):
+                if not oneway and not self._send(reply):
+                    return False
+            return True
+        finally:
+            with varlink.idle:
+                varlink.active -= 1
+                varlink.idle.notify_all()
+
+    def _send(self, reply: Mapping[str, Any]) -> bool:
+        try:
+            self.request.sendall(json.dumps(reply, separators=(",", ":")).encode() + b"\0")
+        except OSError:
+            return False
+        return True
+
+
+SERVICE_DESCRIPTION = """# The Varlink Service Interface is provided by every varlink service. It
+# describes the service and the interfaces it implements.
+interface org.varlink.service
+
+# Get a list of all the interfaces a service provides and information
+# about the implementation.
+method GetInfo() -> (
+  vendor: string,
+  product: string,
+  version: string,
+  url: string,
+  interfaces: []string
+)
+
+# Get the description of an interface that is implemented by this service.
+method GetInterfaceDescription(interface: string) -> (description: string)
+
+# The requested interface was not found.
+error InterfaceNotFound (interface: string)
+
+# The requested method was not found
+error MethodNotFound (method: string)
+
+# The interface defines the requested method, but the service does not
+# implement it.
+error MethodNotImplemented (method: string)
+
+# One of the passed parameters is invalid.
+error InvalidParameter (parameter: string)
+
+# Client is denied access
+error PermissionDenied ()
+
+# Method is expected to be called with 'more' set to true, but wasn't
+error ExpectedMore ()
+"""

@@ -1,0 +1,243 @@
+"""trustd: the daemon.  The composition root: configuration, logging, migrations, the store,
+the service, the varlink API, drop-in directories, signals and systemd readiness.
+
+Runs in the foreground.  As root: state in /var/lib/trustd, socket /run/trustd/trustd.sock,
+configuration and drop-ins under /etc/trustd.  As another user: the XDG state, runtime and
+configuration directories.  TRUSTD_SOCKET overrides the socket path (trustctl and the client
+library honour it too).  SIGHUP reloads the configuration's CA bundle and the drop-ins; SIGTERM
+finishes the calls in flight and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import trustd
+from trustd import systemd
+from trustd.api import methods
+from trustd.api.varlink import ServiceInfo, VarlinkServer
+from trustd.core.trust_settings import Domain
+from trustd.service import TrustService
+from trustd.store.engine import current_revision, migrate, open_engine
+from trustd.store.repository import TrustStore
+from trustd.store.system_anchors import SystemAnchors
+
+log = logging.getLogger("trustd")
+
+DATABASE = "trustd.sqlite3"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the daemon can be told, with the defaults for the running user."""
+
+    socket: Path
+    state_dir: Path
+    dropin_dir: Path
+    config_file: Path
+    log_level: str = "info"
+    admin_group: int | None = None
+    ca_bundle: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def defaults(cls, environ: dict[str, str] | None = None, uid: int | None = None) -> Config:
+        env = dict(os.environ if environ is None else environ)
+        uid = os.geteuid() if uid is None else uid
+        if uid == 0:
+            state, runtime, config = (
+                Path("/var/lib/trustd"),
+                Path("/run/trustd"),
+                Path("/etc/trustd"),
+            )
+        else:
+            home = Path(env.get("HOME", "~")).expanduser()
+            state = Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "trustd"
+            runtime_base = env.get("XDG_RUNTIME_DIR") or f"/tmp/trustd-{uid}"
+            runtime = Path(runtime_base) / "trustd"
+            config = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "trustd"
+        socket_path = (
+            Path(env["TRUSTD_SOCKET"]) if env.get("TRUSTD_SOCKET") else runtime / "trustd.sock"
+        )
+        return cls(
+            socket=socket_path,
+            state_dir=state,
+            dropin_dir=config,
+            config_file=config / "trustd.conf",
+        )
+
+    def with_file(self) -> Config:
+        """Apply the TOML configuration file, if there is one (command-line options win later)."""
+        try:
+            data = tomllib.loads(self.config_file.read_text())
+        except FileNotFoundError:
+            return self
+        except (OSError, tomllib.TOMLDecodeError) as problem:
+            raise SystemExit(f"trustd: cannot read {self.config_file}: {problem}") from None
+        known = {"socket", "state_dir", "dropin_dir", "log_level", "admin_group", "ca_bundle"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SystemExit(f"trustd: {self.config_file}: unknown settings {', '.join(unknown)}")
+        updates: dict[str, Any] = {}
+        for key in ("socket", "state_dir", "dropin_dir", "ca_bundle"):
+            if key in data:
+                updates[key] = Path(data[key])
+        if "log_level" in data:
+            updates["log_level"] = str(data["log_level"])
+        if "admin_group" in data:
+            updates["admin_group"] = _group(data["admin_group"])
+        return replace(self, **updates)
+
+
+def _group(value: object) -> int:
+    if isinstance(value, int):
+        return value
+    import grp
+
+    try:
+        return grp.getgrnam(str(value)).gr_gid
+    except KeyError:
+        raise SystemExit(f"trustd: unknown admin group {value!r}") from None
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> Config:
+    parser = argparse.ArgumentParser(
+        prog="trustd",
+        description="The trust service: evaluates certificate chains and keeps "
+        "trust settings, answering over a varlink Unix socket.",
+    )
+    parser.add_argument("--socket", type=Path, help="socket path (also TRUSTD_SOCKET)")
+    parser.add_argument("--state-dir", type=Path, help="where the database lives")
+    parser.add_argument("--config", type=Path, help="configuration file (TOML)")
+    parser.add_argument(
+        "--dropin-dir",
+        type=Path,
+        help="directory holding anchors.d, distrust.d and trust-settings.d",
+    )
+    parser.add_argument("--ca-bundle", type=Path, help="system CA bundle (default: the OS one)")
+    parser.add_argument("--admin-group", help="group whose members may change the admin domain")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--version", action="version", version=f"trustd {trustd.__version__}")
+    args = parser.parse_args(argv)
+    config = Config.defaults()
+    if args.config is not None:
+        config = replace(config, config_file=args.config)
+    config = config.with_file()
+    for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "log_level"):
+        value = getattr(args, key)
+        if value is not None:
+            config = replace(config, **{key: value})
+    if args.admin_group is not None:
+        config = replace(config, admin_group=_group(args.admin_group))
+    return config
+
+
+class Daemon:
+    """The running service; `run()` blocks until SIGTERM or SIGINT."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stop = threading.Event()
+        self.reload_requested = threading.Event()
+        self.engine = open_engine(config.state_dir / DATABASE)
+        try:
+            migrate(self.engine)
+        except Exception as problem:
+            raise SystemExit(
+                f"trustd: the database {config.state_dir / DATABASE} cannot be opened or "
+                f"migrated ({type(problem).__name__}: {problem}); it was left untouched"
+            ) from None
+        self.system = SystemAnchors(config.ca_bundle)
+        self.store = TrustStore(self.engine, self.system)
+        self.service = TrustService(self.store, admin_group=config.admin_group)
+        self.dropin_problems: list[str] = []
+        self.server = VarlinkServer(
+            ServiceInfo("trustd", "trustd", trustd.__version__, "https://trustd.invalid/"),
+            [methods.interface(self.service, self.status, self.reload)],
+        )
+
+    def status(self) -> dict[str, Any]:
+        store = self.store
+        return {
+            "version": trustd.__version__,
+            "database_revision": current_revision(self.engine) or "",
+            "counts": {
+                "certificates": store.count_certificates(),
+                "system_anchors": self.system.count,
+                "admin_settings": len(store.trust_settings(Domain.ADMIN, 0)),
+                "user_settings": store.count_user_settings(),
+            },
+            "dropin_problems": list(self.dropin_problems),
+            "uptime_seconds": round(self.service.uptime, 3),
+            "requests_served": self.service.requests,
+            "generation": store.generation,
+        }
+
+    def reload(self) -> None:
+        """Re-read the CA bundle (and, once wired, the drop-ins); readers see it at once."""
+        systemd.reloading()
+        if self.system.refresh():
+            log.info("system CA bundle %s re-read: %d anchors", self.system.path, self.system.count)
+            self.store.clear_caches()
+            self.service.changed()
+        systemd.ready()
+
+    def listen(self) -> None:
+        activated = systemd.listen_fds()
+        if activated:
+            for listening in activated:
+                self.server.adopt(listening)
+            log.info("serving %d socket(s) passed by systemd", len(activated))
+            return
+        self.config.socket.parent.mkdir(parents=True, exist_ok=True)
+        self.server.listen(str(self.config.socket))
+        log.info("listening on %s", self.config.socket)
+
+    def run(self) -> int:
+        self.listen()
+        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
+        systemd.ready()
+        log.info(
+            "trustd %s ready: %d certificates, %d system anchors from %s",
+            trustd.__version__,
+            self.store.count_certificates(),
+            self.system.count,
+            self.system.path,
+        )
+        while not self.stop.is_set():
+            if self.reload_requested.wait(0.2):
+                self.reload_requested.clear()
+                self.reload()
+        systemd.stopping()
+        log.info("stopping: finishing calls in flight")
+        self.service.close()
+        self.server.shutdown()
+        self.engine.dispose()
+        log.info("stopped")
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_arguments(argv)
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    return Daemon(config).run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,211 @@
+"""The trust service: where the store and the evaluation core meet.
+
+Everything the daemon does for a client goes through `TrustService`, which knows who is asking
+(the uid from SO_PEERCRED, passed in by the API layer) and decides what they may do: evaluation
+is open to every local user; the admin domain needs uid 0 or the configured admin group; a user's
+own domain and exceptions belong to that uid alone.  Changes wake `Monitor` subscribers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from trustd.core.certificates import Certificate
+from trustd.core.evaluate import Evaluator, evaluate
+from trustd.core.exceptions import ExceptionList
+from trustd.core.request import EvaluationRequest
+from trustd.core.trust_settings import (
+    Domain,
+    TrustSettingsEntry,
+    UsageConstraint,
+    validate_for_storage,
+)
+from trustd.core.verdict import Verdict
+from trustd.store.repository import Actor, StoredCertificate, StoredExceptions, TrustStore
+
+
+class PermissionDenied(PermissionError):
+    """The caller may not do this."""
+
+
+class InvalidTrustSettings(ValueError):
+    """Trust settings Apple's validateApiTrustSettings would refuse."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: from the socket's peer credentials, never from the request."""
+
+    uid: int
+    pid: int | None
+    groups: frozenset[int] = frozenset()
+
+
+class TrustService:
+    def __init__(
+        self,
+        store: TrustStore,
+        evaluator: Evaluator | None = None,
+        *,
+        admin_group: int | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.evaluator = evaluator or Evaluator()
+        self.admin_group = admin_group
+        self.clock = clock
+        self.started = time.monotonic()
+        self.requests = 0
+        self._changed = threading.Condition()
+        self._closing = False
+
+    # -- authorisation -------------------------------------------------------------------------
+
+    def is_admin(self, caller: Caller) -> bool:
+        return caller.uid == 0 or (
+            self.admin_group is not None and self.admin_group in caller.groups
+        )
+
+    def _require_domain(self, caller: Caller, domain: Domain) -> None:
+        if domain is Domain.SYSTEM:
+            raise PermissionDenied("the system domain is read-only")
+        if domain is Domain.ADMIN and not self.is_admin(caller):
+            raise PermissionDenied("changing the admin domain needs root or the admin group")
+
+    def _require_admin(self, caller: Caller, what: str) -> None:
+        if not self.is_admin(caller):
+            raise PermissionDenied(f"{what} needs root or the admin group")
+
+    def _actor(self, caller: Caller) -> Actor:
+        return Actor(uid=caller.uid, pid=caller.pid)
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def evaluate(
+        self, caller: Caller, request: EvaluationRequest, host: str | None = None, port: int = 0
+    ) -> Verdict:
+        """Evaluate for the caller; with a host, the caller's stored exceptions for it apply."""
+        self.requests += 1
+        if host and request.exceptions is None:
+            stored = self.store.exceptions_for(caller.uid, host, port)
+            if stored is not None:
+                request = dataclasses.replace(request, exceptions=stored)
+        return evaluate(
+            request, self.store.snapshot(caller.uid), self.clock(), evaluator=self.evaluator
+        )
+
+    # -- certificates --------------------------------------------------------------------------
+
+    def add_certificates(
+        self, caller: Caller, certificates: Sequence[Certificate]
+    ) -> list[tuple[Certificate, bool]]:
+        """Certificates in the store are candidate issuers for everyone: admin only."""
+        self._require_admin(caller, "adding certificates")
+        added = self.store.add_certificates(certificates, source="api", actor=self._actor(caller))
+        self._notify()
+        return added
+
+    def find_certificates(self, **criteria: object) -> list[StoredCertificate]:
+        return self.store.find_certificates(**criteria)  # type: ignore[arg-type]
+
+    def delete_certificate(self, caller: Caller, sha1: bytes) -> None:
+        self._require_admin(caller, "deleting certificates")
+        self.store.delete_certificate(sha1, actor=self._actor(caller))
+        self._notify()
+
+    # -- trust settings ------------------------------------------------------------------------
+
+    def set_trust_settings(
+        self,
+        caller: Caller,
+        domain: Domain,
+        certificate: Certificate,
+        constraints: Sequence[UsageConstraint],
+    ) -> None:
+        self._require_domain(caller, domain)
+        self_signed = certificate.is_self_issued and self.evaluator.verifier.verify(
+            certificate, certificate
+        )
+        problem = validate_for_storage(tuple(constraints), self_signed)
+        if problem:
+            raise InvalidTrustSettings(problem)
+        if domain is Domain.ADMIN:
+            # An admin-trusted certificate must be available to path building for everyone.
+            self.store.add_certificate(certificate, source="api", actor=self._actor(caller))
+        self.store.set_trust_settings(
+            domain, caller.uid, certificate, constraints, actor=self._actor(caller)
+        )
+        self._notify()
+
+    def remove_trust_settings(self, caller: Caller, domain: Domain, sha1: bytes) -> None:
+        self._require_domain(caller, domain)
+        self.store.remove_trust_settings(domain, caller.uid, sha1, actor=self._actor(caller))
+        self._notify()
+
+    def trust_settings(
+        self, caller: Caller, domain: Domain
+    ) -> list[tuple[TrustSettingsEntry, Certificate | None]]:
+        """Reading: the admin domain is readable by all, a user domain by its owner only."""
+        if domain is Domain.SYSTEM:
+            return []
+        return self.store.trust_settings(domain, caller.uid)
+
+    # -- exceptions ----------------------------------------------------------------------------
+
+    def set_exceptions(
+        self, caller: Caller, host: str, port: int, exceptions: ExceptionList
+    ) -> None:
+        self.store.set_exceptions(caller.uid, host, port, exceptions, actor=self._actor(caller))
+        self._notify()
+
+    def list_exceptions(self, caller: Caller) -> list[StoredExceptions]:
+        return self.store.list_exceptions(caller.uid)
+
+    def remove_exceptions(self, caller: Caller, host: str, port: int) -> None:
+        self.store.remove_exceptions(caller.uid, host, port, actor=self._actor(caller))
+        self._notify()
+
+    def reset_exceptions(self, caller: Caller) -> int:
+        epoch = self.store.reset_exceptions(caller.uid, actor=self._actor(caller))
+        self._notify()
+        return epoch
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def changed(self) -> None:
+        """Something outside the API (drop-ins, a reload) changed trust state."""
+        self._notify()
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def watch(self, poll: float = 1.0) -> Iterator[int]:
+        """Yield the store generation now and after every change, until close()."""
+        seen = self.store.generation
+        yield seen
+        while True:
+            with self._changed:
+                self._changed.wait_for(
+                    lambda last=seen: self._closing or self.store.generation != last,  # type: ignore[misc]
+                    timeout=poll,
+                )
+                if self._closing:
+                    return
+            if self.store.generation != seen:
+                seen = self.store.generation
+                yield seen
+
+    def close(self) -> None:
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - self.started
