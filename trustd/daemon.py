@@ -26,11 +26,13 @@ import trustd
 from trustd import systemd
 from trustd.api import methods
 from trustd.api.varlink import ServiceInfo, VarlinkServer
+from trustd.core.request import EvaluationRequest
 from trustd.core.trust_settings import Domain
-from trustd.service import TrustService
+from trustd.service import Caller, TrustService
 from trustd.store.engine import current_revision, migrate, open_engine
 from trustd.store.repository import TrustStore
 from trustd.store.system_anchors import SystemAnchors
+from trustd.workers import EvaluationPool
 
 log = logging.getLogger("trustd")
 
@@ -46,6 +48,7 @@ class Config:
     dropin_dir: Path
     config_file: Path
     log_level: str = "info"
+    workers: int = 0  # evaluation processes; 0 = one per core
     admin_group: int | None = None
     ca_bundle: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -84,7 +87,15 @@ class Config:
             return self
         except (OSError, tomllib.TOMLDecodeError) as problem:
             raise SystemExit(f"trustd: cannot read {self.config_file}: {problem}") from None
-        known = {"socket", "state_dir", "dropin_dir", "log_level", "admin_group", "ca_bundle"}
+        known = {
+            "socket",
+            "state_dir",
+            "dropin_dir",
+            "log_level",
+            "admin_group",
+            "ca_bundle",
+            "workers",
+        }
         unknown = sorted(set(data) - known)
         if unknown:
             raise SystemExit(f"trustd: {self.config_file}: unknown settings {', '.join(unknown)}")
@@ -94,6 +105,8 @@ class Config:
                 updates[key] = Path(data[key])
         if "log_level" in data:
             updates["log_level"] = str(data["log_level"])
+        if "workers" in data:
+            updates["workers"] = int(data["workers"])
         if "admin_group" in data:
             updates["admin_group"] = _group(data["admin_group"])
         return replace(self, **updates)
@@ -127,13 +140,18 @@ def parse_arguments(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--ca-bundle", type=Path, help="system CA bundle (default: the OS one)")
     parser.add_argument("--admin-group", help="group whose members may change the admin domain")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="evaluation worker processes (default: one per core; 1 = in-process)",
+    )
     parser.add_argument("--version", action="version", version=f"trustd {trustd.__version__}")
     args = parser.parse_args(argv)
     config = Config.defaults()
     if args.config is not None:
         config = replace(config, config_file=args.config)
     config = config.with_file()
-    for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "log_level"):
+    for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "log_level", "workers"):
         value = getattr(args, key)
         if value is not None:
             config = replace(config, **{key: value})
@@ -161,10 +179,30 @@ class Daemon:
         self.store = TrustStore(self.engine, self.system)
         self.service = TrustService(self.store, admin_group=config.admin_group)
         self.dropin_problems: list[str] = []
+        workers = config.workers or os.cpu_count() or 1
+        self.pool = (
+            EvaluationPool(config.state_dir / DATABASE, self.system.path, workers)
+            if workers > 1
+            else None
+        )
         self.server = VarlinkServer(
             ServiceInfo("trustd", "trustd", trustd.__version__, "https://trustd.invalid/"),
-            [methods.interface(self.service, self.status, self.reload)],
+            [
+                methods.interface(
+                    self.service,
+                    self.status,
+                    self.reload,
+                    None if self.pool is None else self.evaluate_in_pool,
+                )
+            ],
         )
+
+    def evaluate_in_pool(
+        self, caller: Caller, request: EvaluationRequest, host: str | None, port: int
+    ) -> dict[str, Any]:
+        assert self.pool is not None
+        self.service.requests += 1
+        return self.pool.evaluate(caller.uid, request, host, port, self.store.generation)
 
     def status(self) -> dict[str, Any]:
         store = self.store
@@ -188,7 +226,7 @@ class Daemon:
         systemd.reloading()
         if self.system.refresh():
             log.info("system CA bundle %s re-read: %d anchors", self.system.path, self.system.count)
-            self.store.clear_caches()
+            self.store.bump()
             self.service.changed()
         systemd.ready()
 
@@ -204,6 +242,9 @@ class Daemon:
         log.info("listening on %s", self.config.socket)
 
     def run(self) -> int:
+        if self.pool is not None:
+            self.pool.start()
+            log.info("evaluating in %d worker processes", self.pool.processes)
         self.listen()
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
@@ -224,6 +265,8 @@ class Daemon:
         log.info("stopping: finishing calls in flight")
         self.service.close()
         self.server.shutdown()
+        if self.pool is not None:
+            self.pool.close()
         self.engine.dispose()
         log.info("stopped")
         return 0

@@ -192,10 +192,27 @@ def _constraint_out(constraint: UsageConstraint) -> dict[str, Any]:
 # -- the interface ----------------------------------------------------------------------------
 
 
+EvaluateWire = Callable[[Caller, EvaluationRequest, str | None, int], dict[str, Any]]
+
+
 def interface(
-    service: TrustService, status: Callable[[], dict[str, Any]], reload: Callable[[], None]
+    service: TrustService,
+    status: Callable[[], dict[str, Any]],
+    reload: Callable[[], None],
+    evaluate_wire: EvaluateWire | None = None,
 ) -> Interface:
-    """io.trustd.Trust bound to a service; `status()` gives Status's reply, `reload()` reloads."""
+    """io.trustd.Trust bound to a service; `status()` gives Status's reply, `reload()` reloads.
+
+    `evaluate_wire`, when given, evaluates and encodes (the daemon's worker pool); by default
+    the service evaluates in the calling thread.
+    """
+
+    def in_thread(
+        caller: Caller, request: EvaluationRequest, host: str | None, port: int
+    ) -> dict[str, Any]:
+        return encode_verdict(service.evaluate(caller, request, host, port))
+
+    run_evaluation = evaluate_wire or in_thread
 
     def errors(call: Any) -> Any:
         def wrapped(peer: Peer, parameters: Mapping[str, Any]) -> Any:
@@ -238,10 +255,10 @@ def interface(
                     "InvalidParameter", parameter="exceptions", reason=str(problem)
                 ) from None
             raise _err("InvalidParameter", parameter="verify_date", reason="ISO 8601") from None
-        verdict = service.evaluate(
+        verdict = run_evaluation(
             _caller(peer), request, _get(p, "host", str), _get(p, "port", int, 0)
         )
-        return {"verdict": encode_verdict(verdict)}
+        return {"verdict": verdict}
 
     def add_certificates(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
         values = _required(p, "certificates", list)

@@ -111,19 +111,25 @@ class Evaluator:
         evaluation looked at, like Apple's client reusing a result between TrustResultNotBefore
         and TrustResultNotAfter.
         """
+        return self.evaluate_with_window(request, snapshot, now)[0]
+
+    def evaluate_with_window(
+        self, request: EvaluationRequest, snapshot: Snapshot, now: datetime
+    ) -> tuple[Verdict, datetime | None, datetime | None]:
+        """evaluate(), and the moments [since, until) between which the verdict holds."""
         token = snapshot.cache_token
-        key = None if token is None else (token, _request_key(request))
+        key = None if token is None else (token, request_key(request))
         moment = _moment(request, now)
         if key is not None:
             cached = self._verdicts.get(key)
             if cached is not None and cached.holds_at(moment):
-                return cached.verdict
+                return cached.verdict, cached.since, cached.until
         evaluation = _Evaluation(self, request, snapshot, moment)
         verdict = evaluation.run()
+        since, until = evaluation.window()
         if key is not None:
-            since, until = evaluation.window()
             self._verdicts.put(key, _Cached(verdict, since, until))
-        return verdict
+        return verdict, since, until
 
 
 def _moment(request: EvaluationRequest, now: datetime) -> datetime:
@@ -132,7 +138,8 @@ def _moment(request: EvaluationRequest, now: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _request_key(request: EvaluationRequest) -> Hashable:
+def request_key(request: EvaluationRequest) -> Hashable:
+    """Everything about a request its verdict depends on, as a hashable value."""
     exceptions = request.exceptions
     exceptions_key = None if exceptions is None else repr(exceptions)
     return (

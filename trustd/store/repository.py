@@ -210,6 +210,21 @@ class TrustStore:
         self._lookups.clear()
         self._parsed.clear()
 
+    def follow(self, generation: int) -> None:
+        """Adopt the writer's generation (a read-only copy in another process calls this)."""
+        if generation != self._generation:
+            with self._generation_lock:
+                self._generation = generation
+            self.clear_caches()
+            if self.system is not None:
+                self.system.refresh()
+
+    def bump(self) -> None:
+        """Mark a change made outside the database (the system bundle was re-read)."""
+        with self._generation_lock:
+            self._generation += 1
+        self.clear_caches()
+
     @property
     def generation(self) -> int:
         """Increases with every committed change (cache keys and Monitor use it)."""

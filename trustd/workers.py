@@ -1,0 +1,103 @@
+"""Evaluations on every core: a pool of worker processes, each with a read-only store view.
+
+The evaluation core is CPU-bound Python, so threads would share one core.  Each worker opens
+the same SQLite database (WAL lets it read while the daemon writes) and keeps its own caches,
+which it drops whenever the daemon's store generation moves.  The daemon answers a request it
+has answered before, for the same stored state and inside the verdict's validity window, from
+its own cache without a round trip to a worker.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Hashable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from trustd.core.evaluate import Evaluator, request_key
+from trustd.core.lru import LRU
+from trustd.core.request import EvaluationRequest
+
+Answer = tuple[dict[str, Any], datetime | None, datetime | None]
+
+# Inside a worker process: {"store": TrustStore, "evaluator": Evaluator}.
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(database: str, bundle: str | None) -> None:
+    from trustd.store.engine import open_engine
+    from trustd.store.repository import TrustStore
+    from trustd.store.system_anchors import SystemAnchors
+
+    store = TrustStore(
+        open_engine(Path(database)), SystemAnchors(None if bundle is None else Path(bundle))
+    )
+    _WORKER.update(store=store, evaluator=Evaluator())
+
+
+def _evaluate(
+    uid: int, request: EvaluationRequest, host: str | None, port: int, generation: int
+) -> Answer:
+    import dataclasses
+
+    from trustd.api.methods import encode_verdict
+
+    store, evaluator = _WORKER["store"], _WORKER["evaluator"]
+    store.follow(generation)
+    if host and request.exceptions is None:
+        stored = store.exceptions_for(uid, host, port)
+        if stored is not None:
+            request = dataclasses.replace(request, exceptions=stored)
+    verdict, since, until = evaluator.evaluate_with_window(
+        request, store.snapshot(uid), datetime.now(UTC)
+    )
+    return encode_verdict(verdict), since, until
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+class EvaluationPool:
+    """Evaluate requests in `processes` worker processes (default: one per core)."""
+
+    def __init__(self, database: Path, bundle: Path | None, processes: int | None = None) -> None:
+        self.processes = processes or os.cpu_count() or 1
+        self._executor = ProcessPoolExecutor(
+            max_workers=self.processes,
+            # spawn: the daemon has threads, and forking a threaded process is unsafe.
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(str(database), None if bundle is None else str(bundle)),
+        )
+        self._answers: LRU[Hashable, Answer] = LRU(5000)
+
+    def start(self) -> None:
+        """Start every worker now rather than on the first requests."""
+        pids = {
+            f.result(timeout=120)
+            for f in [self._executor.submit(_ping) for _ in range(self.processes * 2)]
+        }
+        del pids
+
+    def evaluate(
+        self, uid: int, request: EvaluationRequest, host: str | None, port: int, generation: int
+    ) -> dict[str, Any]:
+        key = (generation, uid, host, port, request_key(request))
+        moment = (request.verify_date or datetime.now(UTC)).replace(microsecond=0)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        cached = self._answers.get(key)
+        if cached is not None:
+            verdict, since, until = cached
+            if (since is None or since <= moment) and (until is None or moment < until):
+                return verdict
+        answer = self._executor.submit(_evaluate, uid, request, host, port, generation).result()
+        self._answers.put(key, answer)
+        return answer[0]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
