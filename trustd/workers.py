@@ -9,8 +9,10 @@ its own cache without a round trip to a worker.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 from collections.abc import Hashable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
@@ -21,13 +23,26 @@ from trustd.core.evaluate import Evaluator, request_key
 from trustd.core.lru import LRU
 from trustd.core.request import EvaluationRequest
 
+PR_SET_PDEATHSIG = 1
 Answer = tuple[dict[str, Any], datetime | None, datetime | None]
 
 # Inside a worker process: {"store": TrustStore, "evaluator": Evaluator}.
 _WORKER: dict[str, Any] = {}
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the daemon dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the daemon died before prctl took effect
+        os._exit(1)
+
+
 def _start_worker(database: str, bundle: str | None) -> None:
+    _die_with_parent()
     from trustd.store.engine import open_engine
     from trustd.store.repository import TrustStore
     from trustd.store.system_anchors import SystemAnchors

@@ -114,6 +114,10 @@ def daemon(pki: PKI) -> Iterator[Daemon]:
         yield running
     finally:
         if running.process.poll() is None:
-            running.process.kill()
-            running.process.wait()
+            running.process.terminate()
+            try:
+                running.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                running.process.kill()
+                running.process.wait()
         shutil.rmtree(base, ignore_errors=True)
