@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from trustd.core.certificates import Certificate
-from trustd.core.evaluate import Evaluator, evaluate
+from trustd.core.evaluate import Evaluator
 from trustd.core.exceptions import ExceptionList
 from trustd.core.request import EvaluationRequest
 from trustd.core.trust_settings import (
@@ -90,13 +90,19 @@ class TrustService:
         self, caller: Caller, request: EvaluationRequest, host: str | None = None, port: int = 0
     ) -> Verdict:
         """Evaluate for the caller; with a host, the caller's stored exceptions for it apply."""
+        return self.evaluate_with_window(caller, request, host, port)[0]
+
+    def evaluate_with_window(
+        self, caller: Caller, request: EvaluationRequest, host: str | None = None, port: int = 0
+    ) -> tuple[Verdict, datetime | None, datetime | None]:
+        """evaluate(), and the moments [since, until) between which the verdict holds."""
         self.requests += 1
         if host and request.exceptions is None:
             stored = self.store.exceptions_for(caller.uid, host, port)
             if stored is not None:
                 request = dataclasses.replace(request, exceptions=stored)
-        return evaluate(
-            request, self.store.snapshot(caller.uid), self.clock(), evaluator=self.evaluator
+        return self.evaluator.evaluate_with_window(
+            request, self.store.snapshot(caller.uid), self.clock()
         )
 
     # -- certificates --------------------------------------------------------------------------

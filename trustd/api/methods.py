@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+import json
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from trustd.api.varlink import Interface, Peer, VarlinkError
+from trustd.api.varlink import Encoded, Interface, Peer, VarlinkError
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
+from trustd.core.lru import LRU
 from trustd.core.policy import Policy, PolicyKind
 from trustd.core.request import EvaluationRequest
 from trustd.core.results import check
@@ -131,8 +133,21 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def encode_verdict(verdict: Verdict) -> dict[str, Any]:
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def encode_verdict(
+    verdict: Verdict, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, Any]:
+    """The wire form of a verdict; [valid_from, valid_until) is when it holds (None: unbounded)."""
     return {
+        "valid_from": None if since is None else since.isoformat(),
+        "valid_until": None if until is None else until.isoformat(),
         "result": verdict.result.wire_name,
         "result_code": int(verdict.result),
         "trusted": verdict.trusted,
@@ -210,9 +225,12 @@ def interface(
     def in_thread(
         caller: Caller, request: EvaluationRequest, host: str | None, port: int
     ) -> dict[str, Any]:
-        return encode_verdict(service.evaluate(caller, request, host, port))
+        return encode_verdict(*service.evaluate_with_window(caller, request, host, port))
 
     run_evaluation = evaluate_wire or in_thread
+    # Encoded replies of recent evaluations, by (uid, store generation, parameters): a repeated
+    # request is answered without decoding or re-encoding, inside its verdict's validity window.
+    replies: LRU[Hashable, tuple[Encoded, datetime | None, datetime | None]] = LRU(5000)
 
     def errors(call: Any) -> Any:
         def wrapped(peer: Peer, parameters: Mapping[str, Any]) -> Any:
@@ -229,7 +247,26 @@ def interface(
 
         return wrapped
 
-    def evaluate(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+    def evaluate(peer: Peer, p: Mapping[str, Any]) -> Mapping[str, Any]:
+        key = (peer.uid, service.store.generation, repr(sorted(p.items())))
+        cached = replies.get(key)
+        if cached is not None:
+            reply, since, until = cached
+            verify_date = p.get("verify_date")
+            moment = _now() if verify_date is None else None
+            if moment is None or (
+                (since is None or since <= moment) and (until is None or moment < until)
+            ):
+                service.requests += 1
+                return reply
+        result = _evaluate(peer, p)
+        verdict = result["verdict"]
+        encoded = Encoded(json.dumps({"verdict": verdict}, separators=(",", ":")))
+        window = verdict.get("valid_from"), verdict.get("valid_until")
+        replies.put(key, (encoded, _parse_time(window[0]), _parse_time(window[1])))
+        return encoded
+
+    def _evaluate(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
         certificates = _blobs(p, "certificates")
         if not certificates:
             raise _err("InvalidParameter", parameter="certificates", reason="empty")

@@ -59,6 +59,14 @@ def peer_of(connection: socket.socket) -> Peer:
     return Peer(pid, uid, gid)
 
 
+class Encoded(dict[str, Any]):
+    """Reply parameters already encoded as JSON (`text`): sent as they are, not re-encoded."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class VarlinkError(Exception):
     """A varlink error reply: a qualified error name and its parameters."""
 
@@ -183,7 +191,7 @@ class VarlinkServer:
                 return
             result = handler(peer, parameters)
             assert isinstance(result, Mapping)
-            yield {"parameters": dict(result)}
+            yield {"parameters": result if isinstance(result, Encoded) else dict(result)}
         except VarlinkError as problem:
             yield _error(problem.name, **problem.parameters)
         except Exception:
@@ -274,8 +282,13 @@ class _Connection(socketserver.BaseRequestHandler):
                 varlink.idle.notify_all()
 
     def _send(self, reply: Mapping[str, Any]) -> bool:
+        parameters = reply.get("parameters")
+        if isinstance(parameters, Encoded) and len(reply) == 1:
+            data = ('{"parameters":' + parameters.text + "}").encode()
+        else:
+            data = json.dumps(reply, separators=(",", ":")).encode()
         try:
-            self.request.sendall(json.dumps(reply, separators=(",", ":")).encode() + b"\0")
+            self.request.sendall(data + b"\0")
         except OSError:
             return False
         return True
