@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 LIMBO  ?= ../shared/conformance/limbo.json
 
-.PHONY: install test lint limbo bench clean
+.PHONY: install system-deps run test lint limbo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: install
+# Debian packages the tests use (systemd-analyze, systemd-socket-activate, openssl).
+system-deps:
+	bash scripts/install-system-deps.sh
+
+# The daemon in the foreground with its defaults for the current user (XDG state and runtime
+# directories; as root /var/lib/trustd and /run/trustd), the OS CA bundle as system anchors.
+run: install
+	$(BIN)/trustd
+
+test: install system-deps
 	$(BIN)/ruff check
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -32,6 +41,7 @@ limbo: install
 
 bench: install
 	$(BIN)/python bench/evaluate.py
+	$(BIN)/python bench/daemon.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache limbo-results.json

@@ -179,6 +179,7 @@ class Daemon:
         self.store = TrustStore(self.engine, self.system)
         self.service = TrustService(self.store, admin_group=config.admin_group)
         self.dropin_problems: list[str] = []
+        self.owned_socket: Path | None = None  # removed at exit (not when systemd owns it)
         workers = config.workers or os.cpu_count() or 1
         self.pool = (
             EvaluationPool(config.state_dir / DATABASE, self.system.path, workers)
@@ -239,6 +240,7 @@ class Daemon:
             return
         self.config.socket.parent.mkdir(parents=True, exist_ok=True)
         self.server.listen(str(self.config.socket))
+        self.owned_socket = self.config.socket
         log.info("listening on %s", self.config.socket)
 
     def run(self) -> int:
@@ -267,6 +269,8 @@ class Daemon:
         self.server.shutdown()
         if self.pool is not None:
             self.pool.close()
+        if self.owned_socket is not None:
+            self.owned_socket.unlink(missing_ok=True)
         self.engine.dispose()
         log.info("stopped")
         return 0
@@ -279,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return Daemon(config).run()
 
 
