@@ -225,11 +225,15 @@ class Daemon:
     def reload(self) -> None:
         """Re-read the CA bundle (and, once wired, the drop-ins); readers see it at once."""
         systemd.reloading()
-        if self.system.refresh():
-            log.info("system CA bundle %s re-read: %d anchors", self.system.path, self.system.count)
-            self.store.bump()
-            self.service.changed()
-        systemd.ready()
+        try:
+            if self.system.refresh():
+                log.info(
+                    "system CA bundle %s re-read: %d anchors", self.system.path, self.system.count
+                )
+                self.store.bump()
+                self.service.changed()
+        finally:
+            systemd.ready()
 
     def listen(self) -> None:
         activated = systemd.listen_fds()
