@@ -32,6 +32,7 @@ from trustd.service import Caller, TrustService
 from trustd.store.engine import current_revision, migrate, open_engine
 from trustd.store.repository import TrustStore
 from trustd.store.system_anchors import SystemAnchors
+from trustd.watcher.watch import DropinDirectories, DropinWatcher
 from trustd.workers import EvaluationPool
 
 log = logging.getLogger("trustd")
@@ -178,7 +179,15 @@ class Daemon:
         self.system = SystemAnchors(config.ca_bundle)
         self.store = TrustStore(self.engine, self.system)
         self.service = TrustService(self.store, admin_group=config.admin_group)
-        self.dropin_problems: list[str] = []
+        self.dropins = DropinWatcher(
+            self.store,
+            DropinDirectories(
+                anchors=config.dropin_dir / "anchors",
+                distrust=config.dropin_dir / "distrust",
+                trust_settings=config.dropin_dir / "trust-settings",
+            ),
+            on_change=self.service.changed,
+        )
         self.owned_socket: Path | None = None  # removed at exit (not when systemd owns it)
         workers = config.workers or os.cpu_count() or 1
         self.pool = (
@@ -216,16 +225,17 @@ class Daemon:
                 "admin_settings": len(store.trust_settings(Domain.ADMIN, 0)),
                 "user_settings": store.count_user_settings(),
             },
-            "dropin_problems": list(self.dropin_problems),
+            "dropin_problems": self.dropins.problems,
             "uptime_seconds": round(self.service.uptime, 3),
             "requests_served": self.service.requests,
             "generation": store.generation,
         }
 
     def reload(self) -> None:
-        """Re-read the CA bundle (and, once wired, the drop-ins); readers see it at once."""
+        """Re-read the CA bundle and the drop-in directories; readers see the result at once."""
         systemd.reloading()
         try:
+            self.reconcile_dropins()
             if self.system.refresh():
                 log.info(
                     "system CA bundle %s re-read: %d anchors", self.system.path, self.system.count
@@ -234,6 +244,13 @@ class Daemon:
                 self.service.changed()
         finally:
             systemd.ready()
+
+    def reconcile_dropins(self) -> None:
+        report = self.dropins.reconcile_now()
+        for problem in self.dropins.problems:
+            log.warning("drop-in: %s", problem)
+        if report.changed:
+            log.info("drop-ins: applied %s, removed %s", report.applied, report.removed)
 
     def listen(self) -> None:
         activated = systemd.listen_fds()
@@ -248,6 +265,8 @@ class Daemon:
         log.info("listening on %s", self.config.socket)
 
     def run(self) -> int:
+        self.reconcile_dropins()
+        self.dropins.start()
         if self.pool is not None:
             self.pool.start()
             log.info("evaluating in %d worker processes", self.pool.processes)
@@ -269,6 +288,7 @@ class Daemon:
                 self.reload()
         systemd.stopping()
         log.info("stopping: finishing calls in flight")
+        self.dropins.stop()
         self.service.close()
         self.server.shutdown()
         if self.pool is not None:

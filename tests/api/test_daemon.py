@@ -257,3 +257,40 @@ def test_database_survives_restart(daemon: Daemon, pki: PKI) -> None:
         assert [c["subject"] for c in found] == ["Kept Root"]
     finally:
         again.stop()
+
+
+def test_dropin_anchor_and_distrust_apply_live(daemon: Daemon, pki: PKI) -> None:
+    """Administrators distribute an org CA as a file; removing the file undoes it."""
+    org = pki.root("Dropin Org Root")
+    leaf = pki.leaf(org, dns=["intranet.example"], **SHORT)
+    request = {
+        "certificates": [b64(leaf.der)],
+        "policies": [{"policy": "ssl", "name": "intranet.example"}],
+    }
+
+    def result_within(expected: str, seconds: float = 5.0) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            verdict = daemon.call("Evaluate", **request)["parameters"]["verdict"]
+            if verdict["result"] == expected:
+                return
+            assert time.monotonic() < deadline, (verdict["result"], daemon.log.read_text())
+            time.sleep(0.05)
+
+    result_within("recoverableTrustFailure")
+    anchors = daemon.dropins / "anchors"
+    anchors.mkdir()
+    (anchors / "org.pem").write_bytes(org.pem)
+    result_within("proceed")
+    distrust = daemon.dropins / "distrust"
+    distrust.mkdir()
+    (distrust / "org.pem").write_bytes(org.pem)
+    result_within("deny")
+    (distrust / "org.pem").unlink()
+    (anchors / "org.pem").unlink()
+    result_within("recoverableTrustFailure")
+    (anchors / "broken.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nAAAA\n")
+    deadline = time.monotonic() + 5
+    while not daemon.call("Status")["parameters"]["dropin_problems"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
