@@ -14,8 +14,10 @@ from api.conftest import call
 from pki import PKI
 
 
-@pytest.mark.skipif(shutil.which("systemd-socket-activate") is None,
-                    reason="systemd-socket-activate is not installed")
+@pytest.mark.skipif(
+    shutil.which("systemd-socket-activate") is None,
+    reason="systemd-socket-activate is not installed",
+)
 def test_daemon_answers_when_socket_activated(tmp_path: Path, pki: PKI) -> None:
     sock = tmp_path / "activated.sock"
     bundle = tmp_path / "bundle.pem"
@@ -23,10 +25,26 @@ def test_daemon_answers_when_socket_activated(tmp_path: Path, pki: PKI) -> None:
     log = tmp_path / "trustd.log"
     with log.open("wb") as stderr:
         process = subprocess.Popen(
-            ["systemd-socket-activate", "-l", str(sock), sys.executable, "-m", "trustd.daemon",
-             "--state-dir", str(tmp_path / "state"), "--dropin-dir", str(tmp_path / "etc"),
-             "--config", str(tmp_path / "none.conf"), "--ca-bundle", str(bundle),
-             "--socket", str(tmp_path / "unused.sock"), "--workers", "1"],
+            [
+                "systemd-socket-activate",
+                "-l",
+                str(sock),
+                sys.executable,
+                "-m",
+                "trustd.daemon",
+                "--state-dir",
+                str(tmp_path / "state"),
+                "--dropin-dir",
+                str(tmp_path / "etc"),
+                "--config",
+                str(tmp_path / "none.conf"),
+                "--ca-bundle",
+                str(bundle),
+                "--socket",
+                str(tmp_path / "unused.sock"),
+                "--workers",
+                "1",
+            ],
             stderr=stderr,
         )
     try:
