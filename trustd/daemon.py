@@ -124,7 +124,9 @@ def _group(value: object) -> int:
         raise SystemExit(f"trustd: unknown admin group {value!r}") from None
 
 
-def parse_arguments(argv: Sequence[str] | None = None) -> Config:
+def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str, Any]]:
+    """The configuration, and the options given on the command line (they win over the file,
+    also when it is re-read on SIGHUP)."""
     parser = argparse.ArgumentParser(
         prog="trustd",
         description="The trust service: evaluates certificate chains and keeps "
@@ -151,21 +153,22 @@ def parse_arguments(argv: Sequence[str] | None = None) -> Config:
     config = Config.defaults()
     if args.config is not None:
         config = replace(config, config_file=args.config)
-    config = config.with_file()
-    for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "log_level", "workers"):
-        value = getattr(args, key)
-        if value is not None:
-            config = replace(config, **{key: value})
+    overrides: dict[str, Any] = {
+        key: getattr(args, key)
+        for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "log_level", "workers")
+        if getattr(args, key) is not None
+    }
     if args.admin_group is not None:
-        config = replace(config, admin_group=_group(args.admin_group))
-    return config
+        overrides["admin_group"] = _group(args.admin_group)
+    return replace(config.with_file(), **overrides), overrides
 
 
 class Daemon:
     """The running service; `run()` blocks until SIGTERM or SIGINT."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, overrides: dict[str, Any] | None = None) -> None:
         self.config = config
+        self.overrides = overrides or {}
         self.stop = threading.Event()
         self.reload_requested = threading.Event()
         self.engine = open_engine(config.state_dir / DATABASE)
@@ -235,6 +238,7 @@ class Daemon:
         """Re-read the CA bundle and the drop-in directories; readers see the result at once."""
         systemd.reloading()
         try:
+            self.reread_configuration()
             self.reconcile_dropins()
             if self.system.refresh():
                 log.info(
@@ -244,6 +248,25 @@ class Daemon:
                 self.service.changed()
         finally:
             systemd.ready()
+
+    def reread_configuration(self) -> None:
+        """Apply what can change while running: log level and admin group."""
+        try:
+            fresh = replace(self.config.with_file(), **self.overrides)
+        except SystemExit as problem:
+            log.error("configuration not reloaded: %s", problem)
+            return
+        logging.getLogger().setLevel(fresh.log_level.upper())
+        self.service.admin_group = fresh.admin_group
+        for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "workers"):
+            if getattr(fresh, key) != getattr(self.config, key):
+                log.warning("%s changed in %s: it takes effect at restart", key, fresh.config_file)
+        self.config = replace(self.config, log_level=fresh.log_level, admin_group=fresh.admin_group)
+        log.warning(
+            "configuration re-read: log level %s, admin group %s",
+            fresh.log_level,
+            fresh.admin_group,
+        )
 
     def reconcile_dropins(self) -> None:
         report = self.dropins.reconcile_now()
@@ -301,14 +324,14 @@ class Daemon:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_arguments(argv)
+    config, overrides = parse_arguments(argv)
     logging.basicConfig(
         level=config.log_level.upper(),
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    return Daemon(config).run()
+    return Daemon(config, overrides).run()
 
 
 if __name__ == "__main__":

@@ -161,6 +161,19 @@ class TrustService:
             return []
         return self.store.trust_settings(domain, caller.uid)
 
+    def export_trust_settings(self, caller: Caller, domain: Domain) -> list[TrustSettingsEntry]:
+        if domain is Domain.SYSTEM:
+            raise PermissionDenied("the system domain has no trust-settings record in trustd")
+        return self.store.export_domain(domain, caller.uid)
+
+    def import_trust_settings(
+        self, caller: Caller, domain: Domain, entries: Sequence[TrustSettingsEntry]
+    ) -> None:
+        """Replace the whole domain, as Apple's trust-settings-import does (no merge)."""
+        self._require_domain(caller, domain)
+        self.store.import_domain(domain, caller.uid, entries, actor=self._actor(caller))
+        self._notify()
+
     # -- exceptions ----------------------------------------------------------------------------
 
     def set_exceptions(

@@ -294,3 +294,46 @@ def test_dropin_anchor_and_distrust_apply_live(daemon: Daemon, pki: PKI) -> None
     while not daemon.call("Status")["parameters"]["dropin_problems"]:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_export_and_import_a_domain(daemon: Daemon, pki: PKI) -> None:
+    org = pki.root("Exported Root")
+    assert daemon.call("ExportTrustSettings", domain="admin")["error"] == (
+        "io.trustd.Trust.NoTrustSettings"
+    )
+    daemon.call("SetTrustSettings", domain="admin", certificate=b64(org.der), constraints=[])
+    exported = daemon.call("ExportTrustSettings", domain="admin")["parameters"]["plist"]
+    plist = base64.b64decode(exported)
+    assert org.sha1.upper().encode() in plist
+    daemon.call("RemoveTrustSettings", domain="admin", sha1=org.sha1.upper())
+    assert daemon.call("ImportTrustSettings", domain="admin", plist=exported) == {
+        "parameters": {"entries": 1}
+    }
+    entries = daemon.call("CopyTrustSettings", domain="admin")["parameters"]["entries"]
+    assert [e["sha1"] for e in entries] == [org.sha1.upper()]
+    bad = daemon.call("ImportTrustSettings", domain="admin", plist=b64(b"<plist>nope"))
+    assert bad["error"] == "io.trustd.Trust.InvalidTrustSettings"
+
+
+def test_sighup_rereads_the_configuration_file(pki: PKI) -> None:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from api.conftest import start_daemon
+
+    base = Path(tempfile.mkdtemp(prefix="trustd-test-", dir="/tmp"))
+    running = start_daemon(base, pki.root("Root"))
+    try:
+        (base / "none.conf").write_text('log_level = "debug"\n')
+        running.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "configuration re-read: log level debug" not in running.log.read_text():
+            running.call("Echo", text="x")
+            assert time.monotonic() < deadline, running.log.read_text()
+            time.sleep(0.05)
+        assert running.stop() == 0
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+        shutil.rmtree(base, ignore_errors=True)

@@ -19,6 +19,7 @@ from trustd.core.results import check
 from trustd.core.trust_settings import Domain, SettingsResult, UsageConstraint
 from trustd.core.verdict import Verdict
 from trustd.plist.exceptions import InvalidExceptions, decode_exceptions, encode_exceptions
+from trustd.plist.trust_settings import InvalidRecord, decode_record, encode_record
 from trustd.service import Caller, InvalidTrustSettings, PermissionDenied, TrustService
 from trustd.store.repository import NotFound, NoTrustSettings
 
@@ -360,6 +361,19 @@ def interface(
             ]
         }
 
+    def export_trust_settings(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        entries = service.export_trust_settings(_caller(peer), _domain(p))
+        return {"plist": _b64(encode_record(entries))}
+
+    def import_trust_settings(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        domain = _domain(p)
+        try:
+            entries = decode_record(_bytes(_required(p, "plist", str), "plist"))
+        except InvalidRecord as problem:
+            raise _err("InvalidTrustSettings", reason=str(problem)) from None
+        service.import_trust_settings(_caller(peer), domain, entries)
+        return {"entries": len(entries)}
+
     def set_exceptions(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
         try:
             exceptions = decode_exceptions(_bytes(_required(p, "exceptions", str), "exceptions"))
@@ -414,6 +428,8 @@ def interface(
         "SetTrustSettings": set_trust_settings,
         "RemoveTrustSettings": remove_trust_settings,
         "CopyTrustSettings": copy_trust_settings,
+        "ExportTrustSettings": export_trust_settings,
+        "ImportTrustSettings": import_trust_settings,
         "SetExceptions": set_exceptions,
         "ListExceptions": list_exceptions,
         "RemoveExceptions": remove_exceptions,
