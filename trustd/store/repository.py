@@ -400,22 +400,10 @@ class TrustStore:
             if existing is not None:
                 session.delete(existing)
                 session.flush()
-            cert_id = session.scalar(
-                select(CertificateRow.id).where(CertificateRow.sha1 == cert.sha1)
+            entry = TrustSettingsEntry(
+                key, cert.issuer_der, cert.parts.serial, self.clock(), tuple(constraints)
             )
-            row = TrustSettingsRow(
-                uid=owner,
-                key=key,
-                sha1=cert.sha1,
-                certificate_id=cert_id,
-                issuer_name=cert.issuer_der,
-                serial_number=cert.parts.serial,
-                mod_date=self.clock(),
-                extra=None,
-                source=source,
-            )
-            row.constraints = [_constraint_row(i, c) for i, c in enumerate(constraints)]
-            session.add(row)
+            row = self._add_settings_row(session, owner, entry, source)
             self._audit(
                 session,
                 actor,
@@ -487,25 +475,7 @@ class TrustStore:
             session.execute(delete(TrustSettingsRow).where(TrustSettingsRow.uid == owner))
             self._ensure_domain(session, owner)
             for entry in entries:
-                sha1 = entry.sha1
-                cert_id = (
-                    session.scalar(select(CertificateRow.id).where(CertificateRow.sha1 == sha1))
-                    if sha1 is not None
-                    else None
-                )
-                row = TrustSettingsRow(
-                    uid=owner,
-                    key=entry.key,
-                    sha1=sha1,
-                    certificate_id=cert_id,
-                    issuer_name=entry.issuer_name,
-                    serial_number=entry.serial_number,
-                    mod_date=entry.mod_date,
-                    extra=_pack_extra(entry.extra),
-                    source=source,
-                )
-                row.constraints = [_constraint_row(i, c) for i, c in enumerate(entry.constraints)]
-                session.add(row)
+                self._add_settings_row(session, owner, entry, source)
             self._audit(
                 session,
                 actor,
@@ -514,6 +484,31 @@ class TrustStore:
                 f"{len(entries)} entries",
                 domain=domain,
             )
+
+    def _add_settings_row(
+        self, session: Session, owner: int, entry: TrustSettingsEntry, source: str
+    ) -> TrustSettingsRow:
+        """Insert one entry, linked to its certificate when the store has it."""
+        sha1 = entry.sha1
+        cert_id = (
+            None
+            if sha1 is None
+            else session.scalar(select(CertificateRow.id).where(CertificateRow.sha1 == sha1))
+        )
+        row = TrustSettingsRow(
+            uid=owner,
+            key=entry.key,
+            sha1=sha1,
+            certificate_id=cert_id,
+            issuer_name=entry.issuer_name,
+            serial_number=entry.serial_number,
+            mod_date=entry.mod_date,
+            extra=_pack_extra(entry.extra),
+            source=source,
+        )
+        row.constraints = [_constraint_row(i, c) for i, c in enumerate(entry.constraints)]
+        session.add(row)
+        return row
 
     def _ensure_domain(self, session: Session, owner: int) -> None:
         row = session.get(TrustDomainRow, owner)
