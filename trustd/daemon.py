@@ -28,6 +28,7 @@ from trustd.api import methods
 from trustd.api.varlink import ServiceInfo, VarlinkServer
 from trustd.core.request import EvaluationRequest
 from trustd.core.trust_settings import Domain
+from trustd.paths import default_paths
 from trustd.service import Caller, TrustService
 from trustd.store.engine import current_revision, migrate, open_engine
 from trustd.store.repository import TrustStore
@@ -50,34 +51,19 @@ class Config:
     config_file: Path
     log_level: str = "info"
     workers: int = 0  # evaluation processes; 0 = one per core
+    idle_timeout: float = 120.0  # seconds a connection may stay silent
     admin_group: int | None = None
     ca_bundle: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def defaults(cls, environ: dict[str, str] | None = None, uid: int | None = None) -> Config:
-        env = dict(os.environ if environ is None else environ)
-        uid = os.geteuid() if uid is None else uid
-        if uid == 0:
-            state, runtime, config = (
-                Path("/var/lib/trustd"),
-                Path("/run/trustd"),
-                Path("/etc/trustd"),
-            )
-        else:
-            home = Path(env.get("HOME", "~")).expanduser()
-            state = Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "trustd"
-            runtime_base = env.get("XDG_RUNTIME_DIR") or f"/tmp/trustd-{uid}"
-            runtime = Path(runtime_base) / "trustd"
-            config = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "trustd"
-        socket_path = (
-            Path(env["TRUSTD_SOCKET"]) if env.get("TRUSTD_SOCKET") else runtime / "trustd.sock"
-        )
+        paths = default_paths(environ, uid)
         return cls(
-            socket=socket_path,
-            state_dir=state,
-            dropin_dir=config,
-            config_file=config / "trustd.conf",
+            socket=paths.socket,
+            state_dir=paths.state_dir,
+            dropin_dir=paths.config_dir,
+            config_file=paths.config_dir / "trustd.conf",
         )
 
     def with_file(self) -> Config:
@@ -92,6 +78,7 @@ class Config:
             "socket",
             "state_dir",
             "dropin_dir",
+            "idle_timeout",
             "log_level",
             "admin_group",
             "ca_bundle",
@@ -108,6 +95,8 @@ class Config:
             updates["log_level"] = str(data["log_level"])
         if "workers" in data:
             updates["workers"] = int(data["workers"])
+        if "idle_timeout" in data:
+            updates["idle_timeout"] = float(data["idle_timeout"])
         if "admin_group" in data:
             updates["admin_group"] = _group(data["admin_group"])
         return replace(self, **updates)
@@ -144,6 +133,11 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
     parser.add_argument("--admin-group", help="group whose members may change the admin domain")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        help="seconds before a silent connection is closed (default 120)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         help="evaluation worker processes (default: one per core; 1 = in-process)",
@@ -155,7 +149,15 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
         config = replace(config, config_file=args.config)
     overrides: dict[str, Any] = {
         key: getattr(args, key)
-        for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "log_level", "workers")
+        for key in (
+            "socket",
+            "state_dir",
+            "dropin_dir",
+            "ca_bundle",
+            "log_level",
+            "workers",
+            "idle_timeout",
+        )
         if getattr(args, key) is not None
     }
     if args.admin_group is not None:
@@ -200,7 +202,8 @@ class Daemon:
         )
         self.server = VarlinkServer(
             ServiceInfo("trustd", "trustd", trustd.__version__, "https://trustd.invalid/"),
-            [
+            idle_timeout=config.idle_timeout,
+            interfaces=[
                 methods.interface(
                     self.service,
                     self.status,

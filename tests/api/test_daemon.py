@@ -337,3 +337,26 @@ def test_sighup_rereads_the_configuration_file(pki: PKI) -> None:
         if running.process.poll() is None:
             running.process.kill()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_idle_connections_are_closed(pki: PKI) -> None:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from api.conftest import start_daemon
+
+    base = Path(tempfile.mkdtemp(prefix="trustd-test-", dir="/tmp"))
+    running = start_daemon(base, pki.root("Root"), "--idle-timeout", "0.5", "--workers", "1")
+    try:
+        idle = socket.socket(socket.AF_UNIX)
+        idle.settimeout(10)
+        idle.connect(str(running.socket))
+        start = time.monotonic()
+        assert idle.recv(1) == b""  # closed by the daemon, not by our timeout
+        assert time.monotonic() - start < 5
+        idle.close()
+        assert running.call("Echo", text="alive") == {"parameters": {"text": "alive"}}
+    finally:
+        running.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -104,8 +104,11 @@ class ServiceInfo:
 class VarlinkServer:
     """Serves interfaces on listening Unix sockets, one thread per connection."""
 
-    def __init__(self, info: ServiceInfo, interfaces: list[Interface]) -> None:
+    def __init__(
+        self, info: ServiceInfo, interfaces: list[Interface], idle_timeout: float = IDLE_TIMEOUT
+    ) -> None:
         self.info = info
+        self.idle_timeout = idle_timeout
         self.interfaces = {i.name: i for i in interfaces}
         self._servers: list[socketserver.BaseServer] = []
         self._threads: list[threading.Thread] = []
@@ -236,7 +239,7 @@ class _Connection(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         varlink = self.server.varlink
-        self.request.settimeout(IDLE_TIMEOUT)
+        self.request.settimeout(varlink.idle_timeout)
         try:
             peer = peer_of(self.request)
         except OSError:

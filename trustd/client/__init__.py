@@ -1,0 +1,81 @@
+"""Client library for trustd: the io.trustd.Trust varlink interface as Python calls.
+
+* :class:`Client` (blocking, thread-safe) and :class:`AsyncClient` (asyncio): one method per
+  interface method (evaluate, echo, status, add_certificates, find_certificates,
+  delete_certificate, set_trust_settings, remove_trust_settings, copy_trust_settings,
+  set_exceptions, list_exceptions, remove_exceptions, reset_exceptions, reload, monitor),
+  returning the typed values of :mod:`trustd.client.models`.
+* :mod:`trustd.client.errors`: one exception class per interface error, all TrustdError;
+  :class:`DaemonNotRunning` when nothing answers on the socket.
+* :mod:`trustd.client.ssl`: an ``ssl.SSLContext`` that verifies TLS servers through trustd
+  (``create_context()``), for http.client, urllib, urllib3 and asyncio;
+  :mod:`trustd.client.adapters`: the same for requests.
+
+The socket is ``socket_path`` if given, else TRUSTD_SOCKET, else the daemon's default
+($XDG_RUNTIME_DIR/trustd/trustd.sock, or /run/trustd/trustd.sock for root):
+see :func:`default_socket_path`.
+"""
+
+from trustd.client._protocol import default_socket_path
+from trustd.client.aio import AsyncClient, AsyncMonitor
+from trustd.client.errors import (
+    ConnectionFailed,
+    DaemonNotRunning,
+    InvalidCertificate,
+    InvalidParameter,
+    InvalidTrustSettings,
+    NotFound,
+    NoTrustSettings,
+    PermissionDenied,
+    ProtocolError,
+    RequestTooLarge,
+    TrustdError,
+    UnknownPolicy,
+)
+from trustd.client.models import (
+    AddedCertificates,
+    AppliedSetting,
+    Attempt,
+    Counts,
+    EvaluationResult,
+    Failure,
+    HostExceptions,
+    Policy,
+    Status,
+    StoredCertificate,
+    TrustSettingsEntry,
+    UsageConstraint,
+)
+from trustd.client.sync import Client, Monitor
+
+__all__ = [
+    "AddedCertificates",
+    "AppliedSetting",
+    "AsyncClient",
+    "AsyncMonitor",
+    "Attempt",
+    "Client",
+    "ConnectionFailed",
+    "Counts",
+    "DaemonNotRunning",
+    "EvaluationResult",
+    "Failure",
+    "HostExceptions",
+    "InvalidCertificate",
+    "InvalidParameter",
+    "InvalidTrustSettings",
+    "Monitor",
+    "NoTrustSettings",
+    "NotFound",
+    "PermissionDenied",
+    "Policy",
+    "ProtocolError",
+    "RequestTooLarge",
+    "Status",
+    "StoredCertificate",
+    "TrustSettingsEntry",
+    "TrustdError",
+    "UnknownPolicy",
+    "UsageConstraint",
+    "default_socket_path",
+]

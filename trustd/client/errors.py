@@ -1,0 +1,229 @@
+"""The exceptions of the trustd client library.
+
+Every error the daemon can answer with (the ``error`` lines of ``io.trustd.Trust.varlink``) has
+its own class here, all derived from :class:`TrustdError`, which carries the qualified varlink
+error name in ``.name`` and the error's parameters in ``.parameters``.  Errors of the standard
+``org.varlink.service`` interface (MethodNotFound, ExpectedMore, ...) and any error this version
+does not know arrive as a plain :class:`TrustdError`.
+
+Problems on the client's side of the socket are :class:`ConnectionFailed` (the connection broke,
+timed out or could not be made), its subclass :class:`DaemonNotRunning` (no socket, or nobody
+listening on it) and :class:`ProtocolError` (the daemon's answer was not a varlink reply).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+__all__ = [
+    "ERRORS",
+    "ConnectionFailed",
+    "DaemonNotRunning",
+    "InvalidCertificate",
+    "InvalidParameter",
+    "InvalidTrustSettings",
+    "NoTrustSettings",
+    "NotFound",
+    "PermissionDenied",
+    "ProtocolError",
+    "RequestTooLarge",
+    "TrustdError",
+    "UnknownPolicy",
+    "from_reply",
+]
+
+INTERFACE = "io.trustd.Trust"
+START_HINT = "start it with `trustd` or `systemctl start trustd.socket`"
+
+
+class _Missing(dict[str, Any]):
+    """format_map() helper: a parameter the daemon left out reads as "?"."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+class TrustdError(Exception):
+    """An error answered by trustd (or met on the way to it).
+
+    ``name`` is the qualified varlink error name (``io.trustd.Trust.NotFound``, or
+    ``trustd.client.<Class>`` for problems found by the client itself) and ``parameters`` the
+    error's parameters as sent.
+    """
+
+    error_name: ClassVar[str] = ""
+    template: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.name: str = name or self.error_name or f"trustd.client.{type(self).__name__}"
+        self.parameters: dict[str, Any] = dict(parameters or {})
+        super().__init__(message if message is not None else self.describe())
+
+    def describe(self) -> str:
+        """A one-line explanation built from the error's parameters."""
+        if self.template:
+            return self.template.format_map(_Missing(self.parameters))
+        if not self.parameters:
+            return self.name
+        details = ", ".join(f"{key}={value!r}" for key, value in sorted(self.parameters.items()))
+        return f"{self.name} ({details})"
+
+    def _text(self, key: str) -> str:
+        value = self.parameters.get(key)
+        return "" if value is None else str(value)
+
+
+class InvalidCertificate(TrustdError):
+    """A certificate given to the daemon does not parse."""
+
+    error_name = f"{INTERFACE}.InvalidCertificate"
+    template = "invalid certificate: {reason}"
+
+    @property
+    def reason(self) -> str:
+        """Why the certificate was refused."""
+        return self._text("reason")
+
+
+class UnknownPolicy(TrustdError):
+    """A policy name the daemon does not know (see the Policy type of the interface)."""
+
+    error_name = f"{INTERFACE}.UnknownPolicy"
+    template = "unknown policy {policy!r}"
+
+    @property
+    def policy(self) -> str:
+        """The policy name as sent."""
+        return self._text("policy")
+
+
+class InvalidParameter(TrustdError):
+    """A parameter is missing, of the wrong type or out of range."""
+
+    error_name = f"{INTERFACE}.InvalidParameter"
+    template = "invalid parameter {parameter}: {reason}"
+
+    @property
+    def parameter(self) -> str:
+        """The parameter's name."""
+        return self._text("parameter")
+
+    @property
+    def reason(self) -> str:
+        """What is wrong with it."""
+        return self._text("reason")
+
+
+class PermissionDenied(TrustdError):
+    """The caller (identified by its socket credentials) may not do this."""
+
+    error_name = f"{INTERFACE}.PermissionDenied"
+    template = "permission denied: {reason}"
+
+    @property
+    def reason(self) -> str:
+        """Why the daemon refused."""
+        return self._text("reason")
+
+
+class NotFound(TrustdError):
+    """The certificate or exceptions named do not exist."""
+
+    error_name = f"{INTERFACE}.NotFound"
+    template = "not found: {what}"
+
+    @property
+    def what(self) -> str:
+        """What was looked for."""
+        return self._text("what")
+
+
+class NoTrustSettings(TrustdError):
+    """The domain has no trust settings for the certificate (errSecItemNotFound on macOS)."""
+
+    error_name = f"{INTERFACE}.NoTrustSettings"
+    template = "no trust settings: {domain}"
+
+    @property
+    def domain(self) -> str:
+        """The trust settings domain (as described by the daemon)."""
+        return self._text("domain")
+
+
+class InvalidTrustSettings(TrustdError):
+    """Trust settings the daemon refuses (a bad constraint, or settings a leaf cannot carry)."""
+
+    error_name = f"{INTERFACE}.InvalidTrustSettings"
+    template = "invalid trust settings: {reason}"
+
+    @property
+    def reason(self) -> str:
+        """Why the settings were refused."""
+        return self._text("reason")
+
+
+class RequestTooLarge(TrustdError):
+    """The request exceeded the daemon's message size limit; it closed the connection."""
+
+    error_name = f"{INTERFACE}.RequestTooLarge"
+    template = "request too large (the limit is {limit} bytes)"
+
+    @property
+    def limit(self) -> int:
+        """The limit in bytes."""
+        value = self.parameters.get("limit")
+        return value if isinstance(value, int) else 0
+
+
+class ConnectionFailed(TrustdError):
+    """The connection to trustd could not be made, broke, or timed out."""
+
+    error_name = "trustd.client.ConnectionFailed"
+
+
+class DaemonNotRunning(ConnectionFailed):
+    """Nothing answers on the socket: it does not exist, or nobody listens on it."""
+
+    error_name = "trustd.client.DaemonNotRunning"
+
+    def __init__(self, socket_path: str | Path, detail: str = "no socket") -> None:
+        self.socket_path = Path(socket_path)
+        super().__init__(
+            parameters={"socket": str(socket_path), "detail": detail},
+            message=f"trustd is not running ({detail} at {socket_path}): {START_HINT}",
+        )
+
+
+class ProtocolError(TrustdError):
+    """The daemon's answer is not a valid varlink reply, or not the reply expected."""
+
+    error_name = "trustd.client.ProtocolError"
+
+
+ERRORS: dict[str, type[TrustdError]] = {
+    cls.error_name: cls
+    for cls in (
+        InvalidCertificate,
+        UnknownPolicy,
+        InvalidParameter,
+        PermissionDenied,
+        NotFound,
+        NoTrustSettings,
+        InvalidTrustSettings,
+        RequestTooLarge,
+    )
+}
+"""The io.trustd.Trust errors by qualified varlink name."""
+
+
+def from_reply(name: str, parameters: Mapping[str, Any] | None) -> TrustdError:
+    """The exception for an error reply: its own class if known, else a plain TrustdError."""
+    cls = ERRORS.get(name, TrustdError)
+    return cls(name, parameters)
