@@ -70,3 +70,32 @@ def test_real_system_bundle_loads() -> None:
     anchors = SystemAnchors()
     assert anchors.count > 50
     assert anchors.broken == 0
+
+
+def test_every_real_system_root_passes_the_anchor_profile() -> None:
+    """Real roots carry old encodings (AKI with issuer and serial, no SKI, non-critical basic
+    constraints); trustd's profile rules must not refuse any of them as anchors.  Only expiry
+    may fail (the bundle still ships a few expired roots)."""
+    from datetime import UTC, datetime
+
+    from trustd.core.checks import PathFacts, certificate_failures, key_identifier_failures
+    from trustd.core.policy import Policy, PolicyKind
+    from trustd.core.snapshot import Origin
+
+    refused = {}
+    for root in SystemAnchors().all():
+        facts = PathFacts(
+            path=[root, root],
+            anchored=True,
+            anchor_origin=Origin.SYSTEM,
+            leaf_anchored_by_settings=False,
+            moment=datetime.now(UTC),
+            policies=[Policy(PolicyKind.SSL)],
+            crls=[],
+            max_intermediates=None,
+        )
+        failures = [*certificate_failures(root, 1, facts), *key_identifier_failures(facts)]
+        checks = {f.check for f in failures if f.index == 1} - {"TemporalValidity"}
+        if checks:
+            refused[root.subject_summary] = checks
+    assert refused == {}

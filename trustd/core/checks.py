@@ -345,8 +345,9 @@ def _issuer_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterato
     if constraints is None or not constraints.ca:
         # RFC 5280 6.1.4 (k): every issuer must be a CA.
         yield Failure(index, "BasicConstraintsCA")
-    elif not cert.is_critical(ExtensionOID.BASIC_CONSTRAINTS):
-        # RFC 5280 4.2.1.9: CAs MUST mark basic constraints critical.
+    elif not cert.is_critical(ExtensionOID.BASIC_CONSTRAINTS) and not facts.is_anchor(index):
+        # RFC 5280 4.2.1.9: CAs MUST mark basic constraints critical.  Anchors are exempt:
+        # trusted roots with a non-critical one exist (Go Daddy Class 2, ePKI Root).
         yield Failure(index, "BasicConstraints", detail="basic constraints not critical")
     usage = cert.key_usage
     if usage is not None and not usage.key_cert_sign:
@@ -401,18 +402,23 @@ def key_identifier_failures(facts: PathFacts) -> Iterator[Failure]:
             yield Failure(
                 index, "IdLinkage", detail="authority key identifier without keyIdentifier"
             )
-        elif self_signed_end and (
-            aki.authority_cert_issuer is not None
-            or aki.key_identifier != cert.subject_key_identifier
-        ):
-            # CA/B 7.1.2.1.3: a root's AKI, if present, holds only its own key identifier.
+        elif self_signed_end and cert.subject_key_identifier not in (None, aki.key_identifier):
+            # A root's AKI names its own key.  Issuer and serial may follow: trusted roots in
+            # every store carry them (Go Daddy and Starfield Class 2, QuoVadis, Certigna), so
+            # CA/B 7.1.2.1.3's "only the key identifier" is not enforced (docs/deviations.md).
             yield Failure(index, "IdLinkage", detail="root authority key identifier")
         elif index < facts.last:
             issuer_ski = path[index + 1].subject_key_identifier
             if issuer_ski is not None and aki.key_identifier != issuer_ski:
                 yield Failure(index, "IdLinkage", detail="AKI does not match the issuer's SKI")
-        if index > 0 and cert.subject_key_identifier is None and cert.extension_problem is None:
-            # RFC 5280 4.2.1.2: SKI MUST appear in all conforming CA certificates.
+        if (
+            index > 0
+            and not facts.is_anchor(index)
+            and cert.subject_key_identifier is None
+            and cert.extension_problem is None
+        ):
+            # RFC 5280 4.2.1.2: SKI MUST appear in all conforming CA certificates.  Anchors are
+            # exempt: trusted roots without one exist (Hongkong Post Root CA 1, TWCA Global).
             yield Failure(index, "IdLinkage", detail="CA without subject key identifier")
 
 
