@@ -14,7 +14,8 @@ def test_every_package_is_listed() -> None:
     )
     found = {
         ".".join(init.parent.relative_to(REPO).parts)
-        for init in (REPO / "trustd").rglob("__init__.py")
+        for top in ("trustd", "trustctl")
+        for init in (REPO / top).rglob("__init__.py")
     }
     found |= {
         "trustd.migrations"

@@ -1,0 +1,3 @@
+from trustctl.app import main
+
+raise SystemExit(main())
