@@ -9,6 +9,7 @@ its own cache without a round trip to a worker.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -32,11 +33,9 @@ _WORKER: dict[str, Any] = {}
 
 def _die_with_parent() -> None:
     """Ask Linux to kill this worker when the daemon dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: nothing to ask for
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
     if os.getppid() == 1:  # the daemon died before prctl took effect
         os._exit(1)
 

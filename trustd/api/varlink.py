@@ -43,13 +43,14 @@ class Peer:
     def groups(self) -> frozenset[int]:
         """The peer's supplementary groups (from /proc), plus its primary group."""
         groups = {self.gid}
-        try:
-            with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
-                for line in status:
-                    if line.startswith("Groups:"):
-                        groups.update(int(g) for g in line.split()[1:])
-        except OSError:
-            pass
+        # A peer that is gone (or a /proc we cannot read) keeps only its primary group.
+        with (
+            contextlib.suppress(OSError),
+            open(f"/proc/{self.pid}/status", encoding="ascii") as status,
+        ):
+            for line in status:
+                if line.startswith("Groups:"):
+                    groups.update(int(g) for g in line.split()[1:])
         return frozenset(groups)
 
 

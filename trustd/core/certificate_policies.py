@@ -36,7 +36,7 @@ class _Node:
 
 
 class _TooManyNodes(Exception):
-    pass
+    """The policy tree outgrew MAX_POLICY_NODES."""
 
 
 @dataclass

@@ -15,7 +15,6 @@ from trustd.core.lru import LRU
 class SignatureVerifier(Protocol):
     def verify(self, issuer: Certificate, subject: Certificate) -> bool:
         """Whether `subject`'s signature verifies with `issuer`'s public key."""
-        ...
 
 
 def verify_signature(issuer: Certificate, subject: Certificate) -> bool:

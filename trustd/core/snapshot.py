@@ -40,22 +40,19 @@ class Snapshot(Protocol):
     @property
     def exceptions_epoch(self) -> int:
         """The caller's ExceptionResetCount: exceptions from another epoch do not apply."""
-        ...
 
     @property
     def cache_token(self) -> Hashable | None:
         """Equal tokens promise equal answers to every question below; None: never cache."""
-        ...
 
     def issuers_of(self, issuer_key: bytes) -> Iterable[tuple[Certificate, Origin]]:
         """Stored certificates whose normalised subject key is `issuer_key`."""
-        ...
 
     def trust_settings_for(self, certificate: Certificate) -> TrustSettings | None:
         """The admin settings if the certificate has any, else the caller's user settings."""
-        ...
 
-    def is_system_anchor(self, certificate: Certificate) -> bool: ...
+    def is_system_anchor(self, certificate: Certificate) -> bool:
+        """Whether the certificate is in the operating system's CA bundle."""
 
 
 @dataclass
