@@ -109,3 +109,30 @@ def test_blob_that_is_not_an_array_means_no_exceptions() -> None:
     import plistlib
 
     assert decode_exceptions(plistlib.dumps({"a": 1}, fmt=plistlib.FMT_BINARY)).entries == ()
+
+
+def test_required_revocation_needs_a_crl_for_every_certificate_below_the_anchor(
+    pki: PKI,
+) -> None:
+    from trustd.core import EvaluationRequest, evaluate
+
+    root = pki.root()
+    ica = pki.intermediate(root)
+    leaf = pki.leaf(ica, dns=["example.com"], **SHORT)
+    ica_crl = pki.crl(ica)
+    root_crl = pki.crl(root)
+
+    def run_with(crls: list[bytes]) -> set[tuple[int, str]]:
+        request = EvaluationRequest(
+            (leaf.der, ica.der),
+            anchors=(root.der,),
+            anchors_only=True,
+            crls=tuple(crls),
+            require_revocation=True,
+            verify_date=dt.datetime(2030, 6, 1, tzinfo=dt.UTC),
+        )
+        return failed(evaluate(request, MemorySnapshot(), dt.datetime(2030, 6, 1, tzinfo=dt.UTC)))
+
+    assert run_with([]) == {(0, "RevocationResponseRequired"), (1, "RevocationResponseRequired")}
+    assert run_with([ica_crl.der]) == {(1, "RevocationResponseRequired")}
+    assert run_with([ica_crl.der, root_crl.der]) == set()

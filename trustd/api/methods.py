@@ -286,6 +286,7 @@ def interface(
                 else decode_exceptions(_bytes(exceptions, "exceptions")),
                 crls=_blobs(p, "crls"),
                 record_paths=_get(p, "explain", bool, False),
+                require_revocation=_get(p, "require_revocation", bool, False),
             )
         except ValueError as problem:
             if isinstance(problem, InvalidExceptions):

@@ -79,6 +79,7 @@ class PathFacts:
     policies: Sequence[Policy]
     crls: Sequence[RevocationList]
     max_intermediates: int | None
+    require_revocation: bool = False
     is_public_suffix: Callable[[str], bool] = never_public
 
     @property
@@ -120,7 +121,10 @@ def judge_path(facts: PathFacts, budget: Budget) -> list[Failure]:
     failures.extend(key_identifier_failures(facts))
     failures.extend(name_constraint_failures(facts.path, budget))
     failures.extend(policy_failures(facts.path, facts.anchored))
-    failures.extend(revocation_failures(facts.path, facts.crls, facts.moment))
+    if facts.anchored:
+        failures.extend(
+            revocation_failures(facts.path, facts.crls, facts.moment, facts.require_revocation)
+        )
     failures.extend(anchor_failures(facts))
     return failures
 

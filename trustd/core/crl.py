@@ -89,13 +89,21 @@ def _unusable(crl: RevocationList, issuer: Certificate, moment: datetime) -> str
 
 
 def revocation_failures(
-    path: Sequence[Certificate], crls: Sequence[RevocationList], moment: datetime
+    path: Sequence[Certificate],
+    crls: Sequence[RevocationList],
+    moment: datetime,
+    required: bool = False,
 ) -> Iterator[Failure]:
-    if not crls:
+    """Revocation of every certificate below the anchor (the anchor itself is not checked)."""
+    if not crls and not required:
         return
     for index in range(len(path) - 1):
         cert, issuer = path[index], path[index + 1]
-        for revocation_list in (r for r in crls if r.issuer_key == cert.issuer_key):
+        relevant = [r for r in crls if r.issuer_key == cert.issuer_key]
+        if required and not relevant:
+            yield Failure(index, "RevocationResponseRequired", detail="no CRL for this certificate")
+            continue
+        for revocation_list in relevant:
             problem = _unusable(revocation_list, issuer, moment)
             if problem:
                 yield Failure(index, "RevocationResponseRequired", detail=problem)

@@ -139,20 +139,15 @@ def _moment(request: EvaluationRequest, now: datetime) -> datetime:
 
 
 def request_key(request: EvaluationRequest) -> Hashable:
-    """Everything about a request its verdict depends on, as a hashable value."""
-    exceptions = request.exceptions
-    exceptions_key = None if exceptions is None else repr(exceptions)
-    return (
-        request.certificates,
-        request.policies,
-        request.verify_date,
-        request.anchors,
-        request.anchors_only,
-        exceptions_key,
-        request.crls,
-        request.max_intermediates,
-        request.application,
-        request.record_paths,
+    """Everything about a request its verdict depends on, as a hashable value.
+
+    Every field counts (derived from the dataclass, so a new field cannot be forgotten); the
+    exceptions, which hold dictionaries, count by their representation.
+    """
+    return tuple(
+        repr(value) if field.name == "exceptions" else value
+        for field in dataclasses.fields(request)
+        for value in (getattr(request, field.name),)
     )
 
 
@@ -300,6 +295,7 @@ class _Evaluation:
             policies=self.policies,
             crls=self.crls,
             max_intermediates=self.request.max_intermediates,
+            require_revocation=self.request.require_revocation,
             is_public_suffix=self.evaluator.is_public_suffix,
         )
         failures = judge_path(facts, self.budget)

@@ -19,7 +19,9 @@ class EvaluationRequest:
     DER or PEM CRLs to check revocation against.  `max_intermediates` caps the logical
     intermediates of a path (self-issued ones do not count).  `application` is the calling
     program's path, matched against application constraints.  With `record_paths` the verdict
-    carries every path the search tried and why each was abandoned.
+    carries every path the search tried and why each was abandoned.  With `require_revocation`
+    (Apple's RequirePositiveResponse) every certificate below the anchor needs revocation
+    information that can be used (today: a CRL in `crls`), else RevocationResponseRequired.
     """
 
     certificates: tuple[bytes, ...]
@@ -32,3 +34,4 @@ class EvaluationRequest:
     max_intermediates: int | None = None
     application: str | None = None
     record_paths: bool = False
+    require_revocation: bool = False
