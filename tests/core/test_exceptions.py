@@ -136,3 +136,19 @@ def test_required_revocation_needs_a_crl_for_every_certificate_below_the_anchor(
     assert run_with([]) == {(0, "RevocationResponseRequired"), (1, "RevocationResponseRequired")}
     assert run_with([ica_crl.der]) == {(1, "RevocationResponseRequired")}
     assert run_with([ica_crl.der, root_crl.der]) == set()
+
+
+def test_crl_with_an_unprocessed_critical_extension_is_not_used(pki: PKI) -> None:
+    """RFC 5280 5.2: a CRL with a critical extension we cannot process MUST NOT be used."""
+    from cryptography import x509
+    from cryptography.x509.oid import ObjectIdentifier
+
+    root = pki.root()
+    leaf = pki.leaf(root, dns=["example.com"], **SHORT)
+    odd = x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.99999.7"), b"\x05\x00")
+    crl = pki.crl(root, extra_extensions=[(odd, True)])
+    snapshot = MemorySnapshot(system_anchors=[cert(root)])
+    verdict = run([leaf], policies=[ssl()], snapshot=snapshot, crls=[crl.der])
+    assert failed(verdict) == {(0, "RevocationResponseRequired")}
+    fine = pki.crl(root, extra_extensions=[(odd, False)])
+    assert run([leaf], policies=[ssl()], snapshot=snapshot, crls=[fine.der]).trusted

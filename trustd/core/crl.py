@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
+from cryptography.x509.oid import CRLEntryExtensionOID, ExtensionOID
 
 from trustd.core.certificates import PEM_MARKER, Certificate, name_key
 from trustd.core.verdict import Failure
@@ -57,7 +57,43 @@ def parse_crl(data: bytes) -> RevocationList | None:
             return None
 
 
+# CRL and CRL-entry extensions this implementation processes (RFC 5280 5.2, 5.3).  A CRL with
+# any other critical extension MUST NOT be used; indirect CRLs (certificateIssuer), delta CRLs
+# and issuing distribution points are not processed, so they make a critical-marked CRL unusable.
+_CRL_EXTENSIONS = frozenset(
+    oid.dotted_string
+    for oid in (
+        ExtensionOID.CRL_NUMBER,
+        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+        ExtensionOID.ISSUER_ALTERNATIVE_NAME,
+    )
+)
+_ENTRY_EXTENSIONS = frozenset(
+    oid.dotted_string
+    for oid in (CRLEntryExtensionOID.CRL_REASON, CRLEntryExtensionOID.INVALIDITY_DATE)
+)
+
+
+def _critical_problem(crl: x509.CertificateRevocationList) -> str | None:
+    for extension in crl.extensions:
+        if extension.critical and extension.oid.dotted_string not in _CRL_EXTENSIONS:
+            return f"CRL has an unprocessed critical extension {extension.oid.dotted_string}"
+    for entry in crl:
+        for extension in entry.extensions:
+            if extension.critical and extension.oid.dotted_string not in _ENTRY_EXTENSIONS:
+                return (
+                    f"CRL entry has an unprocessed critical extension {extension.oid.dotted_string}"
+                )
+    return None
+
+
 def _number_problem(crl: x509.CertificateRevocationList) -> str | None:
+    try:
+        critical = _critical_problem(crl)
+    except Exception:
+        return "CRL extensions cannot be parsed"
+    if critical:
+        return critical
     try:
         number = crl.extensions.get_extension_for_oid(ExtensionOID.CRL_NUMBER)
     except x509.ExtensionNotFound:
