@@ -32,7 +32,7 @@ class RevocationList:
     issuer_key: bytes
     this_update: datetime
     next_update: datetime | None
-    number_problem: str | None  # why the CRL number is unacceptable, or None
+    structure_problem: str | None  # why the CRL cannot be used whatever the issuer, or None
     revoked: dict[int, int]  # serial -> RFC 5280 reason code
 
 
@@ -50,7 +50,7 @@ def parse_crl(data: bytes) -> RevocationList | None:
                 issuer_key=name_key(crl.issuer),
                 this_update=crl.last_update_utc,
                 next_update=crl.next_update_utc,
-                number_problem=_number_problem(crl),
+                structure_problem=_structure_problem(crl),
                 revoked={entry.serial_number: _reason(entry) for entry in crl},
             )
         except Exception:
@@ -87,7 +87,7 @@ def _critical_problem(crl: x509.CertificateRevocationList) -> str | None:
     return None
 
 
-def _number_problem(crl: x509.CertificateRevocationList) -> str | None:
+def _structure_problem(crl: x509.CertificateRevocationList) -> str | None:
     try:
         critical = _critical_problem(crl)
     except Exception:
@@ -115,8 +115,8 @@ def _unusable(crl: RevocationList, issuer: Certificate, moment: datetime) -> str
             return "CRL signature does not verify"
     except Exception:
         return "CRL signature does not verify"
-    if crl.number_problem:
-        return crl.number_problem
+    if crl.structure_problem:
+        return crl.structure_problem
     if crl.this_update > moment:
         return "CRL is not yet valid"
     if crl.next_update is not None and crl.next_update < moment:
