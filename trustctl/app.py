@@ -82,9 +82,11 @@ def root(
 
 def _register() -> None:
     """Every command, in `security`'s table order (abbreviations resolve in this order)."""
-    from trustctl.commands import exceptions, status
+    from trustctl.commands import exceptions, status, trust_settings
 
-    for family in (status, exceptions):
+    # security's table: add-trusted-cert, remove-trusted-cert, dump-trust-settings,
+    # trust-settings-export, trust-settings-import, verify-cert; then trustctl's own commands.
+    for family in (trust_settings, status, exceptions):
         family.register(app)
 
 
