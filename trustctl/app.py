@@ -82,11 +82,11 @@ def root(
 
 def _register() -> None:
     """Every command, in `security`'s table order (abbreviations resolve in this order)."""
-    from trustctl.commands import exceptions, status, trust_settings
+    from trustctl.commands import exceptions, status, trust_settings, verify
 
     # security's table: add-trusted-cert, remove-trusted-cert, dump-trust-settings,
     # trust-settings-export, trust-settings-import, verify-cert; then trustctl's own commands.
-    for family in (trust_settings, status, exceptions):
+    for family in (trust_settings, verify, status, exceptions):
         family.register(app)
 
 

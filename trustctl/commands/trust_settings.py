@@ -15,7 +15,7 @@ Errors are Apple's `cssmPerror` lines (`<API>: <message>`), rc 1; usage problems
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -642,25 +642,6 @@ def dump_trust_settings(
 # -- trust-settings-export / trust-settings-import ----------------------------------------------
 
 
-def _text_reply(key: str) -> Any:
-    def decode(parameters: Mapping[str, Any]) -> Any:
-        from trustd.client.errors import ProtocolError
-
-        value = parameters.get(key)
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            raise ProtocolError(message=f"reply field {key!r}: unexpected {value!r}")
-        return value
-
-    return decode
-
-
-def _call(client: Any, method: str, parameters: dict[str, Any], key: str) -> Any:
-    """A method the client library has no wrapper for, through its generic call path."""
-    from trustd.client._protocol import Call
-
-    return client._call(Call(method, parameters, _text_reply(key)))
-
-
 def trust_settings_export(
     ctx: typer.Context,
     settings_file: str | None = SettingsFileArgument,
@@ -679,11 +660,10 @@ def trust_settings_export(
 
     with ctx.obj.client() as client:
         try:
-            encoded = _call(client, "ExportTrustSettings", {"domain": domain}, "plist")
+            data = client.export_trust_settings(domain)
         except TrustdError as problem:
             texts = {"PermissionDenied": NO_TRUST_SETTINGS} if domain == "system" else {}
             raise _daemon_failure(call, problem, **texts) from None
-    data = base64.b64decode(str(encoded))
     try:
         with open(settings_file, "wb") as handle:
             handle.write(data)
@@ -710,10 +690,9 @@ def trust_settings_import(
         raise Failure(f"Error ({problem.errno}) reading {settings_file}.") from None
     from trustd.client.errors import TrustdError
 
-    parameters = {"domain": "admin" if admin else "user", "plist": base64.b64encode(data).decode()}
     with ctx.obj.client() as client:
         try:
-            _call(client, "ImportTrustSettings", parameters, "entries")
+            client.import_trust_settings("admin" if admin else "user", data)
         except TrustdError as problem:
             raise _daemon_failure(
                 "SecTrustSettingsImportExternalRepresentation",

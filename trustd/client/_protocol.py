@@ -37,6 +37,7 @@ from trustd.client.models import (
     TrustSettingsEntry,
     UsageConstraint,
     b64,
+    blob,
     policies_to_wire,
 )
 from trustd.paths import default_socket
@@ -277,6 +278,30 @@ def copy_trust_settings(domain: str) -> Call[tuple[TrustSettingsEntry, ...]]:
     return Call(
         "CopyTrustSettings", {"domain": domain}, _list_of("entries", TrustSettingsEntry.from_wire)
     )
+
+
+def _plist_reply(parameters: Mapping[str, Any]) -> bytes:
+    value = parameters.get("plist")
+    if not isinstance(value, str):
+        raise ProtocolError(message=f"reply field 'plist': unexpected {value!r}")
+    return blob(value, "plist")
+
+
+def _entries_reply(parameters: Mapping[str, Any]) -> int:
+    value = parameters.get("entries")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProtocolError(message=f"reply field 'entries': unexpected {value!r}")
+    return value
+
+
+def export_trust_settings(domain: str) -> Call[bytes]:
+    """ExportTrustSettings: the domain's record as a macOS XML plist."""
+    return Call("ExportTrustSettings", {"domain": domain}, _plist_reply)
+
+
+def import_trust_settings(domain: str, plist: bytes) -> Call[int]:
+    """ImportTrustSettings: replace the domain; the number of entries imported."""
+    return Call("ImportTrustSettings", {"domain": domain, "plist": b64(plist)}, _entries_reply)
 
 
 def set_exceptions(host: str, port: int, exceptions: bytes) -> Call[None]:

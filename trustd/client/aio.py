@@ -274,6 +274,14 @@ class AsyncClient:
         """Every trust settings entry of a domain (the caller's own for "user")."""
         return await self._call(protocol.copy_trust_settings(domain))
 
+    async def export_trust_settings(self, domain: str) -> bytes:
+        """The domain's record as a macOS trust-settings XML plist (NoTrustSettings if none)."""
+        return await self._call(protocol.export_trust_settings(domain))
+
+    async def import_trust_settings(self, domain: str, plist: bytes) -> int:
+        """Replace the whole domain with a macOS trust-settings plist; entries imported."""
+        return await self._call(protocol.import_trust_settings(domain, plist))
+
     async def set_exceptions(self, host: str, port: int, exceptions: bytes) -> None:
         """Store an exceptions blob for evaluations of a host and port."""
         await self._call(protocol.set_exceptions(host, port, exceptions))

@@ -85,7 +85,8 @@ def _texts(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
     return tuple(values)
 
 
-def _blob(text: str, key: str) -> bytes:
+def blob(text: str, key: str) -> bytes:
+    """Base64 text of a reply field, decoded; ProtocolError if it is not base64."""
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -177,7 +178,7 @@ class UsageConstraint:
             policy_oid=_optional_text(data, "policy_oid"),
             policy_name=_optional_text(data, "policy_name"),
             policy_string=_optional_text(data, "policy_string"),
-            application=None if application is None else _blob(application, "application"),
+            application=None if application is None else blob(application, "application"),
             allowed_error=_optional_integer(data, "allowed_error"),
             result=_optional_integer(data, "result"),
             key_usage=_optional_integer(data, "key_usage"),
@@ -305,9 +306,9 @@ class EvaluationResult:
             code=_integer(data, "result_code"),
             trusted=_field(data, "trusted", bool),
             message=_text(data, "message"),
-            chain=tuple(_blob(c, "chain") for c in _texts(data, "chain")),
+            chain=tuple(blob(c, "chain") for c in _texts(data, "chain")),
             failures=tuple(Failure.from_wire(f) for f in _objects(data, "failures")),
-            exceptions=_blob(_text(data, "exceptions"), "exceptions"),
+            exceptions=blob(_text(data, "exceptions"), "exceptions"),
             anchor_origin=_optional_text(data, "anchor_origin"),
             details=tuple(frozenset(d) for d in details),
             trust_settings=tuple(
@@ -394,7 +395,7 @@ class StoredCertificate:
     def from_wire(cls, data: Mapping[str, Any]) -> StoredCertificate:
         """Decode a Certificate object."""
         return cls(
-            certificate=_blob(_text(data, "certificate"), "certificate"),
+            certificate=blob(_text(data, "certificate"), "certificate"),
             sha1=_text(data, "sha1"),
             sha256=_text(data, "sha256"),
             subject=_text(data, "subject"),
@@ -422,7 +423,7 @@ class TrustSettingsEntry:
         certificate = _optional_text(data, "certificate")
         return cls(
             sha1=_text(data, "sha1"),
-            certificate=None if certificate is None else _blob(certificate, "certificate"),
+            certificate=None if certificate is None else blob(certificate, "certificate"),
             subject=_optional_text(data, "subject"),
             mod_date=_date(data, "mod_date"),
             constraints=tuple(UsageConstraint.from_wire(c) for c in _objects(data, "constraints")),
@@ -444,7 +445,7 @@ class HostExceptions:
         return cls(
             host=_text(data, "host"),
             port=_integer(data, "port"),
-            exceptions=_blob(_text(data, "exceptions"), "exceptions"),
+            exceptions=blob(_text(data, "exceptions"), "exceptions"),
             created=_date(data, "created"),
         )
 

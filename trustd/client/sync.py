@@ -295,6 +295,14 @@ class Client:
         """Every trust settings entry of a domain (the caller's own for "user")."""
         return self._call(protocol.copy_trust_settings(domain))
 
+    def export_trust_settings(self, domain: str) -> bytes:
+        """The domain's record as a macOS trust-settings XML plist (NoTrustSettings if none)."""
+        return self._call(protocol.export_trust_settings(domain))
+
+    def import_trust_settings(self, domain: str, plist: bytes) -> int:
+        """Replace the whole domain with a macOS trust-settings plist; entries imported."""
+        return self._call(protocol.import_trust_settings(domain, plist))
+
     def set_exceptions(self, host: str, port: int, exceptions: bytes) -> None:
         """Store an exceptions blob (EvaluationResult.exceptions) for evaluations of a host."""
         self._call(protocol.set_exceptions(host, port, exceptions))
