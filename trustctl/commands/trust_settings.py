@@ -27,6 +27,7 @@ from trustctl.output import emit_json
 
 if TYPE_CHECKING:
     from trustd.client.errors import TrustdError
+    from trustd.client.models import UsageConstraint as ClientConstraint
     from trustd.core.trust_settings import TrustSettingsEntry, UsageConstraint
 
 # -- Apple's values and texts -------------------------------------------------------------------
@@ -211,22 +212,6 @@ def _daemon_failure(call: str, problem: TrustdError, **texts: str) -> Exception:
 # -- add-trusted-cert ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Constraint:
-    """One usage-constraint dictionary as add-trusted-cert builds it."""
-
-    policy_oid: str | None = None
-    policy_name: str | None = None
-    policy_string: str | None = None
-    application: bytes | None = None
-    allowed_error: int | None = None
-    result: int | None = None
-    key_usage: int | None = None
-
-    def is_empty(self) -> bool:
-        return self == _Constraint()
-
-
 def build_constraints(
     *,
     policies: Sequence[str],
@@ -235,7 +220,7 @@ def build_constraints(
     result: int,
     app_path: str | None,
     key_usage: int,
-) -> list[_Constraint]:
+) -> list[ClientConstraint]:
     """trusted_cert_add.c: one dictionary per policy x policy string x allowed error.
 
     Without a policy: one dictionary with the last allowed error and no policy string.  Empty
@@ -243,12 +228,14 @@ def build_constraints(
     unconditional root.  Raise KeyError for an unknown policy name.
     """
 
-    def one(policy: str | None, text: str | None, error: int | None) -> _Constraint:
+    from trustd.client.models import UsageConstraint as Constraint  # not needed for --help
+
+    def one(policy: str | None, text: str | None, error: int | None) -> ClientConstraint:
         oid = name = None
         if policy is not None:
             arc, name = ADD_POLICIES[policy]
             oid = f"{APPLE_POLICY_PREFIX}.{arc}"
-        return _Constraint(
+        return Constraint(
             policy_oid=oid,
             policy_name=name,
             policy_string=text,
@@ -258,17 +245,17 @@ def build_constraints(
             key_usage=key_usage or None,
         )
 
-    made: list[_Constraint] = []
+    made: list[ClientConstraint] = []
     if policies:
         texts: Sequence[str | None] = policy_strings or [None]
         errors: Sequence[int | None] = allowed_errors or [None]
         made = [one(p, t, e) for p in policies for t in texts for e in errors]
     else:
         made = [one(None, None, allowed_errors[-1] if allowed_errors else None)]
-    return [c for c in made if not c.is_empty()]
+    return [c for c in made if c != Constraint()]
 
 
-def _core_constraint(constraint: _Constraint) -> UsageConstraint:
+def _core_constraint(constraint: ClientConstraint) -> UsageConstraint:
     from trustd.core.trust_settings import SettingsResult, UsageConstraint
 
     return UsageConstraint(
@@ -278,20 +265,6 @@ def _core_constraint(constraint: _Constraint) -> UsageConstraint:
         application=constraint.application,
         allowed_error=constraint.allowed_error,
         result=None if constraint.result is None else SettingsResult(constraint.result),
-        key_usage=constraint.key_usage,
-    )
-
-
-def _client_constraint(constraint: _Constraint) -> Any:
-    from trustd.client.models import UsageConstraint
-
-    return UsageConstraint(
-        policy_oid=constraint.policy_oid,
-        policy_name=constraint.policy_name,
-        policy_string=constraint.policy_string,
-        application=constraint.application,
-        allowed_error=constraint.allowed_error,
-        result=constraint.result,
         key_usage=constraint.key_usage,
     )
 
@@ -354,7 +327,7 @@ def add_trusted_cert(
         or errors
         or key_usage is not None
     )
-    constraints: list[_Constraint] = []
+    constraints: list[ClientConstraint] = []
     if have_constraints:
         try:
             constraints = build_constraints(
@@ -388,7 +361,7 @@ def add_trusted_cert(
             client.set_trust_settings(
                 "admin" if admin else "user",
                 certificate.der,
-                [_client_constraint(c) for c in constraints],
+                constraints,
             )
         except TrustdError as problem:
             raise _daemon_failure(
@@ -413,7 +386,7 @@ def _add_to_file(
     settings_out: str,
     cert_file: str | None,
     keychain: str | None,
-    constraints: Sequence[_Constraint],
+    constraints: Sequence[ClientConstraint],
 ) -> None:
     """File mode: SecTrustSettingsSetTrustSettingsExternal on the -i data (or an empty record)."""
     from trustd.plist.trust_settings import InvalidRecord, decode_record, encode_record
@@ -448,7 +421,7 @@ def _add_to_file(
 
 
 def _replace_entry(
-    entries: list[TrustSettingsEntry], certificate: Any, constraints: Sequence[_Constraint]
+    entries: list[TrustSettingsEntry], certificate: Any, constraints: Sequence[ClientConstraint]
 ) -> list[TrustSettingsEntry]:
     """The record's entries with this certificate's entry replaced (validated as Apple does)."""
     from trustd.core.signatures import verify_signature
