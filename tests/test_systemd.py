@@ -456,7 +456,7 @@ for fd in range(3, 3 + len(high)):
         os.fstat(fd)
         report["open"].append(fd)
     except OSError:
-        pass
+        continue  # closed: only open descriptors are reported
 print(json.dumps(report))
 """
 

@@ -37,13 +37,21 @@ class InvalidTrustSettings(ValueError):
     """Trust settings Apple's validateApiTrustSettings would refuse."""
 
 
+def _no_groups() -> frozenset[int]:
+    return frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is asking: from the socket's peer credentials, never from the request."""
+    """Who is asking: from the socket's peer credentials, never from the request.
+
+    `groups` looks the supplementary groups up when asked: only admin decisions need them, so
+    evaluations never pay for the lookup (it reads /proc).
+    """
 
     uid: int
     pid: int | None
-    groups: frozenset[int] = frozenset()
+    groups: Callable[[], frozenset[int]] = _no_groups
 
 
 class TrustService:
@@ -68,7 +76,7 @@ class TrustService:
 
     def is_admin(self, caller: Caller) -> bool:
         return caller.uid == 0 or (
-            self.admin_group is not None and self.admin_group in caller.groups
+            self.admin_group is not None and self.admin_group in caller.groups()
         )
 
     def _require_domain(self, caller: Caller, domain: Domain) -> None:

@@ -85,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(BODY)
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass
+        """Quiet: the tests do not want the server's access log on stderr."""
 
 
 class _HTTPSServer(ThreadingHTTPServer):

@@ -74,7 +74,7 @@ def test_snapshots_without_a_token_are_not_cached(pki: PKI) -> None:
 
         @cache_token.setter
         def cache_token(self, _: object) -> None:
-            pass
+            """MemorySnapshot assigns a token at construction; this snapshot keeps none."""
 
     evaluator = Evaluator()
     snapshot = Uncached(admin=[(cert(root), TrustSettings(Domain.ADMIN))])

@@ -32,7 +32,7 @@ def _err(name: str, **parameters: Any) -> VarlinkError:
 
 
 def _caller(peer: Peer) -> Caller:
-    return Caller(uid=peer.uid, pid=peer.pid, groups=peer.groups())
+    return Caller(uid=peer.uid, pid=peer.pid, groups=peer.groups)
 
 
 # -- decoding ---------------------------------------------------------------------------------

@@ -156,6 +156,23 @@ def _peer_port(connection: ssl.SSLSocket | ssl.SSLObject) -> int:
     return 0
 
 
+def _verify_once(connection: TrustdSSLSocket | TrustdSSLObject) -> None:
+    """After the handshake: ask trustd once about the peer (raises if it is refused)."""
+    context = connection.context
+    if not connection._trustd_checked and isinstance(context, TrustdSSLContext):
+        connection.trustd_result, connection._trustd_peer = context.verify_peer(connection)
+        connection._trustd_checked = True
+
+
+def _peer_dict(
+    value: _PeerCertRetType, binary_form: bool, trusted_peer: dict[str, Any] | None
+) -> _PeerCertRetType:
+    """getpeercert's answer, with the dictionary form filled once trustd trusted the peer."""
+    if not binary_form and not value and trusted_peer is not None:
+        return trusted_peer
+    return value
+
+
 class TrustdSSLSocket(ssl.SSLSocket):
     """An SSLSocket whose handshake ends with trustd's verdict on the server.
 
@@ -171,14 +188,11 @@ class TrustdSSLSocket(ssl.SSLSocket):
     def do_handshake(self, block: bool = False) -> None:
         """Handshake, then verify the server through trustd (closing the socket if refused)."""
         super().do_handshake(block)
-        context = self.context
-        if not self._trustd_checked and isinstance(context, TrustdSSLContext):
-            try:
-                self.trustd_result, self._trustd_peer = context.verify_peer(self)
-            except BaseException:
-                self.close()
-                raise
-            self._trustd_checked = True
+        try:
+            _verify_once(self)
+        except BaseException:
+            self.close()
+            raise
 
     @overload
     def getpeercert(self, binary_form: Literal[False] = False) -> _PeerCertRetDictType | None: ...
@@ -188,10 +202,7 @@ class TrustdSSLSocket(ssl.SSLSocket):
     def getpeercert(self, binary_form: bool) -> _PeerCertRetType: ...
     def getpeercert(self, binary_form: bool = False) -> _PeerCertRetType:
         """As SSLSocket.getpeercert; the dictionary form is filled once trustd trusted the peer."""
-        value = super().getpeercert(binary_form)
-        if not binary_form and not value and self._trustd_peer is not None:
-            return self._trustd_peer
-        return value
+        return _peer_dict(super().getpeercert(binary_form), binary_form, self._trustd_peer)
 
 
 class TrustdSSLObject(ssl.SSLObject):
@@ -204,10 +215,7 @@ class TrustdSSLObject(ssl.SSLObject):
     def do_handshake(self) -> None:
         """Handshake, then verify the server through trustd."""
         super().do_handshake()
-        context = self.context
-        if not self._trustd_checked and isinstance(context, TrustdSSLContext):
-            self.trustd_result, self._trustd_peer = context.verify_peer(self)
-            self._trustd_checked = True
+        _verify_once(self)
 
     @overload
     def getpeercert(self, binary_form: Literal[False] = False) -> _PeerCertRetDictType | None: ...
@@ -217,10 +225,7 @@ class TrustdSSLObject(ssl.SSLObject):
     def getpeercert(self, binary_form: bool) -> _PeerCertRetType: ...
     def getpeercert(self, binary_form: bool = False) -> _PeerCertRetType:
         """As SSLObject.getpeercert; the dictionary form is filled once trustd trusted the peer."""
-        value = super().getpeercert(binary_form)
-        if not binary_form and not value and self._trustd_peer is not None:
-            return self._trustd_peer
-        return value
+        return _peer_dict(super().getpeercert(binary_form), binary_form, self._trustd_peer)
 
 
 class TrustdSSLContext(ssl.SSLContext):

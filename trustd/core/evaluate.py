@@ -37,7 +37,7 @@ from trustd.core.trust_settings import (
     allowed_errors,
     decide,
 )
-from trustd.core.verdict import AppliedSetting, Failure, Rescue, Verdict
+from trustd.core.verdict import AppliedSetting, Attempt, Failure, Rescue, Verdict
 
 _ANCHOR_ORIGINS = (Origin.CALLER_ANCHOR, Origin.SYSTEM, Origin.ADMIN, Origin.USER)
 _DOMAIN_ORIGIN = {Domain.ADMIN: Origin.ADMIN, Domain.USER: Origin.USER}
@@ -441,16 +441,8 @@ class _Evaluation:
         return exceptions_for([c.sha1 for c in chain], per_position, self.snapshot.exceptions_epoch)
 
     def _malformed(self) -> Verdict:
-        failure = Failure(0, "MalformedCertificate", detail="the leaf is not a valid certificate")
-        return Verdict(
-            result=TrustResult.FATAL_TRUST_FAILURE,
-            chain=(),
-            anchor_origin=None,
-            failures=(failure,),
-            trust_settings=(),
-            exceptions_applied=False,
-            exceptions=ExceptionList(),
-            budget=BudgetUse.spent(self.start, self.budget),
+        return self._fatal(
+            Failure(0, "MalformedCertificate", detail="the leaf is not a valid certificate"), ()
         )
 
     def _exhausted(
@@ -460,8 +452,19 @@ class _Evaluation:
         exhausted: BudgetExhausted,
         builder: PathBuilder,
     ) -> Verdict:
-        chain = best.path if best is not None else (leaf,)
-        failure = Failure(0, "BudgetExhausted", value=exhausted.which, detail=str(exhausted))
+        return self._fatal(
+            Failure(0, "BudgetExhausted", value=exhausted.which, detail=str(exhausted)),
+            best.path if best is not None else (leaf,),
+            tuple(builder.attempts) if self.request.record_paths else None,
+        )
+
+    def _fatal(
+        self,
+        failure: Failure,
+        chain: tuple[Certificate, ...],
+        attempts: tuple[Attempt, ...] | None = None,
+    ) -> Verdict:
+        """A verdict decided before any path could be judged."""
         return Verdict(
             result=TrustResult.FATAL_TRUST_FAILURE,
             chain=chain,
@@ -471,7 +474,7 @@ class _Evaluation:
             exceptions_applied=False,
             exceptions=ExceptionList(),
             budget=BudgetUse.spent(self.start, self.budget),
-            attempts=tuple(builder.attempts) if self.request.record_paths else None,
+            attempts=attempts,
         )
 
 
