@@ -18,14 +18,19 @@ from datetime import UTC, datetime
 from trustd.core.certificates import Certificate
 from trustd.core.evaluate import Evaluator
 from trustd.core.exceptions import ExceptionList
+from trustd.core.policy import Policy
 from trustd.core.request import EvaluationRequest
+from trustd.core.results import TrustResult
 from trustd.core.trust_settings import (
     Domain,
     TrustSettingsEntry,
+    Usage,
     UsageConstraint,
+    anchor_domain,
     validate_for_storage,
 )
 from trustd.core.verdict import Verdict
+from trustd.store.models import ADMIN_UID
 from trustd.store.repository import Actor, StoredCertificate, StoredExceptions, TrustStore
 
 
@@ -166,13 +171,56 @@ class TrustService:
     ) -> list[tuple[TrustSettingsEntry, Certificate | None]]:
         """Reading: the admin domain is readable by all, a user domain by its owner only."""
         if domain is Domain.SYSTEM:
-            return []
+            return self._system_entries()
         return self.store.trust_settings(domain, caller.uid)
 
     def export_trust_settings(self, caller: Caller, domain: Domain) -> list[TrustSettingsEntry]:
         if domain is Domain.SYSTEM:
-            raise PermissionDenied("the system domain has no trust-settings record in trustd")
+            return [entry for entry, _ in self._system_entries()]
         return self.store.export_domain(domain, caller.uid)
+
+    def _system_entries(self) -> list[tuple[TrustSettingsEntry, Certificate | None]]:
+        """The system domain as Apple shows it: each system anchor, unrestricted (no usage
+        constraints), dated by the bundle; anchors whose basic evaluation is fatal are left
+        out, as SecTrustSettingsCopyCertificates does for the system domain."""
+        system = self.store.system
+        if system is None:
+            return []
+        snapshot, now = self.store.snapshot(ADMIN_UID), self.clock()
+        entries = []
+        for cert in system.all():
+            verdict = self.evaluator.evaluate(EvaluationRequest((cert.der,)), snapshot, now)
+            if verdict.result is TrustResult.FATAL_TRUST_FAILURE:
+                continue
+            entry = TrustSettingsEntry(
+                cert.sha1.hex().upper(), cert.issuer_der, cert.parts.serial, system.modified
+            )
+            entries.append((entry, cert))
+        return sorted(entries, key=lambda pair: pair[0].key)
+
+    def anchors(self, caller: Caller, policy: Policy) -> list[tuple[Certificate, Domain]]:
+        """Every certificate that ends paths as an anchor for this policy, for this caller:
+        system anchors nobody denied, and admin or user certificates trusted as roots.  The
+        answer `trustctl export-bundle` writes for programs that only read files."""
+        snapshot = self.store.snapshot(caller.uid)
+        usage = Usage(policy, is_leaf=False)
+        system = self.store.system
+        candidates = {cert.sha256: cert for cert in ([] if system is None else system.all())}
+        for domain in (Domain.USER, Domain.ADMIN):
+            for _, cert in self.store.trust_settings(domain, caller.uid):
+                if cert is not None:
+                    candidates[cert.sha256] = cert
+        found = []
+        for cert in candidates.values():
+            origin = anchor_domain(
+                snapshot.trust_settings_for(cert),
+                usage,
+                self_signed=cert.is_self_issued and self.evaluator.verifier.verify(cert, cert),
+                system_anchor=snapshot.is_system_anchor(cert),
+            )
+            if origin is not None:
+                found.append((cert, origin))
+        return sorted(found, key=lambda pair: pair[0].subject_summary.casefold())
 
     def import_trust_settings(
         self, caller: Caller, domain: Domain, entries: Sequence[TrustSettingsEntry]

@@ -124,9 +124,11 @@ def test_dump_of_an_empty_domain_fails_like_security(ts: Cli) -> None:
         assert (run.code, run.out, run.err) == (1, "", NO_SETTINGS)
 
 
-def test_dump_system_domain_has_no_listable_settings(ts: Cli) -> None:
+def test_dump_system_domain_lists_each_anchor_unrestricted(ts: Cli, daemon: Daemon) -> None:
+    """As on a Mac (kolide's system_certs.txt): every system root, with no settings."""
     run = ts("dump-trust-settings", "-s")
-    assert (run.code, run.out, run.err) == (1, "", NO_SETTINGS)
+    expected = "Number of trusted certs = 1\nCert 0: System Root\n   Number of trust settings : 0\n"
+    assert (run.code, run.out, run.err) == (0, expected, "")
 
 
 def test_dump_positional_is_a_usage_error(ts: Cli) -> None:
@@ -166,7 +168,7 @@ def test_exact_dump_of_two_policies_with_allowed_errors(ts: Cli, pki: PKI, tmp_p
     assert (run.code, run.out, run.err) == (0, expected, "")
     # -s then -d: the last flag wins
     assert ts("dump-trust-settings", "-s", "-d").out == expected
-    assert ts("dump-trust-settings", "-d", "-s").code == 1
+    assert ts("dump-trust-settings", "-d", "-s").out.startswith("Number of trusted certs = 1\n")
 
 
 def test_exact_dump_of_every_field(ts: Cli, pki: PKI, tmp_path: Path) -> None:
@@ -399,7 +401,7 @@ def test_export_import_round_trip(ts: Cli, pki: PKI, tmp_path: Path) -> None:
     assert plistlib.loads(export.read_bytes())["trustList"] == {}
 
 
-def test_export_and_import_errors(ts: Cli, pki: PKI, tmp_path: Path) -> None:
+def test_export_and_import_errors(ts: Cli, daemon: Daemon, pki: PKI, tmp_path: Path) -> None:
     bad = tmp_path / "bad.plist"
     bad.write_bytes(plistlib.dumps({"trustVersion": 2, "trustList": {}}))
     run = ts("trust-settings-import", "-d", str(bad))
@@ -416,8 +418,7 @@ def test_export_and_import_errors(ts: Cli, pki: PKI, tmp_path: Path) -> None:
     target = tmp_path / "no" / "such" / "dir.plist"
     run = ts("trust-settings-export", "-d", str(target))
     assert (run.code, run.err) == (1, f"Error (2) writing {target}.\n")
-    run = ts("trust-settings-export", "-s", str(tmp_path / "system.plist"))
-    assert run.code == 1
-    assert run.err == (
-        "SecTrustSettingsCreateExternalRepresentation: No Trust Settings were found.\n"
-    )
+    system = tmp_path / "system.plist"
+    run = ts("trust-settings-export", "-s", str(system))
+    assert (run.code, run.out) == (0, "...Trust Settings exported successfully.\n")
+    assert list(plistlib.loads(system.read_bytes())["trustList"]) == [daemon.root.sha1.upper()]

@@ -391,3 +391,44 @@ def test_a_reply_sent_before_hanging_up_is_not_lost(fake_daemon: FakeDaemon) -> 
         trustd.echo("y" * (4 * 1024 * 1024))
     assert raised.value.limit == 10
     assert len(accepted) == 1
+
+
+def test_anchors_follow_trust_settings_per_policy(daemon: Daemon, pki: PKI) -> None:
+    """ListAnchors answers as evaluation would: a Deny hides a system anchor for its policy,
+    trust settings add anchors for theirs only, and the deciding domain is named."""
+    org = pki.root("Org Root")
+    org_inter = pki.intermediate(org)
+    system = daemon.root.sha1.upper()
+    with Client(daemon.socket) as trustd:
+        assert [(a.sha1, a.source) for a in trustd.list_anchors()] == [(system, "system")]
+
+        ssl_only = UsageConstraint(policy_oid="1.2.840.113635.100.1.3", policy_name="sslServer")
+        trustd.set_trust_settings("admin", org.der, [ssl_only])
+        by_policy = {
+            name: {a.sha1: a.source for a in trustd.list_anchors(name)}
+            for name in ("ssl", "smime", "basic")
+        }
+        assert by_policy["ssl"] == {system: "system", org.sha1.upper(): "admin"}
+        assert by_policy["smime"] == by_policy["basic"] == {system: "system"}
+        (anchor,) = [a for a in trustd.list_anchors("ssl") if a.source == "admin"]
+        assert anchor.certificate == org.der and anchor.subject == "Org Root"
+
+        # TrustAsRoot makes a stored intermediate an anchor (TrustRoot is for self-signed).
+        trustd.add_certificates([org_inter.der])
+        trustd.set_trust_settings("user", org_inter.der, [UsageConstraint(result=2)])
+        assert org_inter.sha1.upper() in {a.sha1 for a in trustd.list_anchors("basic")}
+
+        deny_ssl = UsageConstraint(policy_name="sslServer", result=3)
+        trustd.set_trust_settings("admin", daemon.root.der, [deny_ssl])
+        assert system not in {a.sha1 for a in trustd.list_anchors("ssl")}
+        assert system in {a.sha1 for a in trustd.list_anchors("basic")}
+
+
+def test_the_system_domain_lists_every_usable_system_anchor(daemon: Daemon) -> None:
+    with Client(daemon.socket) as trustd:
+        (entry,) = trustd.copy_trust_settings("system")
+        assert entry.sha1 == daemon.root.sha1.upper() and entry.constraints == ()
+        assert entry.certificate == daemon.root.der
+        record = trustd.export_trust_settings("system")
+    assert daemon.root.sha1.upper().encode() in record
+    assert b"<key>trustSettings</key>" not in record  # unrestricted, as on a Mac

@@ -635,8 +635,7 @@ def trust_settings_export(
         try:
             data = client.export_trust_settings(domain)
         except TrustdError as problem:
-            texts = {"PermissionDenied": NO_TRUST_SETTINGS} if domain == "system" else {}
-            raise _daemon_failure(call, problem, **texts) from None
+            raise _daemon_failure(call, problem) from None
     try:
         with open(settings_file, "wb") as handle:
             handle.write(data)

@@ -130,6 +130,17 @@ def _constraint(value: Any) -> UsageConstraint:
 # -- encoding ---------------------------------------------------------------------------------
 
 
+def _certificate_out(cert: Certificate, source: str) -> dict[str, Any]:
+    """A certificate on the wire (the interface's Certificate type)."""
+    return {
+        "certificate": _b64(cert.der),
+        "sha1": cert.sha1.hex().upper(),
+        "sha256": cert.sha256.hex().upper(),
+        "subject": cert.subject_summary,
+        "source": source,
+    }
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -320,18 +331,12 @@ def interface(
             if p.get(name) is not None:
                 criteria[name] = _required(p, name, str)
         found = service.find_certificates(**criteria)
-        return {
-            "certificates": [
-                {
-                    "certificate": _b64(s.certificate.der),
-                    "sha1": s.certificate.sha1.hex().upper(),
-                    "sha256": s.certificate.sha256.hex().upper(),
-                    "subject": s.certificate.subject_summary,
-                    "source": s.source,
-                }
-                for s in found
-            ]
-        }
+        return {"certificates": [_certificate_out(s.certificate, s.source) for s in found]}
+
+    def list_anchors(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        policy = p.get("policy")
+        found = service.anchors(_caller(peer), Policy() if policy is None else _policy(policy))
+        return {"certificates": [_certificate_out(cert, str(domain)) for cert, domain in found]}
 
     def delete_certificate(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
         service.delete_certificate(_caller(peer), _sha1(p))
@@ -426,6 +431,7 @@ def interface(
         "AddCertificates": add_certificates,
         "FindCertificates": find_certificates,
         "DeleteCertificate": delete_certificate,
+        "ListAnchors": list_anchors,
         "SetTrustSettings": set_trust_settings,
         "RemoveTrustSettings": remove_trust_settings,
         "CopyTrustSettings": copy_trust_settings,

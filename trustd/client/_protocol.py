@@ -248,6 +248,12 @@ def find_certificates(
     )
 
 
+def list_anchors(policy: Policy | str | None = None) -> Call[tuple[StoredCertificate, ...]]:
+    """ListAnchors: what ends paths as an anchor for the policy; ``source`` is the domain."""
+    parameters = {} if policy is None else {"policy": policies_to_wire(policy)[0]}
+    return Call("ListAnchors", parameters, _list_of("certificates", StoredCertificate.from_wire))
+
+
 def delete_certificate(sha1: str | bytes) -> Call[None]:
     """DeleteCertificate."""
     return Call("DeleteCertificate", {"sha1": _sha1_text(sha1)}, _nothing)

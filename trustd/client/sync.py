@@ -274,6 +274,11 @@ class Client:
         """Certificates of the store matching every criterion given (digests: hex or bytes)."""
         return self._call(protocol.find_certificates(sha1, sha256, subject, email))
 
+    def list_anchors(self, policy: Policy | str | None = None) -> tuple[StoredCertificate, ...]:
+        """What ends paths as an anchor for the policy (default basic) for this user: system
+        anchors nobody denied and certificates trusted as roots (``source``: the domain)."""
+        return self._call(protocol.list_anchors(policy))
+
     def delete_certificate(self, sha1: str | bytes) -> None:
         """Delete a stored certificate by SHA-1; NotFound if absent."""
         self._call(protocol.delete_certificate(sha1))

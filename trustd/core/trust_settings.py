@@ -203,6 +203,19 @@ def decide(settings: TrustSettings, usage: Usage, self_signed: bool) -> tuple[De
     return Decision.NONE, index
 
 
+def anchor_domain(
+    settings: TrustSettings | None, usage: Usage, *, self_signed: bool, system_anchor: bool
+) -> Domain | None:
+    """The domain that makes a certificate an anchor for this usage, as evaluation decides it
+    (a Deny wins, then trust settings, then membership of the system anchors), or None."""
+    decision = Decision.NONE if settings is None else decide(settings, usage, self_signed)[0]
+    if decision is Decision.DENY:
+        return None
+    if decision is Decision.ANCHOR and settings is not None:
+        return settings.domain
+    return Domain.SYSTEM if system_anchor else None
+
+
 def allowed_errors(settings: TrustSettings, usage: Usage) -> frozenset[int]:
     """Allowed errors of every matching constraint (reference 3.2 step 7)."""
     return frozenset(

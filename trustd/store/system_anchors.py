@@ -12,6 +12,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
@@ -127,6 +128,12 @@ class SystemAnchors:
     def broken(self) -> int:
         """Blocks of the bundle that were not certificates we can read."""
         return self._loaded.broken
+
+    @property
+    def modified(self) -> datetime:
+        """When the bundle read last changed (the epoch when no bundle could be read)."""
+        stamp = self._loaded.stamp
+        return datetime.fromtimestamp(0 if stamp is None else stamp[2] / 1e9, UTC)
 
     def by_subject(self, subject_key: bytes) -> tuple[Certificate, ...]:
         return self._loaded.by_subject.get(subject_key, ())
