@@ -117,7 +117,14 @@ def test_binary_plists_are_accepted() -> None:
         (
             {
                 "trustVersion": 1,
-                "trustList": {KEY: {"trustSettings": [{"kSecTrustSettingsResult": 0}]}},
+                "trustList": {
+                    KEY: {
+                        "issuerName": b"",
+                        "serialNumber": b"",
+                        "modDate": MOD.replace(tzinfo=None),
+                        "trustSettings": [{"kSecTrustSettingsResult": 0}],
+                    }
+                },
             },
             "Invalid",
         ),

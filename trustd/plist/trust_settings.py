@@ -28,8 +28,8 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 TRUST_VERSION = 1  # kSecTrustRecordVersionCurrent: the only version Apple reads
 _SHA1_KEY = re.compile(r"[0-9A-Fa-f]{40}")
 _DOTTED_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
-_INT32 = range(-(2**31), 2**32)  # SInt32 on disk; tools also write the unsigned form
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INT32 = range(-(2**31), 2**32)  # SInt32 on disk; tools also write the unsigned form
 
 POLICY = "kSecTrustSettingsPolicy"
 POLICY_NAME = "kSecTrustSettingsPolicyName"
@@ -38,7 +38,8 @@ APPLICATION = "kSecTrustSettingsApplication"
 ALLOWED_ERROR = "kSecTrustSettingsAllowedError"
 RESULT = "kSecTrustSettingsResult"
 KEY_USAGE = "kSecTrustSettingsKeyUsage"
-_ENTRY_KEYS = ("issuerName", "serialNumber", "modDate", "trustSettings")
+_REQUIRED_KEYS = ("issuerName", "serialNumber", "modDate")
+_ENTRY_KEYS = (*_REQUIRED_KEYS, "trustSettings")
 
 
 class InvalidRecord(ValueError):
@@ -83,13 +84,19 @@ def encode_constraint(constraint: UsageConstraint) -> dict[str, Any]:
 
 
 def decode_record(
-    data: bytes, *, limit: int = MAX_RECORD_BYTES, keep_default_root: bool = True
+    data: bytes,
+    *,
+    limit: int = MAX_RECORD_BYTES,
+    keep_default_root: bool = True,
+    require_entry_keys: bool = True,
 ) -> list[TrustSettingsEntry]:
     """The entries of a trust-settings plist (XML or binary); raise InvalidRecord.
 
     The deprecated default-root entry (`kSecTrustRecordDefaultRootCert`) is kept for a faithful
     round trip unless `keep_default_root` is false; Apple ignores it since macOS 10.12.
-    Keys are returned upper case.
+    Each entry needs issuerName, serialNumber and modDate, as Apple's importer requires, unless
+    `require_entry_keys` is false (hand-written drop-in files): then they default to empty
+    data and the epoch.  Keys are returned upper case.
     """
     try:
         record = load_plist(data, limit=limit)
@@ -109,7 +116,7 @@ def decode_record(
     for key, value in trust_list.items():
         if key == DEFAULT_ROOT_KEY:
             if keep_default_root:
-                entries[key] = _entry(key, value)
+                entries[key] = _entry(key, value, require_entry_keys)
             continue
         if not isinstance(key, str) or not _SHA1_KEY.fullmatch(key):
             raise InvalidRecord(f"trustList key {key!r} is not a SHA-1 in hex")
@@ -117,18 +124,21 @@ def decode_record(
         if name in entries:
             raise InvalidRecord(f"entry {name} appears twice")
         try:
-            entries[name] = _entry(name, value)
+            entries[name] = _entry(name, value, require_entry_keys)
         except InvalidRecord as problem:
             raise InvalidRecord(f"entry {name}: {problem}") from None
     return list(entries.values())
 
 
-def _entry(key: str, value: Any) -> TrustSettingsEntry:
+def _entry(key: str, value: Any, require_entry_keys: bool) -> TrustSettingsEntry:
     if not isinstance(value, dict):
         raise InvalidRecord("not a dictionary")
+    for required in _REQUIRED_KEYS if require_entry_keys else ():
+        if required not in value:  # validatePropList: type-checked only, empty data is fine
+            raise InvalidRecord(f"no {required}")
     issuer = _optional(value, "issuerName", bytes) or b""
     serial = _optional(value, "serialNumber", bytes) or b""
-    mod_date = _optional(value, "modDate", datetime)
+    mod_date = _optional(value, "modDate", datetime) or _EPOCH
     settings = value.get("trustSettings", [])
     if not isinstance(settings, list):
         raise InvalidRecord("trustSettings is not an array")
@@ -138,12 +148,14 @@ def _entry(key: str, value: Any) -> TrustSettingsEntry:
             constraints.append(decode_constraint(item))
         except InvalidRecord as problem:
             raise InvalidRecord(f"trustSettings[{index}]: {problem}") from None
-    known = set(_ENTRY_KEYS)
+    # An empty array means the same as none; one that was written is kept in `extra`, so that
+    # the record is written back as it came (Apple's import stores records as they are).
+    known = set(_ENTRY_KEYS) if settings else set(_REQUIRED_KEYS)
     return TrustSettingsEntry(
         key=key,
         issuer_name=issuer,
         serial_number=serial,
-        mod_date=_EPOCH if mod_date is None else _aware(mod_date),
+        mod_date=_aware(mod_date),
         constraints=tuple(constraints),
         extra={k: v for k, v in value.items() if k not in known},
     )

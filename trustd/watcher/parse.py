@@ -51,4 +51,6 @@ def parse_certificate_file(data: bytes) -> list[Certificate]:
 
 def parse_trust_settings_file(data: bytes) -> list[TrustSettingsEntry]:
     """The entries of a drop-in trust-settings plist (the default-root entry is not applied)."""
-    return decode_record(data, limit=MAX_FILE_BYTES, keep_default_root=False)
+    return decode_record(
+        data, limit=MAX_FILE_BYTES, keep_default_root=False, require_entry_keys=False
+    )
