@@ -30,7 +30,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
     ExtendedKeyUsageOID,
     ExtensionOID,
     NameOID,
@@ -49,6 +51,8 @@ __all__ = [
     "IssuedCRL",
     "KeyCache",
     "KeyType",
+    "aia",
+    "crl_distribution",
     "der_children",
     "der_int",
     "der_oid",
@@ -864,6 +868,50 @@ class PKI:
             crl = x509.load_der_x509_crl(der)
         return IssuedCRL.of(crl)
 
+    def ocsp_response(
+        self,
+        issuer: Issued,
+        cert: Issued,
+        status: Literal["good", "revoked", "unknown"] = "good",
+        *,
+        responder: Issued | None = None,
+        this_update: dt.datetime | None = None,
+        next_update: dt.datetime | None = None,
+        reason: ReasonSpec | None = None,
+        hash_alg: HashSpec = "sha256",
+        by_key_hash: bool = False,
+    ) -> bytes:
+        """A DER OCSP response about ``cert``, signed by ``issuer`` or a delegated
+        ``responder`` (embedded in the response).  Dates default to NOT_BEFORE and NOT_AFTER;
+        ``next_update=None`` keeps the default, pass ``dt.datetime.max`` for none at all."""
+        cert_status = {
+            "good": ocsp.OCSPCertStatus.GOOD,
+            "revoked": ocsp.OCSPCertStatus.REVOKED,
+            "unknown": ocsp.OCSPCertStatus.UNKNOWN,
+        }[status]
+        this = _utc(this_update or NOT_BEFORE)
+        upcoming = next_update or NOT_AFTER
+        builder = ocsp.OCSPResponseBuilder().add_response(
+            cert=cert.cert,
+            issuer=issuer.cert,
+            algorithm=hashes.SHA1(),
+            cert_status=cert_status,
+            this_update=this,
+            next_update=None if upcoming == dt.datetime.max else _utc(upcoming),
+            revocation_time=this if status == "revoked" else None,
+            revocation_reason=None if status != "revoked" else _reason_flag(reason),
+        )
+        signer = responder or issuer
+        encoding = (
+            ocsp.OCSPResponderEncoding.HASH if by_key_hash else ocsp.OCSPResponderEncoding.NAME
+        )
+        builder = builder.responder_id(encoding, signer.cert)
+        if responder is not None:
+            builder = builder.certificates([responder.cert])
+        signing = _Signing.make(signer.key, hash_alg, False)
+        response = builder.sign(signer.key, cast(Any, signing.hash_alg))
+        return response.public_bytes(serialization.Encoding.DER)
+
     # ------------------------------------------------------------------ DER tampering
 
     def corrupt_signature(self, obj: Issued | IssuedCRL | bytes, *, bit: int = 0) -> bytes:
@@ -921,8 +969,41 @@ class PKI:
         return self.resign(issued, _der_sequence(*fields), issuer=issuer)
 
 
+def aia(ca_issuers: Sequence[str] = (), ocsp_urls: Sequence[str] = ()) -> ExtensionSpec:
+    """An Authority Information Access extension, for ``extra_extensions``."""
+    descriptions = [
+        x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(u)
+        )
+        for u in ca_issuers
+    ] + [
+        x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(u)
+        )
+        for u in ocsp_urls
+    ]
+    return x509.AuthorityInformationAccess(descriptions), False
+
+
+def crl_distribution(*urls: str) -> ExtensionSpec:
+    """A CRL Distribution Points extension, for ``extra_extensions``."""
+    point = x509.DistributionPoint(
+        [x509.UniformResourceIdentifier(u) for u in urls], None, None, None
+    )
+    return x509.CRLDistributionPoints([point]), False
+
+
 def _key_id(key: PrivateKey) -> bytes:
     return x509.SubjectKeyIdentifier.from_public_key(key.public_key()).digest
+
+
+def _reason_flag(reason: ReasonSpec | None) -> x509.ReasonFlags | None:
+    if isinstance(reason, str):
+        try:
+            return _REASONS[_norm(reason)]
+        except KeyError:
+            raise ValueError(f"unknown revocation reason {reason!r}") from None
+    return reason
 
 
 def _revoked_entry(
@@ -932,10 +1013,4 @@ def _revoked_entry(
         item = (item, default_date)
     target, date, *rest = item
     serial = target.cert.serial_number if isinstance(target, Issued) else target
-    reason = rest[0] if rest else None
-    if isinstance(reason, str):
-        try:
-            reason = _REASONS[_norm(reason)]
-        except KeyError:
-            raise ValueError(f"unknown revocation reason {reason!r}") from None
-    return serial, _utc(date), reason
+    return serial, _utc(date), _reason_flag(rest[0] if rest else None)

@@ -419,17 +419,36 @@ class Certificate:
             return self.email_addresses[0]
         return self.dns_names[0] if self.dns_names else ""
 
-    @cached_property
-    def ca_issuer_urls(self) -> tuple[str, ...]:
-        """caIssuers URIs of the Authority Information Access extension."""
+    def _access_urls(self, method: x509.ObjectIdentifier) -> tuple[str, ...]:
         value = self._value(x509.AuthorityInformationAccess)
         if value is None:
             return ()
         return tuple(
             d.access_location.value
             for d in value
-            if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
+            if d.access_method == method
             and isinstance(d.access_location, x509.UniformResourceIdentifier)
+        )
+
+    @cached_property
+    def ca_issuer_urls(self) -> tuple[str, ...]:
+        """caIssuers URIs of the Authority Information Access extension."""
+        return self._access_urls(AuthorityInformationAccessOID.CA_ISSUERS)
+
+    @cached_property
+    def ocsp_urls(self) -> tuple[str, ...]:
+        """OCSP responder URIs of the Authority Information Access extension."""
+        return self._access_urls(AuthorityInformationAccessOID.OCSP)
+
+    @cached_property
+    def crl_urls(self) -> tuple[str, ...]:
+        """URIs of the CRL distribution points (full names only)."""
+        value = self._value(x509.CRLDistributionPoints)
+        return tuple(
+            name.value
+            for point in value or ()
+            for name in point.full_name or ()
+            if isinstance(name, x509.UniformResourceIdentifier)
         )
 
 

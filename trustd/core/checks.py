@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtensionOID
 from trustd.core.budget import Budget
 from trustd.core.certificate_policies import policy_failures
 from trustd.core.certificates import PROCESSED_EXTENSIONS, Certificate
-from trustd.core.crl import RevocationList, revocation_failures
+from trustd.core.crl import RevocationEvidence, revocation_failures
 from trustd.core.name_constraints import name_constraint_failures
 from trustd.core.names import (
     email_matches,
@@ -77,9 +77,8 @@ class PathFacts:
     leaf_anchored_by_settings: bool
     moment: datetime
     policies: Sequence[Policy]
-    crls: Sequence[RevocationList]
+    revocation: RevocationEvidence
     max_intermediates: int | None
-    require_revocation: bool = False
     is_public_suffix: Callable[[str], bool] = never_public
 
     @property
@@ -122,9 +121,7 @@ def judge_path(facts: PathFacts, budget: Budget) -> list[Failure]:
     failures.extend(name_constraint_failures(facts.path, budget))
     failures.extend(policy_failures(facts.path, facts.anchored))
     if facts.anchored:
-        failures.extend(
-            revocation_failures(facts.path, facts.crls, facts.moment, facts.require_revocation)
-        )
+        failures.extend(revocation_failures(facts.path, facts.revocation, facts.moment))
     failures.extend(anchor_failures(facts))
     return failures
 

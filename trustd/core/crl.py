@@ -1,10 +1,12 @@
-"""Revocation against CRLs handed in with a request (RFC 5280 5 and 6.3, simplified).
+"""Revocation: CRLs (RFC 5280 5 and 6.3, simplified) and OCSP answers (trustd.core.ocsp).
 
 A CRL applies to a certificate when the CRL's issuer is the certificate's issuer and it is
-signed by the issuer's key.  When a CRL was handed in for an issuer, the caller wants revocation
-checked: a CRL that cannot be used (bad signature, issuer without cRLSign, missing or critical
-CRL number, out of date) fails closed with RevocationResponseRequired, and a listed serial is the
-fatal Revocation.  Network fetching of CRLs is outside the core (trustd.net).
+signed by the issuer's key.  When the caller handed a CRL in for an issuer, the caller wants
+revocation checked: a CRL that cannot be used (bad signature, issuer without cRLSign, missing or
+critical CRL number, out of date) fails closed with RevocationResponseRequired.  Evidence the
+daemon fetched is used only when it can be believed (soft fail), unless a positive answer is
+required.  A revoked certificate is the fatal Revocation, whatever says so.  Fetching is outside
+the core (trustd.net).
 """
 
 from __future__ import annotations
@@ -12,16 +14,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import CRLEntryExtensionOID, ExtensionOID
 
 from trustd.core.certificates import PEM_MARKER, Certificate, name_key
+from trustd.core.ocsp import CLOCK_SKEW, DEFAULT_LIFETIME, Status, answer_for
+from trustd.core.reasons import REASON_CODES, UNSPECIFIED_REASON
 from trustd.core.verdict import Failure
-
-# RFC 5280 5.3.1 reason codes; the Revocation check's value is the reason number.
-UNSPECIFIED_REASON = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,44 +126,81 @@ def _unusable(crl: RevocationList, issuer: Certificate, moment: datetime) -> str
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class RevocationEvidence:
+    """What an evaluation knows about revocation.
+
+    `crls` were handed in by the caller, who wants them used: one that cannot be used fails
+    closed (RevocationResponseRequired).  `fetched_crls` (from distribution points) and `ocsp`
+    (stapled or fetched responses) are used when they can be believed and ignored otherwise
+    (soft fail).  With `required`, every certificate below the anchor needs a usable answer.
+    """
+
+    crls: Sequence[RevocationList] = ()
+    fetched_crls: Sequence[RevocationList] = ()
+    ocsp: Sequence[ocsp.OCSPResponse] = ()
+    required: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.crls or self.fetched_crls or self.ocsp or self.required)
+
+    def bounds(self) -> Iterator[datetime]:
+        """The moments at which this evidence starts or stops counting."""
+        second = timedelta(seconds=1)
+        for crl in (*self.crls, *self.fetched_crls):
+            yield crl.this_update
+            if crl.next_update is not None:
+                yield crl.next_update + second
+        for response in self.ocsp:
+            for single in response.responses:
+                yield single.this_update_utc - CLOCK_SKEW
+                yield (single.next_update_utc or single.this_update_utc + DEFAULT_LIFETIME) + second
+
+
 def revocation_failures(
-    path: Sequence[Certificate],
-    crls: Sequence[RevocationList],
-    moment: datetime,
-    required: bool = False,
+    path: Sequence[Certificate], evidence: RevocationEvidence, moment: datetime
 ) -> Iterator[Failure]:
     """Revocation of every certificate below the anchor (the anchor itself is not checked)."""
-    if not crls and not required:
+    if not evidence:
         return
     for index in range(len(path) - 1):
         cert, issuer = path[index], path[index + 1]
-        relevant = [r for r in crls if r.issuer_key == cert.issuer_key]
-        if required and not relevant:
-            yield Failure(index, "RevocationResponseRequired", detail="no CRL for this certificate")
+        answer = answer_for(evidence.ocsp, cert, issuer, moment)
+        if answer is not None and answer.status is Status.REVOKED:
+            yield Failure(index, "Revocation", value=answer.reason, detail="revoked (OCSP)")
             continue
-        for revocation_list in relevant:
-            problem = _unusable(revocation_list, issuer, moment)
-            if problem:
-                yield Failure(index, "RevocationResponseRequired", detail=problem)
-                break
-            reason = revocation_list.revoked.get(cert.x509.serial_number)
-            if reason is not None:
-                yield Failure(index, "Revocation", value=reason, detail="listed on CRL")
-                break
+        known = answer is not None and answer.status is Status.GOOD
+        found = _crl_status(cert, issuer, evidence, moment)
+        if isinstance(found, Failure):
+            yield Failure(index, found.check, value=found.value, detail=found.detail)
+            continue
+        if not (known or found) and evidence.required:
+            yield Failure(
+                index, "RevocationResponseRequired", detail="no usable revocation information"
+            )
 
 
-_REASON_CODES = {
-    x509.ReasonFlags.unspecified: 0,
-    x509.ReasonFlags.key_compromise: 1,
-    x509.ReasonFlags.ca_compromise: 2,
-    x509.ReasonFlags.affiliation_changed: 3,
-    x509.ReasonFlags.superseded: 4,
-    x509.ReasonFlags.cessation_of_operation: 5,
-    x509.ReasonFlags.certificate_hold: 6,
-    x509.ReasonFlags.remove_from_crl: 8,
-    x509.ReasonFlags.privilege_withdrawn: 9,
-    x509.ReasonFlags.aa_compromise: 10,
-}
+def _crl_status(
+    cert: Certificate, issuer: Certificate, evidence: RevocationEvidence, moment: datetime
+) -> Failure | bool:
+    """A failure from the CRLs, or whether a usable CRL vouches for the certificate."""
+    vouched = False
+    for revocation_list, fail_closed in (
+        *((c, True) for c in evidence.crls),
+        *((c, False) for c in evidence.fetched_crls),
+    ):
+        if revocation_list.issuer_key != cert.issuer_key:
+            continue
+        problem = _unusable(revocation_list, issuer, moment)
+        if problem:
+            if fail_closed:
+                return Failure(0, "RevocationResponseRequired", detail=problem)
+            continue
+        reason = revocation_list.revoked.get(cert.x509.serial_number)
+        if reason is not None:
+            return Failure(0, "Revocation", value=reason, detail="listed on CRL")
+        vouched = True
+    return vouched
 
 
 def _reason(entry: x509.RevokedCertificate) -> int:
@@ -170,4 +209,4 @@ def _reason(entry: x509.RevokedCertificate) -> int:
         reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
     except Exception:
         return UNSPECIFIED_REASON
-    return _REASON_CODES.get(reason, UNSPECIFIED_REASON)
+    return REASON_CODES.get(reason, UNSPECIFIED_REASON)

@@ -12,18 +12,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from trustd.core.budget import MAX_INTERMEDIATES, Budget, BudgetExhausted, BudgetUse
 from trustd.core.build import AnchorMark, Judged, PathBuilder
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
 from trustd.core.checks import PathFacts, judge_path
-from trustd.core.crl import RevocationList, parse_crl
+from trustd.core.crl import RevocationEvidence, parse_crl
 from trustd.core.exceptions import ExceptionList, exceptions_for
 from trustd.core.lru import LRU
 from trustd.core.names import PublicSuffixTest, default_public_suffixes
+from trustd.core.ocsp import parse_response
 from trustd.core.policy import Policy
 from trustd.core.request import EvaluationRequest
 from trustd.core.results import ALLOWED_ERROR_CHECKS, Severity, TrustResult
@@ -38,6 +40,8 @@ from trustd.core.trust_settings import (
     decide,
 )
 from trustd.core.verdict import AppliedSetting, Attempt, Failure, Rescue, Verdict
+
+_Parsed = TypeVar("_Parsed")
 
 _ANCHOR_ORIGINS = (Origin.CALLER_ANCHOR, Origin.SYSTEM, Origin.ADMIN, Origin.USER)
 _DOMAIN_ORIGIN = {Domain.ADMIN: Origin.ADMIN, Domain.USER: Origin.USER}
@@ -151,6 +155,13 @@ def request_key(request: EvaluationRequest) -> Hashable:
     )
 
 
+def _parsed(
+    parse: Callable[[bytes], _Parsed | None], items: Sequence[bytes]
+) -> tuple[_Parsed, ...]:
+    """What parses of `items` (evidence that does not parse is no evidence)."""
+    return tuple(found for found in map(parse, items) if found is not None)
+
+
 class _Evaluation:
     """The state of one evaluate() call."""
 
@@ -167,9 +178,12 @@ class _Evaluation:
         self.policies = request.policies or (Policy(),)
         self.anchors = self._parse_all(request.anchors)
         self.anchor_set = {c.der for c in self.anchors}
-        self.crls: list[RevocationList] = [
-            crl for crl in (parse_crl(data) for data in request.crls) if crl is not None
-        ]
+        self.revocation = RevocationEvidence(
+            crls=_parsed(parse_crl, request.crls),
+            fetched_crls=_parsed(parse_crl, request.fetched_crls),
+            ocsp=_parsed(parse_response, request.ocsp_responses),
+            required=request.require_revocation,
+        )
         self._settings_cache: dict[bytes, TrustSettings | None] = {}
         self._self_signed: dict[bytes, bool] = {}
 
@@ -190,10 +204,7 @@ class _Evaluation:
         """
         second = timedelta(seconds=1)
         bounds = [b for c in self.seen.values() for b in (c.not_before, c.not_after + second)]
-        for crl in self.crls:
-            bounds.append(crl.this_update)
-            if crl.next_update is not None:
-                bounds.append(crl.next_update + second)
+        bounds.extend(self.revocation.bounds())
         since = max((b for b in bounds if b <= self.moment), default=None)
         until = min((b for b in bounds if b > self.moment), default=None)
         return since, until
@@ -293,9 +304,8 @@ class _Evaluation:
             ),
             moment=self.moment,
             policies=self.policies,
-            crls=self.crls,
+            revocation=self.revocation,
             max_intermediates=self.request.max_intermediates,
-            require_revocation=self.request.require_revocation,
             is_public_suffix=self.evaluator.is_public_suffix,
         )
         failures = judge_path(facts, self.budget)

@@ -21,7 +21,9 @@ class EvaluationRequest:
     program's path, matched against application constraints.  With `record_paths` the verdict
     carries every path the search tried and why each was abandoned.  With `require_revocation`
     (Apple's RequirePositiveResponse) every certificate below the anchor needs revocation
-    information that can be used (today: a CRL in `crls`), else RevocationResponseRequired.
+    information that can be used, else RevocationResponseRequired.  `fetched_crls` (from
+    distribution points) and `ocsp_responses` (stapled or fetched, DER) are revocation evidence
+    used when it can be believed and ignored otherwise, unlike `crls`, which fail closed.
     """
 
     certificates: tuple[bytes, ...]
@@ -35,3 +37,5 @@ class EvaluationRequest:
     application: str | None = None
     record_paths: bool = False
     require_revocation: bool = False
+    fetched_crls: tuple[bytes, ...] = ()
+    ocsp_responses: tuple[bytes, ...] = ()

@@ -22,25 +22,41 @@ def verify_signature(issuer: Certificate, subject: Certificate) -> bool:
 
     DSA is refused on purpose: no current CA uses it and Apple no longer verifies it.
     """
-    key = issuer.public_key
     cert = subject.x509
     try:
         params = cert.signature_algorithm_parameters
         algorithm = cert.signature_hash_algorithm
+    except (UnsupportedAlgorithm, ValueError):
+        return False
+    return verify_signed(
+        issuer.public_key, cert.signature, cert.tbs_certificate_bytes, params, algorithm
+    )
+
+
+def verify_signed(
+    key: object,
+    signature: bytes,
+    data: bytes,
+    params: object,
+    algorithm: hashes.HashAlgorithm | None,
+) -> bool:
+    """Whether `signature` over `data` verifies with `key` under the given parameters
+    (PKCS1v15 or PSS padding for RSA, ECDSA for EC, none for EdDSA)."""
+    try:
         if isinstance(key, rsa.RSAPublicKey):
             if not isinstance(params, padding.PKCS1v15 | padding.PSS) or not isinstance(
                 algorithm, hashes.HashAlgorithm
             ):
                 return False
-            key.verify(cert.signature, cert.tbs_certificate_bytes, params, algorithm)
+            key.verify(signature, data, params, algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
             if not isinstance(params, ec.ECDSA):
                 return False
-            key.verify(cert.signature, cert.tbs_certificate_bytes, params)
+            key.verify(signature, data, params)
         elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
             if params is not None or algorithm is not None:
                 return False
-            key.verify(cert.signature, cert.tbs_certificate_bytes)
+            key.verify(signature, data)
         else:
             return False
     except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
