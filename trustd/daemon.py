@@ -28,6 +28,8 @@ from trustd.api import methods
 from trustd.api.varlink import ServiceInfo, VarlinkServer
 from trustd.core.request import EvaluationRequest
 from trustd.core.trust_settings import Domain
+from trustd.net.completion import FetchOptions
+from trustd.net.fetcher import Fetcher
 from trustd.paths import default_paths
 from trustd.service import Caller, TrustService
 from trustd.store.engine import current_revision, migrate, open_engine
@@ -183,7 +185,9 @@ class Daemon:
             ) from None
         self.system = SystemAnchors(config.ca_bundle)
         self.store = TrustStore(self.engine, self.system)
-        self.service = TrustService(self.store, admin_group=config.admin_group)
+        self.service = TrustService(
+            self.store, admin_group=config.admin_group, fetcher=Fetcher(cache=self.store)
+        )
         self.dropins = DropinWatcher(
             self.store,
             DropinDirectories(
@@ -214,11 +218,18 @@ class Daemon:
         )
 
     def evaluate_in_pool(
-        self, caller: Caller, request: EvaluationRequest, host: str | None, port: int
+        self,
+        caller: Caller,
+        request: EvaluationRequest,
+        host: str | None,
+        port: int,
+        fetch: FetchOptions | None,
     ) -> dict[str, Any]:
         assert self.pool is not None
         self.service.requests += 1
-        return self.pool.evaluate(caller.uid, request, host, port, self.store.generation)
+        return self.pool.evaluate(
+            caller.uid, request, host, port, generation=self.store.generation, fetch=fetch
+        )
 
     def status(self) -> dict[str, Any]:
         store = self.store

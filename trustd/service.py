@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from trustd.core.certificates import Certificate
 from trustd.core.evaluate import Evaluator
@@ -30,8 +30,12 @@ from trustd.core.trust_settings import (
     validate_for_storage,
 )
 from trustd.core.verdict import Verdict
+from trustd.net.completion import MAX_ROUNDS, FetchOptions, next_request
+from trustd.net.fetcher import Fetcher
 from trustd.store.models import ADMIN_UID
 from trustd.store.repository import Actor, StoredCertificate, StoredExceptions, TrustStore
+
+NETWORK_ANSWER_TTL = timedelta(minutes=5)  # how long a verdict that used the network is reused
 
 
 class PermissionDenied(PermissionError):
@@ -67,9 +71,11 @@ class TrustService:
         *,
         admin_group: int | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fetcher: Fetcher | None = None,
     ) -> None:
         self.store = store
         self.evaluator = evaluator or Evaluator()
+        self.fetcher = fetcher
         self.admin_group = admin_group
         self.clock = clock
         self.started = time.monotonic()
@@ -106,17 +112,37 @@ class TrustService:
         return self.evaluate_with_window(caller, request, host, port)[0]
 
     def evaluate_with_window(
-        self, caller: Caller, request: EvaluationRequest, host: str | None = None, port: int = 0
+        self,
+        caller: Caller,
+        request: EvaluationRequest,
+        host: str | None = None,
+        port: int = 0,
+        fetch: FetchOptions | None = None,
     ) -> tuple[Verdict, datetime | None, datetime | None]:
-        """evaluate(), and the moments [since, until) between which the verdict holds."""
+        """evaluate(), and the moments [since, until) between which the verdict holds.
+
+        With `fetch`, what the verdict leaves open (a missing issuer, revocation asked for) is
+        asked of the network or its cache and the chain judged again with the answers; such a
+        verdict holds for NETWORK_ANSWER_TTL at most, since the network may answer differently.
+        """
         self.requests += 1
         if host and request.exceptions is None:
             stored = self.store.exceptions_for(caller.uid, host, port)
             if stored is not None:
                 request = dataclasses.replace(request, exceptions=stored)
-        return self.evaluator.evaluate_with_window(
-            request, self.store.snapshot(caller.uid), self.clock()
-        )
+        snapshot, now = self.store.snapshot(caller.uid), self.clock()
+        verdict, since, until = self.evaluator.evaluate_with_window(request, snapshot, now)
+        if fetch is None or not fetch.active or self.fetcher is None:
+            return verdict, since, until
+        moment = request.verify_date or now
+        for _ in range(MAX_ROUNDS):
+            following = next_request(request, verdict, self.fetcher, fetch, moment)
+            if following is None:
+                break
+            request = following
+            verdict, since, until = self.evaluator.evaluate_with_window(request, snapshot, now)
+        cap = now + NETWORK_ANSWER_TTL
+        return verdict, since, cap if until is None else min(until, cap)
 
     # -- certificates --------------------------------------------------------------------------
 

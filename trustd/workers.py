@@ -23,11 +23,12 @@ from typing import Any
 from trustd.core.evaluate import Evaluator, request_key
 from trustd.core.lru import LRU
 from trustd.core.request import EvaluationRequest
+from trustd.net.completion import FetchOptions
 
 PR_SET_PDEATHSIG = 1
 Answer = tuple[dict[str, Any], datetime | None, datetime | None]
 
-# Inside a worker process: {"store": TrustStore, "evaluator": Evaluator}.
+# Inside a worker process: {"service": TrustService} over its own store connection.
 _WORKER: dict[str, Any] = {}
 
 
@@ -42,6 +43,8 @@ def _die_with_parent() -> None:
 
 def _start_worker(database: str, bundle: str | None) -> None:
     _die_with_parent()
+    from trustd.net.fetcher import Fetcher
+    from trustd.service import TrustService
     from trustd.store.engine import open_engine
     from trustd.store.repository import TrustStore
     from trustd.store.system_anchors import SystemAnchors
@@ -49,24 +52,25 @@ def _start_worker(database: str, bundle: str | None) -> None:
     store = TrustStore(
         open_engine(Path(database)), SystemAnchors(None if bundle is None else Path(bundle))
     )
-    _WORKER.update(store=store, evaluator=Evaluator())
+    _WORKER.update(service=TrustService(store, Evaluator(), fetcher=Fetcher(cache=store)))
 
 
 def _evaluate(
-    uid: int, request: EvaluationRequest, host: str | None, port: int, generation: int
+    uid: int,
+    request: EvaluationRequest,
+    host: str | None,
+    port: int,
+    *,
+    generation: int,
+    fetch: FetchOptions | None,
 ) -> Answer:
-    import dataclasses
-
     from trustd.api.methods import encode_verdict
+    from trustd.service import Caller
 
-    store, evaluator = _WORKER["store"], _WORKER["evaluator"]
-    store.follow(generation)
-    if host and request.exceptions is None:
-        stored = store.exceptions_for(uid, host, port)
-        if stored is not None:
-            request = dataclasses.replace(request, exceptions=stored)
-    verdict, since, until = evaluator.evaluate_with_window(
-        request, store.snapshot(uid), datetime.now(UTC)
+    service = _WORKER["service"]
+    service.store.follow(generation)
+    verdict, since, until = service.evaluate_with_window(
+        Caller(uid, None), request, host, port, fetch
     )
     return encode_verdict(verdict), since, until
 
@@ -98,9 +102,16 @@ class EvaluationPool:
         del pids
 
     def evaluate(
-        self, uid: int, request: EvaluationRequest, host: str | None, port: int, generation: int
+        self,
+        uid: int,
+        request: EvaluationRequest,
+        host: str | None,
+        port: int,
+        *,
+        generation: int,
+        fetch: FetchOptions | None = None,
     ) -> dict[str, Any]:
-        key = (generation, uid, host, port, request_key(request))
+        key = (generation, uid, host, port, fetch, request_key(request))
         moment = (request.verify_date or datetime.now(UTC)).replace(microsecond=0)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
@@ -109,7 +120,9 @@ class EvaluationPool:
             verdict, since, until = cached
             if (since is None or since <= moment) and (until is None or moment < until):
                 return verdict
-        answer = self._executor.submit(_evaluate, uid, request, host, port, generation).result()
+        answer = self._executor.submit(
+            _evaluate, uid, request, host, port, generation=generation, fetch=fetch
+        ).result()
         self._answers.put(key, answer)
         return answer[0]
 

@@ -4,12 +4,13 @@ trustd has one certificate store (candidate issuers for path building), which st
 `security`'s keychains: `-k keychain` and keychain arguments are accepted for compatibility,
 only name the store in messages, and never select anything.
 
-- `add-certificates [-k keychain] file...` stores every certificate of each file (DER, or PEM
-  with one or more blocks).  Nothing is printed on success.  A file holding a certificate that
-  is already stored prints `trustctl: <file>: already in <keychain|default keychain>`; a file
-  that cannot be read prints `Error reading file <file>`; one that does not decode prints
-  `trustctl: SecCertificateAddToKeychain: Unable to decode the provided data.`  Every file is
-  processed; any problem makes the exit status 1.
+- `add-certificates [-k keychain] file...` stores every certificate of each file: DER, PEM
+  with one or more blocks, PKCS#7 (DER or PEM) or PKCS#12 without a password (trustd.certfiles
+  recognises the format from the content).  Nothing is printed on success.  A file holding a
+  certificate that is already stored prints `trustctl: <file>: already in <keychain|default
+  keychain>`; a file that cannot be read prints `Error reading file <file>`; one that does
+  not decode prints `trustctl: SecCertificateAddToKeychain: Unable to decode the provided
+  data.`  Every file is processed; any problem makes the exit status 1.
 - `find-certificate [-a] [-c name] [-e email] [-m] [-p] [-Z] [keychain...]` prints the first
   match (every match with `-a`).  For each: with `-Z` the `SHA-256 hash:` and `SHA-1 hash:`
   lines; without `-p` an attribute dump; with `-m` `email addresses: a, b`; with `-p` the PEM.
@@ -36,21 +37,54 @@ only name the store in messages, and never select anything.
   `Unable to delete certificate matching "<x>"` without a newline, as Apple's tool does.
   `-t` first removes the certificate's user-domain trust settings, and the admin-domain ones
   when running as root (settings that do not exist are ignored).
+- `import inputfile [-k keychain] [-t cert|agg] [-f openssl|x509|pkcs7|pkcs12|pemseq]
+  [-P passphrase] [--json]` stores every certificate of the file (any format of
+  trustd.certfiles, recognised from the content unless `-f` says; `-P` unlocks PKCS#12, and
+  like any argument is visible to other local users while the command runs; private keys are
+  never read).  It prints `1 certificate imported.` or `<n> certificates imported.` (not with
+  `-q`), counting the certificates newly stored; certificates already in the store are
+  skipped silently, as `security` skips duplicates in an aggregate, but when every one of them
+  is already stored the import fails with `trustctl: SecKeychainItemImport: The specified
+  item already exists in the keychain.` (exit 1), as `security` does for an item it already
+  has.  `--json` prints `{"imported": <new>, "existing": <already stored>, "sha1": [<SHA-1 of
+  every certificate of the file, in file order>]}` instead of the line (the duplicate rule
+  still applies).  Other item types (`-t pub|priv|session`) and key formats are usage errors:
+  trustd stores certificates only.  A file that cannot be read prints `trustctl: Error reading
+  infile <file>: <reason>`; data that does not decode `trustctl: SecKeychainItemImport: Unable
+  to decode the provided data. (<why>)`, PKCS#12 data without its password `trustctl:
+  SecKeychainItemImport: the PKCS#12 data is protected: a password is needed (-P
+  passphrase)`; all exit 1.  A daemon error part-way through a large file names how many
+  certificates the earlier batches stored.
+- `export [-k keychain] [-t certs|all] [-f pemseq|x509|pkcs7] [-p] [-o outfile] [-c name]
+  [-Z hash]` writes the certificates of the store (every one, or those whose subject contains
+  `-c` name, ignoring case, as find-certificate matches, and/or whose SHA-1 or SHA-256 is `-Z`)
+  to stdout or `-o` outfile: `pemseq` (the default) is PEM blocks one after the other, `x509`
+  exactly one certificate (DER; PEM with `-p`), `pkcs7` a certs-only PKCS#7 (DER; PEM with
+  `-p`).  `-f pkcs12` is refused: PKCS#12 exists to carry private keys, which trustd does not
+  have.  Nothing to export prints `trustctl: SecKeychainItemExport: The specified item could not
+  be found in the keychain.` and exits 1.
+
+add-certificates and import send the certificates to the daemon in batches (500 certificates
+or 4 MiB at most, well inside the daemon's 8 MiB per message), with a progress bar on stderr
+when it is a terminal and the file holds more than 50 certificates (trustctl.progress).
 """
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from trustd import certfiles as formats
 from trustctl.errors import Failure, UsageProblem
-from trustctl.output import emit_json
+from trustctl.output import emit_json, say
+from trustctl.progress import progress
 
 if TYPE_CHECKING:
     from trustd.client import Client
@@ -62,21 +96,26 @@ if TYPE_CHECKING:
 ITEM_NOT_FOUND = "The specified item could not be found in the keychain."  # errSecItemNotFound
 NOT_FOUND_STATUS = 44  # find-certificate's exit status when nothing matches
 DECODE = "Unable to decode the provided data."  # errSecDecode
+DUPLICATE = "The specified item already exists in the keychain."  # errSecDuplicateItem
 DEFAULT_KEYCHAIN = "default keychain"
 STORE_NAME = "trustd"  # what the attribute dump shows as the keychain
 CERTIFICATE_CLASS = 0x80001000  # CSSM_DL_DB_RECORD_X509_CERTIFICATE
 RECORD_VERSION = 512
 CERT_TYPE_X509V3 = 1  # CSSM_CERT_X_509v3
 CERT_ENCODING_DER = 3  # CSSM_CERT_ENCODING_DER
-PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
-PEM_END = b"-----END CERTIFICATE-----"
+BATCH_CERTIFICATES = 500  # per AddCertificates call
+BATCH_BYTES = 4 * 1024 * 1024  # of DER per call: base64 in JSON stays well under 8 MiB
+IMPORT_TYPES = ("cert", "agg")  # security import -t, for certificates
+EXPORT_TYPES = ("certs", "all")  # security export -t; trustd has nothing but certificates
 
 # -- options (module level, for ruff's B008) ---------------------------------------------------
 
 KeychainOption = typer.Option(
     None, "-k", metavar="keychain", help="Keychain name, used in messages only."
 )
-FilesArgument = typer.Argument(..., metavar="file...", help="Certificate files (PEM or DER).")
+FilesArgument = typer.Argument(
+    ..., metavar="file...", help="Certificate files (DER, PEM, PKCS#7 or PKCS#12)."
+)
 AllOption = typer.Option(False, "-a", help="Find all matching certificates, not just the first.")
 NameOption = typer.Option(
     None, "-c", metavar="name", help="Match on name (case-insensitive substring of the subject)."
@@ -100,6 +139,36 @@ DeleteHashOption = typer.Option(
 DeleteTrustOption = typer.Option(
     False, "-t", help="Also delete user trust settings (and admin ones when run as root)."
 )
+InputFileArgument = typer.Argument(
+    ..., metavar="inputfile", help="Certificates: DER, PEM, PKCS#7 or PKCS#12."
+)
+ImportTypeOption = typer.Option(
+    None, "-t", metavar="type", help="Item type: cert or agg (trustd stores certificates)."
+)
+ImportFormatOption = typer.Option(
+    None,
+    "-f",
+    metavar="format",
+    help="openssl, x509, pkcs7, pkcs12 or pemseq (default: recognised from the content).",
+)
+PassphraseOption = typer.Option(None, "-P", metavar="passphrase", help="PKCS#12 password.")
+ImportJsonOption = typer.Option(
+    False, "--json", help="Print the numbers imported and existing, and the SHA-1s, as JSON."
+)
+ExportTypeOption = typer.Option(
+    "certs", "-t", metavar="type", help="certs (or all: trustd stores certificates only)."
+)
+ExportFormatOption = typer.Option(
+    "pemseq", "-f", metavar="format", help="pemseq (default), x509 (one certificate) or pkcs7."
+)
+ArmourOption = typer.Option(False, "-p", help="PEM armour for x509 and pkcs7 (pemseq is PEM).")
+OutfileOption = typer.Option(None, "-o", metavar="outfile", help="Write here, not to stdout.")
+ExportNameOption = typer.Option(
+    None, "-c", metavar="name", help="Only certificates whose subject contains name."
+)
+ExportHashOption = typer.Option(
+    None, "-Z", metavar="hash", help="Only the certificate with this SHA-1 or SHA-256."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -107,36 +176,48 @@ def register(app: typer.Typer) -> None:
     app.command("add-certificates")(add_certificates)
     app.command("find-certificate")(find_certificate)
     app.command("delete-certificate")(delete_certificate)
+    app.command("import")(import_certificates)
+    app.command("export")(export_certificates)
 
 
 # -- add-certificates ---------------------------------------------------------------------------
 
 
-def split_certificates(data: bytes) -> list[bytes]:
-    """The certificate blobs of a file: each PEM CERTIFICATE block, or the whole file as DER.
+@dataclass
+class Stored:
+    """SHA-1s (upper-case hex, as the daemon answers) of what AddCertificates did so far."""
 
-    A PEM file without a complete CERTIFICATE block yields the whole file, which then fails to
-    decode like any other bad data.
-    """
-    blocks: list[bytes] = []
-    position = 0
-    while (start := data.find(PEM_BEGIN, position)) >= 0:
-        end = data.find(PEM_END, start)
-        if end < 0:
-            break
-        position = end + len(PEM_END)
-        blocks.append(data[start:position] + b"\n")
-    return blocks or [data]
+    added: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
 
 
-def _decode(blobs: Sequence[bytes]) -> list[bytes] | None:
-    """DER of every blob, or None when one of them is not a certificate."""
-    from trustd.core.certificates import MalformedCertificate, parse_certificate
+def batches(
+    ders: Sequence[bytes], *, count: int = BATCH_CERTIFICATES, size: int = BATCH_BYTES
+) -> list[list[bytes]]:
+    """`ders` cut into runs of at most `count` certificates and `size` bytes (a certificate
+    larger than `size` goes alone, for the daemon to judge)."""
+    runs: list[list[bytes]] = []
+    current: list[bytes] = []
+    current_size = 0
+    for der in ders:
+        if current and (len(current) == count or current_size + len(der) > size):
+            runs.append(current)
+            current, current_size = [], 0
+        current.append(der)
+        current_size += len(der)
+    if current:
+        runs.append(current)
+    return runs
 
-    try:
-        return [parse_certificate(blob).der for blob in blobs]
-    except MalformedCertificate:
-        return None
+
+def store_certificates(client: Client, ders: Sequence[bytes], label: str, into: Stored) -> None:
+    """Add `ders` in batches, with a progress bar on a terminal; `into` records each batch as
+    it completes, so that a failure part-way still says what was stored."""
+    with progress(batches(ders), label, weight=len) as steps:
+        for batch in steps:
+            result = client.add_certificates(batch)
+            into.added.extend(result.added)
+            into.existing.extend(result.existing)
 
 
 def _reraise_connection(problem: TrustdError) -> None:
@@ -154,7 +235,7 @@ def add_certificates(
     keychain: str | None = KeychainOption,
 ) -> None:
     """Add certificates to a keychain (trustd's certificate store)."""
-    from trustd.client.errors import TrustdError
+    from trustd.client.errors import InvalidCertificate, TrustdError
 
     where = keychain if keychain is not None else DEFAULT_KEYCHAIN
     failed = False
@@ -166,19 +247,25 @@ def add_certificates(
                 print(f"Error reading file {path}", file=sys.stderr)
                 failed = True
                 continue
-            certificates = _decode(split_certificates(data))
-            if certificates is None:
+            try:
+                certificates = formats.read_certificates(data)
+            except formats.UndecodableData:
                 print(f"trustctl: SecCertificateAddToKeychain: {DECODE}", file=sys.stderr)
                 failed = True
                 continue
+            stored = Stored()
             try:
-                result = client.add_certificates(certificates)
+                store_certificates(client, certificates, f"Adding {path.name}", stored)
+            except InvalidCertificate:
+                print(f"trustctl: SecCertificateAddToKeychain: {DECODE}", file=sys.stderr)
+                failed = True
+                continue
             except TrustdError as problem:
                 _reraise_connection(problem)
                 print(f"trustctl: SecCertificateAddToKeychain: {problem}", file=sys.stderr)
                 failed = True
                 continue
-            if result.existing:
+            if stored.existing:
                 print(f"trustctl: {path}: already in {where}", file=sys.stderr)
                 failed = True
     if failed:
@@ -189,10 +276,8 @@ def add_certificates(
 
 
 def pem_text(der: bytes) -> str:
-    """PEM with 64-column base64, as `security -p` prints it."""
-    encoded = base64.b64encode(der).decode("ascii")
-    lines = [encoded[i : i + 64] for i in range(0, len(encoded), 64)]
-    return "\n".join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----"])
+    """PEM with 64-column base64, as `security -p` prints it (no final newline)."""
+    return formats.pem_armour(der).rstrip("\n")
 
 
 def email_addresses(der: bytes) -> tuple[str, ...]:
@@ -368,3 +453,105 @@ def delete_certificate(
         except TrustdError as problem:
             _reraise_connection(problem)
             raise Failure(f"trustctl: SecKeychainItemDelete: {problem}") from None
+
+
+# -- import -------------------------------------------------------------------------------------
+
+
+def _count(number: int) -> str:
+    return f"{number} certificate{'' if number == 1 else 's'}"
+
+
+def import_certificates(
+    ctx: typer.Context,
+    *,
+    input_file: Path = InputFileArgument,
+    keychain: str | None = KeychainOption,
+    item_type: str | None = ImportTypeOption,
+    fmt: str | None = ImportFormatOption,
+    passphrase: str | None = PassphraseOption,
+    as_json: bool = ImportJsonOption,
+) -> None:
+    """Import certificates from a file (DER, PEM, PKCS#7, PKCS#12) into trustd's store."""
+    from trustd.client.errors import InvalidCertificate, TrustdError
+
+    if item_type is not None and item_type not in IMPORT_TYPES:
+        raise _Usage(ctx, f'trustctl: item type "{item_type}": trustd imports cert or agg only')
+    if fmt is not None and fmt.lower() not in formats.READ_FORMATS:
+        choices = ", ".join(formats.READ_FORMATS)
+        raise _Usage(ctx, f'trustctl: format "{fmt}": trustd imports {choices}')
+    try:
+        data = input_file.read_bytes()
+    except OSError as problem:
+        raise Failure(f"trustctl: Error reading infile {input_file}: {problem.strerror}") from None
+    password = None if passphrase is None else passphrase.encode("utf-8")
+    try:
+        certificates = formats.read_certificates(data, fmt=fmt, password=password)
+    except formats.PasswordNeeded as problem:
+        raise Failure(f"trustctl: SecKeychainItemImport: {problem} (-P passphrase)") from None
+    except formats.UndecodableData as problem:
+        raise Failure(f"trustctl: SecKeychainItemImport: {DECODE} ({problem})") from None
+    stored = Stored()
+    with ctx.obj.client() as client:
+        try:
+            store_certificates(client, certificates, "Importing certificates", stored)
+        except TrustdError as problem:
+            _reraise_connection(problem)
+            why = DECODE if isinstance(problem, InvalidCertificate) else str(problem)
+            done = f" ({_count(len(stored.added))} imported before)" if stored.added else ""
+            raise Failure(f"trustctl: SecKeychainItemImport: {why}{done}") from None
+    if not stored.added:
+        raise Failure(f"trustctl: SecKeychainItemImport: {DUPLICATE}")
+    if as_json:
+        digests = [hashlib.sha1(der).hexdigest().upper() for der in certificates]
+        emit_json(
+            {"imported": len(stored.added), "existing": len(stored.existing), "sha1": digests}
+        )
+        return
+    say(f"{_count(len(stored.added))} imported.", quiet=ctx.obj.quiet)
+
+
+# -- export -------------------------------------------------------------------------------------
+
+
+def export_certificates(
+    ctx: typer.Context,
+    *,
+    keychain: str | None = KeychainOption,
+    item_type: str = ExportTypeOption,
+    fmt: str = ExportFormatOption,
+    pem: bool = ArmourOption,
+    outfile: Path | None = OutfileOption,
+    name: str | None = ExportNameOption,
+    digest: str | None = ExportHashOption,
+) -> None:
+    """Export certificates of trustd's store (pemseq, x509 or pkcs7)."""
+    if item_type not in EXPORT_TYPES:
+        raise _Usage(ctx, f'trustctl: item type "{item_type}": trustd exports certs only')
+    if fmt.lower() not in (*formats.WRITE_FORMATS, "pkcs12"):
+        choices = ", ".join(formats.WRITE_FORMATS)
+        raise _Usage(ctx, f'trustctl: format "{fmt}": trustd exports {choices}')
+    criteria: dict[str, str] = {}
+    if digest is not None:
+        by_digest = _digest_criteria(digest)
+        if by_digest is None:
+            raise Failure(f'trustctl: -Z "{digest}" is not a SHA-1 or SHA-256 hash (hex)')
+        criteria.update(by_digest)
+    if name is not None:
+        criteria["subject"] = name
+    with ctx.obj.client() as client:
+        found = client.find_certificates(**criteria)
+    if not found:
+        raise Failure(f"trustctl: SecKeychainItemExport: {ITEM_NOT_FOUND}")
+    try:
+        data = formats.write_certificates([s.certificate for s in found], fmt, pem=pem)
+    except formats.CannotEncode as problem:
+        raise Failure(f"trustctl: SecKeychainItemExport: {problem}") from None
+    if outfile is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        outfile.write_bytes(data)
+    except OSError as problem:
+        raise Failure(f"trustctl: Error writing outfile {outfile}: {problem.strerror}") from None

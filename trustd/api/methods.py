@@ -18,6 +18,7 @@ from trustd.core.request import EvaluationRequest
 from trustd.core.results import check
 from trustd.core.trust_settings import Domain, SettingsResult, UsageConstraint
 from trustd.core.verdict import Verdict
+from trustd.net.completion import FetchOptions, fetch_options
 from trustd.plist.exceptions import InvalidExceptions, decode_exceptions, encode_exceptions
 from trustd.plist.trust_settings import InvalidRecord, decode_record, encode_record
 from trustd.service import Caller, InvalidTrustSettings, PermissionDenied, TrustService
@@ -219,7 +220,9 @@ def _constraint_out(constraint: UsageConstraint) -> dict[str, Any]:
 # -- the interface ----------------------------------------------------------------------------
 
 
-EvaluateWire = Callable[[Caller, EvaluationRequest, str | None, int], dict[str, Any]]
+EvaluateWire = Callable[
+    [Caller, EvaluationRequest, str | None, int, FetchOptions | None], dict[str, Any]
+]
 
 
 def interface(
@@ -235,9 +238,13 @@ def interface(
     """
 
     def in_thread(
-        caller: Caller, request: EvaluationRequest, host: str | None, port: int
+        caller: Caller,
+        request: EvaluationRequest,
+        host: str | None,
+        port: int,
+        fetch: FetchOptions | None,
     ) -> dict[str, Any]:
-        return encode_verdict(*service.evaluate_with_window(caller, request, host, port))
+        return encode_verdict(*service.evaluate_with_window(caller, request, host, port, fetch))
 
     run_evaluation = evaluate_wire or in_thread
     # Encoded replies of recent evaluations, by (uid, store generation, parameters): a repeated
@@ -285,6 +292,13 @@ def interface(
         policies = tuple(_policy(v) for v in _get(p, "policies", list, [])) or (Policy(),)
         verify_date = _get(p, "verify_date", str)
         exceptions = _get(p, "exceptions", str)
+        revocation = _get(p, "revocation", list, [])
+        try:
+            fetch, require = fetch_options(
+                policies, _get(p, "network", bool), [str(word) for word in revocation]
+            )
+        except ValueError as problem:
+            raise _err("InvalidParameter", parameter="revocation", reason=str(problem)) from None
         try:
             request = EvaluationRequest(
                 certificates=certificates,
@@ -297,7 +311,8 @@ def interface(
                 else decode_exceptions(_bytes(exceptions, "exceptions")),
                 crls=_blobs(p, "crls"),
                 record_paths=_get(p, "explain", bool, False),
-                require_revocation=_get(p, "require_revocation", bool, False),
+                require_revocation=_get(p, "require_revocation", bool, False) or require,
+                ocsp_responses=_blobs(p, "ocsp_responses"),
             )
         except ValueError as problem:
             if isinstance(problem, InvalidExceptions):
@@ -306,7 +321,7 @@ def interface(
                 ) from None
             raise _err("InvalidParameter", parameter="verify_date", reason="ISO 8601") from None
         verdict = run_evaluation(
-            _caller(peer), request, _get(p, "host", str), _get(p, "port", int, 0)
+            _caller(peer), request, _get(p, "host", str), _get(p, "port", int, 0), fetch
         )
         return {"verdict": verdict}
 

@@ -181,6 +181,9 @@ def evaluate(
     exceptions: bytes | None = None,
     crls: Sequence[bytes] = (),
     explain: bool = False,
+    network: bool | None = None,
+    revocation: Sequence[str] = (),
+    ocsp_responses: Sequence[bytes] = (),
 ) -> Call[EvaluationResult]:
     """Evaluate (see Client.evaluate)."""
     if isinstance(certificates, (bytes, bytearray, memoryview)):
@@ -203,6 +206,12 @@ def evaluate(
         parameters["crls"] = [b64(c) for c in crls]
     if explain:
         parameters["explain"] = True
+    if network is not None:
+        parameters["network"] = network
+    if revocation:
+        parameters["revocation"] = list(revocation)
+    if ocsp_responses:
+        parameters["ocsp_responses"] = [b64(r) for r in ocsp_responses]
     return Call("Evaluate", parameters, _verdict)
 
 

@@ -216,6 +216,9 @@ class AsyncClient:
         exceptions: bytes | None = None,
         crls: Sequence[bytes] = (),
         explain: bool = False,
+        network: bool | None = None,
+        revocation: Sequence[str] = (),
+        ocsp_responses: Sequence[bytes] = (),
     ) -> EvaluationResult:
         """Evaluate a chain (leaf first, DER); see :meth:`trustd.client.Client.evaluate`."""
         return await self._call(
@@ -230,6 +233,9 @@ class AsyncClient:
                 exceptions=exceptions,
                 crls=crls,
                 explain=explain,
+                network=network,
+                revocation=revocation,
+                ocsp_responses=ocsp_responses,
             )
         )
 

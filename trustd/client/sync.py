@@ -227,6 +227,9 @@ class Client:
         exceptions: bytes | None = None,
         crls: Sequence[bytes] = (),
         explain: bool = False,
+        network: bool | None = None,
+        revocation: Sequence[str] = (),
+        ocsp_responses: Sequence[bytes] = (),
     ) -> EvaluationResult:
         """Evaluate a chain (leaf first, DER) for the policies (default: basic X.509).
 
@@ -234,7 +237,10 @@ class Client:
         ``anchors`` are extra anchors, the only ones with ``anchors_only``; ``verify_date``
         evaluates at another moment (naive means UTC); ``exceptions`` is an exceptions blob to
         apply; ``crls`` are DER CRLs to check revocation against; ``explain`` records every path
-        the search tried (``EvaluationResult.attempts``).
+        the search tried (``EvaluationResult.attempts``).  ``network`` allows fetching missing
+        issuers (AIA) and revocation answers (default: unless a policy is basic or eap);
+        ``revocation`` holds ``verify-cert -R`` words (ocsp, crl, require, offline, online);
+        ``ocsp_responses`` are stapled OCSP responses (DER).
         """
         return self._call(
             protocol.evaluate(
@@ -248,6 +254,9 @@ class Client:
                 exceptions=exceptions,
                 crls=crls,
                 explain=explain,
+                network=network,
+                revocation=revocation,
+                ocsp_responses=ocsp_responses,
             )
         )
 
