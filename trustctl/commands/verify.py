@@ -14,8 +14,10 @@ and 6:
   (ssl, IPSec, eap, a URL) the EV and Certificate Transparency lines, which always say "none"
   and "not verified" since trustd checks neither.
 
-`-R` (revocation) is accepted and validated but has no effect yet: trustd fetches neither CRLs
-nor OCSP responses.  `-k`, `-N`, `-L` and `-l` are accepted no-ops, as on modern macOS.
+`-R` asks for revocation checking (ocsp, crl, require, offline, online: trustd fetches OCSP
+answers and CRLs, soft-failing unless `require`).  A host:port or URL is evaluated with the
+exceptions stored for that host, and the network (missing issuers by AIA) allowed.  `-k`,
+`-N`, `-L` and `-l` are accepted no-ops, as on modern macOS.
 Imports of the client and of cryptography happen inside the command so `--help` stays fast.
 """
 
@@ -170,7 +172,7 @@ RevocationOption = typer.Option(
     None,
     "-R",
     metavar="OPT",
-    help="Revocation: ocsp, require, offline, crl, online; repeatable (accepted, no effect yet).",
+    help="Revocation: ocsp, require, offline, crl, online; repeatable.",
 )
 PemOption = typer.Option(False, "-P", help="Print the chain as PEM.")
 TextOption = typer.Option(False, "-t", help="Print the chain as text.")
@@ -516,6 +518,8 @@ def verify_cert(
     quiet = quiet or bool(getattr(ctx.obj, "quiet", False))
 
     anchors: list[bytes] = []
+    server: str | None = None
+    port = 0
     if url is not None:
         server, port = parse_url(url)
         chain = fetch_server_chain(server, port)
@@ -541,6 +545,9 @@ def verify_cert(
             anchors=anchors,
             anchors_only=bool(anchors),
             verify_date=verify_date,
+            host=server,
+            port=port,
+            revocation=tuple(revocation or ()),
         )
     code = result_cssm_code(result)
     failed = not result.trusted

@@ -234,8 +234,10 @@ class TrustdSSLContext(ssl.SSLContext):
     ``client`` is the trustd connection to use (default: a ``Client()`` made on first use, for
     TRUSTD_SOCKET or the default socket).  ``anchors`` (DER) are extra anchors for this context,
     the only ones with ``anchors_only``.  With ``apply_exceptions`` the exceptions stored for the
-    server's host and port apply.  See the module documentation for what ``verify_mode`` and
-    ``check_hostname`` mean here.
+    server's host and port apply.  ``revocation`` asks trustd to check revocation
+    (``verify-cert -R`` words: ocsp, crl, require, offline, online); ``network=False`` keeps
+    trustd from fetching missing intermediates and revocation answers for this context.  See the
+    module documentation for what ``verify_mode`` and ``check_hostname`` mean here.
     """
 
     sslsocket_class = TrustdSSLSocket
@@ -252,6 +254,8 @@ class TrustdSSLContext(ssl.SSLContext):
         anchors: Sequence[bytes] = (),
         anchors_only: bool = False,
         apply_exceptions: bool = False,
+        revocation: Sequence[str] = (),
+        network: bool | None = None,
     ) -> None:
         if protocol != ssl.PROTOCOL_TLS_CLIENT:
             raise ValueError("TrustdSSLContext verifies servers: use ssl.PROTOCOL_TLS_CLIENT")
@@ -260,6 +264,8 @@ class TrustdSSLContext(ssl.SSLContext):
         self.anchors: tuple[bytes, ...] = tuple(anchors)
         self.anchors_only = anchors_only
         self.apply_exceptions = apply_exceptions
+        self.revocation: tuple[str, ...] = tuple(revocation)
+        self.network = network
         self._trustd_check_hostname = True
         self._trustd_verify_mode = ssl.CERT_REQUIRED
         _set_openssl(self, "check_hostname", False)
@@ -386,6 +392,8 @@ class TrustdSSLContext(ssl.SSLContext):
                 port=port,
                 anchors=self.anchors,
                 anchors_only=self.anchors_only,
+                revocation=self.revocation,
+                network=self.network,
             )
         except TrustdError as problem:
             raise TrustdVerificationError(f"trustd could not be asked: {problem}") from problem
@@ -401,6 +409,8 @@ def create_context(
     anchors: Sequence[bytes] = (),
     anchors_only: bool = False,
     apply_exceptions: bool = False,
+    revocation: Sequence[str] = (),
+    network: bool | None = None,
 ) -> TrustdSSLContext:
     """A client TLS context that verifies servers through trustd.
 
@@ -408,7 +418,12 @@ def create_context(
     arguments are :class:`TrustdSSLContext`'s.
     """
     context = TrustdSSLContext(
-        client=client, anchors=anchors, anchors_only=anchors_only, apply_exceptions=apply_exceptions
+        client=client,
+        anchors=anchors,
+        anchors_only=anchors_only,
+        apply_exceptions=apply_exceptions,
+        revocation=revocation,
+        network=network,
     )
     context.check_hostname = host_check
     return context
