@@ -163,10 +163,12 @@ class OcspResponder:
         (self.directory / "ca.pem").write_bytes(self.ca.pem)
         (self.directory / "rsigner.pem").write_bytes(self.responder.pem)
         (self.directory / "rkey.pem").write_bytes(key_pem(self.responder))
+        files = {name: str(self.directory / f"{name}.pem") for name in ("ca", "rsigner", "rkey")}
+        command = ["openssl", "ocsp", "-index", str(index), "-port", "0", "-ndays", "1",
+                   "-CA", files["ca"], "-rsigner", files["rsigner"], "-rkey", files["rkey"],
+                   "-ignore_err"]  # fmt: skip
         self.process = subprocess.Popen(
-            ["openssl", "ocsp", "-index", str(index), "-port", "0", "-ndays", "1",
-             "-CA", str(self.directory / "ca.pem"), "-rsigner", str(self.directory / "rsigner.pem"),
-             "-rkey", str(self.directory / "rkey.pem"), "-ignore_err"],  # fmt: skip
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

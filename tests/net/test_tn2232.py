@@ -97,9 +97,13 @@ def test_1_valid_chain_to_a_system_anchor(
 
 
 def test_2_missing_intermediate_comes_from_aia_or_the_store(
-    daemon: Daemon, pki: PKI, issuing_ca: Issued, web: Web, tls_server: TLSServerFactory,
+    daemon: Daemon,
+    pki: PKI,
+    issuing_ca: Issued,
+    web: Web,
+    tls_server: TLSServerFactory,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     url = web.serve("/ca.der", issuing_ca.der, Cache_Control="max-age=7200")
     leaf = leaf_for(pki, issuing_ca, aia(ca_issuers=[url]))
     server = tls_server(leaf)  # the server forgets its intermediate
@@ -197,5 +201,7 @@ def test_5_pinning_to_the_org_ca_refuses_another_valid_ca(
     assert b"s_server" in fetch(daemon, internal, **pinned)
     with Client(daemon.socket) as client:
         chain = [leaf_for(pki, issuing_ca).der, issuing_ca.der]
-        verdict = client.evaluate(chain, Policy.ssl("localhost"), anchors=[org.der], anchors_only=True)
+        verdict = client.evaluate(
+            chain, Policy.ssl("localhost"), anchors=[org.der], anchors_only=True
+        )
         assert not verdict.trusted
