@@ -81,10 +81,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from trustd import certfiles as formats
 from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json, say
 from trustctl.progress import progress
+from trustd import certfiles as formats
 
 if TYPE_CHECKING:
     from trustd.client import Client
