@@ -123,7 +123,8 @@ class TrustService:
 
         With `fetch`, what the verdict leaves open (a missing issuer, revocation asked for) is
         asked of the network or its cache and the chain judged again with the answers; such a
-        verdict holds for NETWORK_ANSWER_TTL at most, since the network may answer differently.
+        verdict holds for NETWORK_ANSWER_TTL at most, since the network may answer differently,
+        and is not reused at all when a question went unanswered.
         """
         self.requests += 1
         if host and request.exceptions is None:
@@ -135,12 +136,16 @@ class TrustService:
         if fetch is None or not fetch.active or self.fetcher is None:
             return verdict, since, until
         moment = request.verify_date or now
+        unanswered = False
         for _ in range(MAX_ROUNDS):
-            following = next_request(request, verdict, self.fetcher, fetch, moment)
-            if following is None:
+            completion = next_request(request, verdict, self.fetcher, fetch, moment)
+            unanswered = completion.unanswered
+            if completion.request is None:
                 break
-            request = following
+            request = completion.request
             verdict, since, until = self.evaluator.evaluate_with_window(request, snapshot, now)
+        if unanswered:
+            return verdict, now, now  # an empty window: never reused
         cap = now + NETWORK_ANSWER_TTL
         return verdict, since, cap if until is None else min(until, cap)
 

@@ -72,7 +72,7 @@ def _evaluate(
     verdict, since, until = service.evaluate_with_window(
         Caller(uid, None), request, host, port, fetch
     )
-    return encode_verdict(verdict), since, until
+    return encode_verdict(verdict, since, until), since, until
 
 
 def _ping() -> int:

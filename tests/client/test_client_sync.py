@@ -52,6 +52,9 @@ def test_every_method_round_trips(
         assert verdict.anchor_origin is not None
         assert verdict.checks == () and verdict.attempts
         assert verdict.raw["result"] == "unspecified"
+        # The verdict says until when it holds, also when a worker process evaluated it (the
+        # daemon's reply cache relies on that window).
+        assert verdict.raw["valid_until"] is not None and verdict.raw["valid_from"] is not None
 
         later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1000)
         expired = trustd.evaluate(chain, [Policy.ssl("localhost")], verify_date=later)

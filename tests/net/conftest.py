@@ -146,7 +146,7 @@ class OcspResponder:
         return f"http://127.0.0.1:{self.port}/"
 
     def know(self, cert: Issued, *, revoked: bool = False) -> None:
-        """Add `cert` to the index (the responder restarts to read it)."""
+        """Add `cert` to the index (the responder restarts, on the same port, to read it)."""
         expiry = cert.cert.not_valid_after_utc.strftime("%y%m%d%H%M%SZ")
         serial = f"{cert.cert.serial_number:X}"
         subject = cert.cert.subject.rfc4514_string()
@@ -164,7 +164,8 @@ class OcspResponder:
         (self.directory / "rsigner.pem").write_bytes(self.responder.pem)
         (self.directory / "rkey.pem").write_bytes(key_pem(self.responder))
         files = {name: str(self.directory / f"{name}.pem") for name in ("ca", "rsigner", "rkey")}
-        command = ["openssl", "ocsp", "-index", str(index), "-port", "0", "-ndays", "1",
+        # The same port again once known: the URL is in the certificates already issued.
+        command = ["openssl", "ocsp", "-index", str(index), "-port", str(self.port), "-ndays", "1",
                    "-CA", files["ca"], "-rsigner", files["rsigner"], "-rkey", files["rkey"],
                    "-ignore_err"]  # fmt: skip
         self.process = subprocess.Popen(

@@ -1,8 +1,9 @@
 """trustctl exceptions: the caller's per-host trust exceptions (TN2232's "accept this failure").
 
-`add` evaluates the server's chain for the host through trustd and stores the exceptions that
-let exactly that evaluation pass: the same certificates failing the same checks, until the
-epoch is reset.
+`add` evaluates the server's chain for the host through trustd (the chain given with `-c`, or
+the one the server at HOST:PORT sends) and stores the exceptions that let exactly that
+evaluation pass: the same certificates failing the same checks, until the epoch is reset.
+Fatal failures (a revoked certificate, a broken signature) are never excepted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from trustctl.output import emit_json
 
 exceptions_app = typer.Typer(help="Per-host exceptions: failures you accepted for a host.")
 CertificatesOption = typer.Option(
-    ..., "-c", "--cert", help="The server's chain, leaf first (PEM or DER); repeatable."
+    None,
+    "-c",
+    "--cert",
+    help="The server's chain, leaf first (PEM or DER); repeatable.  Default: ask the server.",
 )
 
 
@@ -77,13 +81,19 @@ def list_exceptions(
 def add_exception(
     ctx: typer.Context,
     target: str = typer.Argument(..., help="HOST or HOST:PORT (port 0 or none: any port)."),
-    certificates: list[Path] = CertificatesOption,
+    certificates: list[Path] | None = CertificatesOption,
 ) -> None:
     """Accept the failures the server's chain has today, for this host only."""
+    from trustctl.commands.verify import fetch_server_chain
     from trustd.client import Policy
 
     host, port = _host_port(target)
-    chain = _read_certificates(certificates)
+    if certificates:
+        chain = _read_certificates(certificates)
+    elif port:
+        chain = fetch_server_chain(host, port)
+    else:
+        raise Failure("trustctl: give HOST:PORT to ask the server, or its chain with -c", 2)
     with ctx.obj.client() as client:
         result = client.evaluate(chain, [Policy.ssl(host)])
         if result.trusted:

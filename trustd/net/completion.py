@@ -74,43 +74,60 @@ def fetch_options(
     return FetchOptions(network, methods, mode), "require" in words
 
 
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What the network added to a request; `unanswered` when a question went unanswered
+    (so the verdict must not be reused: the next attempt may get an answer)."""
+
+    request: EvaluationRequest | None
+    unanswered: bool
+
+
 def next_request(
     request: EvaluationRequest,
     verdict: Verdict,
     fetcher: Fetcher,
     options: FetchOptions,
     moment: datetime,
-) -> EvaluationRequest | None:
-    """The request with what the network adds for this verdict, or None when it adds nothing."""
+) -> Completion:
+    """The request with what the network adds for this verdict (None when it adds nothing)."""
     chain = verdict.chain
     if not chain:
-        return None
-    incomplete = any(f.check == "MissingIntermediate" for f in verdict.failures)
+        return Completion(None, False)
     certificates = list(request.certificates)
     responses = list(request.ocsp_responses)
     crls = list(request.fetched_crls)
-    if incomplete:
-        _extend(certificates, fetcher.issuers(chain[-1], moment, options.mode))
+    asked = answered = 0
+
+    def ask(items: list[bytes], found: list[bytes]) -> None:
+        nonlocal asked, answered
+        asked += 1
+        answered += bool(found)
+        items.extend(item for item in found if item not in items)
+
+    if any(f.check == "MissingIntermediate" for f in verdict.failures):
+        if chain[-1].ca_issuer_urls:
+            ask(certificates, fetcher.issuers(chain[-1], moment, options.mode))
     elif options.revocation:
         for cert, issuer in itertools.pairwise(chain):
-            asked_ocsp = Method.OCSP in options.revocation and cert.ocsp_urls
+            asked_ocsp = Method.OCSP in options.revocation and bool(cert.ocsp_urls)
             if asked_ocsp:
-                _extend(responses, fetcher.ocsp(cert, issuer, options.mode))
-            if Method.CRL in options.revocation or not asked_ocsp:
-                _extend(crls, fetcher.crls(cert, options.mode))
-    if (certificates, responses, crls) == (
+                ask(responses, fetcher.ocsp(cert, issuer, options.mode))
+            if (Method.CRL in options.revocation or not asked_ocsp) and cert.crl_urls:
+                ask(crls, fetcher.crls(cert, options.mode))
+    unchanged = (certificates, responses, crls) == (
         list(request.certificates),
         list(request.ocsp_responses),
         list(request.fetched_crls),
-    ):
-        return None
-    return dataclasses.replace(
-        request,
-        certificates=tuple(certificates),
-        ocsp_responses=tuple(responses),
-        fetched_crls=tuple(crls),
     )
-
-
-def _extend(items: list[bytes], found: Iterable[bytes]) -> None:
-    items.extend(item for item in found if item not in items)
+    following = (
+        None
+        if unchanged
+        else dataclasses.replace(
+            request,
+            certificates=tuple(certificates),
+            ocsp_responses=tuple(responses),
+            fetched_crls=tuple(crls),
+        )
+    )
+    return Completion(following, answered < asked)
