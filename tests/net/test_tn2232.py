@@ -403,3 +403,33 @@ def test_9_denied_intermediate_and_the_cross_signed_way_around(
         verdict = client.evaluate([leaf.der, issuing_ca.der, cross.der], Policy.ssl("localhost"))
         assert verdict.result == "proceed"
         assert verdict.chain == (leaf.der, cross.der, other_root.der)
+
+
+# the network flag and stapled answers -----------------------------------------------------------
+
+
+def test_basic_policy_stays_off_the_network_unless_asked(
+    daemon: Daemon, pki: PKI, issuing_ca: Issued, web: Web, tmp_path: Path
+) -> None:
+    url = web.serve("/ca.der", issuing_ca.der)
+    leaf = write(tmp_path, "leaf", leaf_for(pki, issuing_ca, aia(ca_issuers=[url])))
+    basic = verify(daemon, "-c", leaf)
+    assert basic.err == "Cert Verify Result: CSSMERR_TP_NOT_TRUSTED\n"
+    assert web.hits["/ca.der"] == 0  # Apple's basic policy has NoNetworkAccess
+    assert verify(daemon, "-c", leaf, "-p", "ssl", "-n", "localhost").code == 0
+    assert web.hits["/ca.der"] == 1
+    with Client(daemon.socket) as client:
+        assert client.evaluate([Path(leaf).read_bytes()], "basic", network=True).trusted
+
+
+def test_stapled_ocsp_responses_are_evidence(daemon: Daemon, pki: PKI, issuing_ca: Issued) -> None:
+    leaf = leaf_for(pki, issuing_ca)
+    stapled = pki.ocsp_response(
+        issuing_ca, leaf, "revoked", this_update=NOW - dt.timedelta(hours=1),
+        next_update=NOW + dt.timedelta(days=1),
+    )  # fmt: skip
+    with Client(daemon.socket) as client:
+        chain = [leaf.der, issuing_ca.der]
+        assert client.evaluate(chain, Policy.ssl("localhost")).trusted
+        verdict = client.evaluate(chain, Policy.ssl("localhost"), ocsp_responses=[stapled])
+        assert verdict.result == "fatalTrustFailure" and verdict.checks == ("Revocation",)

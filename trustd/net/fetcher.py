@@ -68,10 +68,12 @@ class Fetcher:
         cache: Cache | None = None,
         http: HttpClient | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        ocsp_get_limit: int = OCSP_GET_LIMIT,
     ) -> None:
         self.cache = cache
         self.http = http or HttpClient()
         self.clock = clock
+        self.ocsp_get_limit = ocsp_get_limit
 
     # -- the three questions -------------------------------------------------------------------
 
@@ -169,7 +171,7 @@ class Fetcher:
 
     def _ocsp(self, uri: str, request: bytes) -> tuple[bytes, datetime] | None:
         response: Response
-        if len(request) <= OCSP_GET_LIMIT:
+        if len(request) <= self.ocsp_get_limit:
             encoded = urllib.parse.quote(base64.b64encode(request).decode(), safe="")
             response = self.http.get(f"{uri.rstrip('/')}/{encoded}", limit=LIMITS["ocsp"])
         else:
