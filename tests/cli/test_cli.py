@@ -82,3 +82,18 @@ def test_exceptions_add_list_remove_reset(
     missing = cli("exceptions", "remove", "old.example:443")
     assert missing.code == 1 and "Traceback" not in missing.err
     assert cli("exceptions", "list").out == ""
+
+
+def test_shell_completion_completes_commands_and_options() -> None:
+    """Typer's completion protocol, as bash's completion function calls it."""
+    words = {"_TRUSTCTL_COMPLETE": "complete_bash", "COMP_CWORD": "1"}
+    commands = trustctl(None, env={**words, "COMP_WORDS": "trustctl dump"})
+    assert (commands.code, commands.out.split()) == (0, ["dump-trust-settings"])
+    exported = trustctl(None, env={**words, "COMP_WORDS": "trustctl export"})
+    assert exported.out.split() == ["export", "export-bundle"]
+    options = trustctl(
+        None, env={**words, "COMP_WORDS": "trustctl verify-cert -", "COMP_CWORD": "2"}
+    )
+    assert {"-c", "-r", "-p", "-R", "-n"} <= set(options.out.split())
+    script = trustctl(None, "--show-completion", env={"SHELL": "/bin/bash"})
+    assert script.code == 0 and "_trustctl_completion" in script.out
