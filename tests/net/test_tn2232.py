@@ -121,6 +121,12 @@ def test_2_missing_intermediate_comes_from_aia_or_the_store(
     assert (done.code, done.err) == (0, ""), done.err
     assert b"s_server" in fetch(daemon, server)
     assert web.hits["/ca.der"] == 1  # the second evaluation used the cached answer
+    with Client(daemon.socket) as client:
+        explained = client.evaluate([leaf.der], Policy.ssl("localhost"), explain=True)
+        assert explained.trusted
+        assert [a.origin for a in explained.attempts if a.subject == "TN2232 Issuing CA"] == [
+            "network"
+        ]
 
     # With the network off, the chain cannot be completed ...
     with Client(daemon.socket) as client:

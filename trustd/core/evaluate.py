@@ -257,6 +257,8 @@ class _Evaluation:
             found.setdefault(cert.der, (cert, Origin.CALLER_ANCHOR))
         for cert in self.request_by_subject.get(head.issuer_key, ()):
             found.setdefault(cert.der, (cert, Origin.REQUEST))
+        for cert in self.fetched_by_subject.get(head.issuer_key, ()):
+            found.setdefault(cert.der, (cert, Origin.NETWORK))
         for cert, origin in self.snapshot.issuers_of(head.issuer_key):
             found.setdefault(cert.der, (cert, origin))
         for cert, _ in found.values():
@@ -402,6 +404,9 @@ class _Evaluation:
         self.request_by_subject: dict[bytes, list[Certificate]] = defaultdict(list)
         for cert in others:
             self.request_by_subject[cert.subject_key].append(cert)
+        self.fetched_by_subject: dict[bytes, list[Certificate]] = defaultdict(list)
+        for cert in self._parse_all(request.fetched_certificates):
+            self.fetched_by_subject[cert.subject_key].append(cert)
         self.anchors_by_subject: dict[bytes, list[Certificate]] = defaultdict(list)
         for cert in self.anchors:
             self.anchors_by_subject[cert.subject_key].append(cert)

@@ -24,6 +24,7 @@ class EvaluationRequest:
     information that can be used, else RevocationResponseRequired.  `fetched_crls` (from
     distribution points) and `ocsp_responses` (stapled or fetched, DER) are revocation evidence
     used when it can be believed and ignored otherwise, unlike `crls`, which fail closed.
+    `fetched_certificates` are candidate issuers from AIA locations (origin "network").
     """
 
     certificates: tuple[bytes, ...]
@@ -37,5 +38,6 @@ class EvaluationRequest:
     application: str | None = None
     record_paths: bool = False
     require_revocation: bool = False
+    fetched_certificates: tuple[bytes, ...] = ()
     fetched_crls: tuple[bytes, ...] = ()
     ocsp_responses: tuple[bytes, ...] = ()

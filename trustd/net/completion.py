@@ -94,7 +94,7 @@ def next_request(
     chain = verdict.chain
     if not chain:
         return Completion(None, False)
-    certificates = list(request.certificates)
+    certificates = list(request.fetched_certificates)
     responses = list(request.ocsp_responses)
     crls = list(request.fetched_crls)
     asked = answered = 0
@@ -116,7 +116,7 @@ def next_request(
             if (Method.CRL in options.revocation or not asked_ocsp) and cert.crl_urls:
                 ask(crls, fetcher.crls(cert, options.mode))
     unchanged = (certificates, responses, crls) == (
-        list(request.certificates),
+        list(request.fetched_certificates),
         list(request.ocsp_responses),
         list(request.fetched_crls),
     )
@@ -125,7 +125,7 @@ def next_request(
         if unchanged
         else dataclasses.replace(
             request,
-            certificates=tuple(certificates),
+            fetched_certificates=tuple(certificates),
             ocsp_responses=tuple(responses),
             fetched_crls=tuple(crls),
         )
