@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from api.conftest import Daemon
 from cli.conftest import Run
+from cryptography import x509
 from pki import PKI, Issued
 
+from trustctl.commands.certificates import blob_text
 from trustd.client import Client
 from trustd.client.errors import NoTrustSettings
 
@@ -124,10 +126,20 @@ def test_find_attribute_dump(cli: Cli, pki: PKI, tmp_path: Path) -> None:
     assert '    "cenc"<uint32>=0x00000003' in lines
     assert '    "ctyp"<uint32>=0x00000001' in lines
     assert '    "labl"<blob>="Find Dump CA"' in lines
-    assert '    "snbr"<blob>=0x1234' in lines
-    subject = root.cert.subject.public_bytes().hex().upper()
-    assert f'    "subj"<blob>=0x{subject}' in lines
+    assert '    "snbr"<blob>=0x1234  "\\0224"' in lines
+    subject = root.cert.subject.public_bytes()
+    assert f'    "subj"<blob>=0x{subject.hex().upper()}  "' in "\n".join(lines)
+    ski = root.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    assert any(line.startswith(f'    "skid"<blob>=0x{ski.hex().upper()}') for line in lines)
+    names = [line.split('"')[1] for line in lines[4:]]
+    assert names == ["alis", "cenc", "ctyp", "hpky", "issu", "labl", "skid", "snbr", "subj"]
     assert "BEGIN CERTIFICATE" not in run.out
+
+
+def test_blobs_print_like_security() -> None:
+    assert blob_text(b"Plain Label") == '"Plain Label"'
+    assert blob_text(b"with nul\0") == '"with nul"'
+    assert blob_text(b"0\x81\x9e1\x0b") == '0x30819E310B  "0\\201\\2361\\013"'
 
 
 def test_find_hashes_emails_and_pem(cli: Cli, pki: PKI, tmp_path: Path) -> None:

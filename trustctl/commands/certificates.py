@@ -14,7 +14,7 @@ only name the store in messages, and never select anything.
 - `find-certificate [-a] [-c name] [-e email] [-m] [-p] [-Z] [keychain...]` prints the first
   match (every match with `-a`).  For each: with `-Z` the `SHA-256 hash:` and `SHA-1 hash:`
   lines; without `-p` an attribute dump; with `-m` `email addresses: a, b`; with `-p` the PEM.
-  The attribute dump is a modest subset of Apple's::
+  The attribute dump has the attributes of Apple's certificate records, in its order::
 
       keychain: "trustd"
       version: 512
@@ -23,10 +23,15 @@ only name the store in messages, and never select anything.
           "alis"<blob>="<first e-mail address>"      (<NULL> without one)
           "cenc"<uint32>=0x00000003
           "ctyp"<uint32>=0x00000001
-          "issu"<blob>=0x<issuer Name DER, hex>
+          "hpky"<blob>=<SHA-1 of the public key bits>
+          "issu"<blob>=<issuer Name DER>
           "labl"<blob>="<subject summary>"
-          "snbr"<blob>=0x<serial number, hex>
-          "subj"<blob>=0x<subject Name DER, hex>
+          "skid"<blob>=<subject key identifier>      (<NULL> without one)
+          "snbr"<blob>=<serial number content octets>
+          "subj"<blob>=<subject Name DER>
+
+  Blobs print as `security`'s print_buffer does: quoted when printable, else
+  `0x<HEX>  "<the bytes, non-printable ones as octal escapes>"`.
 
   No match prints `SecKeychainSearchCopyNext`'s "item could not be found" line and exits 44.
   `--json` prints the matches as a list of objects instead.
@@ -287,27 +292,48 @@ def email_addresses(der: bytes) -> tuple[str, ...]:
     return parse_certificate(der).email_addresses
 
 
+def blob_text(data: bytes) -> str:
+    """A blob attribute as `security`'s print_buffer shows it: quoted when printable (a final
+    NUL allowed), else hex followed by the bytes quoted with octal escapes."""
+    body = data[:-1] if data.endswith(b"\0") else data
+    if all(0x20 <= byte < 0x7F for byte in body):
+        return f'"{body.decode("ascii")}"'
+    escaped = "".join(chr(b) if 0x20 <= b < 0x7F else f"\\{b:03o}" for b in data)
+    return f'0x{data.hex().upper()}  "{escaped}"'
+
+
 def attribute_dump(stored: StoredCertificate) -> list[str]:
-    """The modest `security`-style attribute dump of a stored certificate (module docstring)."""
+    """The `security`-style attribute dump of a stored certificate (module docstring)."""
+    import hashlib
+
     from trustd.core.certificates import parse_certificate
+    from trustd.core.der import children, read_tlv
 
     parsed = parse_certificate(stored.certificate)
     emails = parsed.email_addresses
-    alias = f'"{emails[0]}"' if emails else "<NULL>"
-    serial = parsed.x509.serial_number
-    serial_hex = serial.to_bytes(max(1, (serial.bit_length() + 8) // 8), "big").hex().upper()
+    serial = parsed.parts.serial
+    _, start, end = read_tlv(parsed.spki_der)
+    _, (_, _, bits_start, bits_end) = children(parsed.spki_der, start, end)
+    key_hash = hashlib.sha1(parsed.spki_der[bits_start + 1 : bits_end]).digest()
+    ski = parsed.subject_key_identifier
+
+    def blob(name: str, value: bytes | None) -> str:
+        return f'    "{name}"<blob>={"<NULL>" if value is None else blob_text(value)}'
+
     return [
         f'keychain: "{STORE_NAME}"',
         f"version: {RECORD_VERSION}",
         f"class: 0x{CERTIFICATE_CLASS:08X}",
         "attributes:",
-        f'    "alis"<blob>={alias}',
+        blob("alis", emails[0].encode() if emails else None),
         f'    "cenc"<uint32>=0x{CERT_ENCODING_DER:08X}',
         f'    "ctyp"<uint32>=0x{CERT_TYPE_X509V3:08X}',
-        f'    "issu"<blob>=0x{parsed.issuer_der.hex().upper()}',
-        f'    "labl"<blob>="{stored.subject}"',
-        f'    "snbr"<blob>=0x{serial_hex}',
-        f'    "subj"<blob>=0x{parsed.subject_der.hex().upper()}',
+        blob("hpky", key_hash),
+        blob("issu", parsed.issuer_der),
+        blob("labl", stored.subject.encode()),
+        blob("skid", ski),
+        blob("snbr", serial),
+        blob("subj", parsed.subject_der),
     ]
 
 
