@@ -56,18 +56,14 @@ def register(app: typer.Typer) -> None:
     app.command("export-bundle")(export_bundle)
 
 
-def pem_block(der: bytes) -> str:
-    from trustctl.commands.certificates import pem_text
-
-    return pem_text(der) + "\n"
-
-
 def _comment(anchor: StoredCertificate) -> str:
     return f"# {anchor.subject} (trusted by the {anchor.source} domain)\n"
 
 
 def render_bundle(anchors: Sequence[StoredCertificate], *, comment: bool) -> str:
-    return "".join((_comment(a) if comment else "") + pem_block(a.certificate) for a in anchors)
+    from trustd.certfiles import pem_armour
+
+    return "".join((_comment(a) if comment else "") + pem_armour(a.certificate) for a in anchors)
 
 
 def _write_file(path: Path, data: str) -> None:
@@ -95,13 +91,15 @@ def _write_directory(
     stale = [entry for entry in path.iterdir() if is_hash_file(entry.name)]
     if stale and not overwrite:
         raise Failure(f"trustctl: {path}: already holds certificates (use --overwrite)")
+    from trustd.certfiles import pem_armour
+
     subjects = [parse_certificate(a.certificate).subject_der for a in anchors]
     names = list(hashed_names(subjects))
     from trustctl.progress import progress
 
     with progress(list(zip(names, anchors, strict=True)), "Writing certificates") as steps:
         for name, anchor in steps:
-            text = (_comment(anchor) if comment else "") + pem_block(anchor.certificate)
+            text = (_comment(anchor) if comment else "") + pem_armour(anchor.certificate)
             _write_file(path / name, text)
     for entry in stale:
         if entry.name not in names:
@@ -159,5 +157,6 @@ def export_bundle(
             }
         )
     elif not ctx.obj.quiet:
-        count = len(anchors)
-        print(f"{count} certificate{'' if count == 1 else 's'} written to {target}.")
+        from trustctl.commands.certificates import count_text
+
+        print(f"{count_text(len(anchors))} written to {target}.")

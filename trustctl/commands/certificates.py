@@ -484,7 +484,8 @@ def delete_certificate(
 # -- import -------------------------------------------------------------------------------------
 
 
-def _count(number: int) -> str:
+def count_text(number: int) -> str:
+    """`1 certificate`, `2 certificates`."""
     return f"{number} certificate{'' if number == 1 else 's'}"
 
 
@@ -524,7 +525,7 @@ def import_certificates(
         except TrustdError as problem:
             _reraise_connection(problem)
             why = DECODE if isinstance(problem, InvalidCertificate) else str(problem)
-            done = f" ({_count(len(stored.added))} imported before)" if stored.added else ""
+            done = f" ({count_text(len(stored.added))} imported before)" if stored.added else ""
             raise Failure(f"trustctl: SecKeychainItemImport: {why}{done}") from None
     if not stored.added:
         raise Failure(f"trustctl: SecKeychainItemImport: {DUPLICATE}")
@@ -534,7 +535,7 @@ def import_certificates(
             {"imported": len(stored.added), "existing": len(stored.existing), "sha1": digests}
         )
         return
-    say(f"{_count(len(stored.added))} imported.", quiet=ctx.obj.quiet)
+    say(f"{count_text(len(stored.added))} imported.", quiet=ctx.obj.quiet)
 
 
 # -- export -------------------------------------------------------------------------------------
