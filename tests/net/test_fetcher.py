@@ -138,11 +138,11 @@ def test_ocsp_from_openssl_by_get_and_post(
     (body,) = fetcher.ocsp(cert(issued), cert(ca))
     response = parse_response(body)
     assert response is not None
-    answer = answer_for([response], cert(issued), cert(ca), NOW)
+    answer = answer_for([response], cert(issued), cert(ca), dt.datetime.now(dt.UTC))
     assert answer is not None and answer.status is Status.REVOKED and answer.reason == 1
     # Cached until nextUpdate (openssl -ndays 1).
     (only,) = [r for r in [store.cache_get("ocsp", k) for k in _ocsp_keys(store)] if r]
-    assert only[1] > NOW + dt.timedelta(hours=23)
+    assert only[1] > dt.datetime.now(dt.UTC) + dt.timedelta(hours=23)
 
 
 def _ocsp_keys(store: TrustStore) -> list[str]:

@@ -79,6 +79,7 @@ def test_every_real_system_root_passes_the_anchor_profile() -> None:
     from datetime import UTC, datetime
 
     from trustd.core.checks import PathFacts, certificate_failures, key_identifier_failures
+    from trustd.core.crl import RevocationEvidence
     from trustd.core.policy import Policy, PolicyKind
     from trustd.core.snapshot import Origin
 
@@ -91,7 +92,7 @@ def test_every_real_system_root_passes_the_anchor_profile() -> None:
             leaf_anchored_by_settings=False,
             moment=datetime.now(UTC),
             policies=[Policy(PolicyKind.SSL)],
-            crls=[],
+            revocation=RevocationEvidence(),
             max_intermediates=None,
         )
         failures = [*certificate_failures(root, 1, facts), *key_identifier_failures(facts)]
