@@ -82,12 +82,21 @@ def root(
 
 def _register() -> None:
     """Every command, in `security`'s table order (abbreviations resolve in this order)."""
-    from trustctl.commands import bundle, certificates, exceptions, status, trust_settings, verify
+    from trustctl.commands import (
+        audit,
+        bundle,
+        certificates,
+        exceptions,
+        show,
+        status,
+        trust_settings,
+        verify,
+    )
 
     # security's table: add-certificates, find-certificate, delete-certificate, ...,
     # add-trusted-cert, remove-trusted-cert, dump-trust-settings, trust-settings-export,
     # trust-settings-import, verify-cert; then trustctl's own commands.
-    for family in (certificates, trust_settings, verify, status, exceptions, bundle):
+    for family in (certificates, trust_settings, verify, status, exceptions, bundle, show, audit):
         family.register(app)
 
 

@@ -3,7 +3,8 @@
 Everything the daemon does for a client goes through `TrustService`, which knows who is asking
 (the uid from SO_PEERCRED, passed in by the API layer) and decides what they may do: evaluation
 is open to every local user; the admin domain needs uid 0 or the configured admin group; a user's
-own domain and exceptions belong to that uid alone.  Changes wake `Monitor` subscribers.
+own domain and exceptions belong to that uid alone (in the audit log too).  Changes wake
+`Monitor` subscribers.
 """
 
 from __future__ import annotations
@@ -33,9 +34,17 @@ from trustd.core.verdict import Verdict
 from trustd.net.completion import MAX_ROUNDS, FetchOptions, next_request
 from trustd.net.fetcher import Fetcher
 from trustd.store.models import ADMIN_UID
-from trustd.store.repository import Actor, StoredCertificate, StoredExceptions, TrustStore
+from trustd.store.repository import (
+    Actor,
+    AuditEntry,
+    StoredCertificate,
+    StoredExceptions,
+    TrustStore,
+)
 
 NETWORK_ANSWER_TTL = timedelta(minutes=5)  # how long a verdict that used the network is reused
+AUDIT_LIMIT = 1000  # audit rows answered when the caller names no limit
+MAX_AUDIT_LIMIT = 10_000  # the most one AuditLog call answers
 
 
 class PermissionDenied(PermissionError):
@@ -280,6 +289,34 @@ class TrustService:
         epoch = self.store.reset_exceptions(caller.uid, actor=self._actor(caller))
         self._notify()
         return epoch
+
+    # -- the audit log -------------------------------------------------------------------------
+
+    def audit_log(
+        self,
+        caller: Caller,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        domain: Domain | None = None,
+        obj: str | None = None,
+        limit: int = AUDIT_LIMIT,
+    ) -> list[AuditEntry]:
+        """Audit rows, newest first, as the caller may read them.
+
+        Administrators (uid 0, the admin group) read every row.  Other users read their own
+        changes and the changes of what everyone shares (the admin domain, the certificate
+        store, drop-in files); another user's own trust settings and exceptions stay private,
+        as reading them (CopyTrustSettings, ListExceptions) is.
+        """
+        return self.store.audit_entries(
+            since=since,
+            until=until,
+            obj=obj,
+            domain=domain,
+            limit=limit,
+            visible_to=None if self.is_admin(caller) else caller.uid,
+        )
 
     # -- changes -------------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ and 6:
 `-R` asks for revocation checking (ocsp, crl, require, offline, online: trustd fetches OCSP
 answers and CRLs, soft-failing unless `require`).  A host:port or URL is evaluated with the
 exceptions stored for that host, and the network (missing issuers by AIA) allowed.  `-k`,
-`-N`, `-L` and `-l` are accepted no-ops, as on modern macOS.
+`-N`, `-L` and `-l` are accepted no-ops, as on modern macOS.  `--explain` (trustd's own)
+prints, after everything else on stdout, every path the search tried as a tree
+(trustctl.explain); it adds to `-v` rather than replacing it.
 Imports of the client and of cryptography happen inside the command so `--help` stays fast.
 """
 
@@ -38,6 +40,7 @@ from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json
 
 if TYPE_CHECKING:
+    from trustctl.explain import Node
     from trustd.client import EvaluationResult, Policy
 
 POLICIES = (
@@ -185,6 +188,11 @@ NoKeychainsOption = typer.Option(False, "-N", help="Search no keychains (no effe
 LeafIsCaOption = typer.Option(False, "-L", help="Leaf is a CA (no effect).")
 LocalOnlyOption = typer.Option(False, "-l", help="No network fetch of certificates (no effect).")
 JsonOption = typer.Option(False, "--json", help="Print the verdict as JSON.")
+ExplainOption = typer.Option(
+    False,
+    "--explain",
+    help="Explain: every path tried, as a tree, with each failure's check and a hint.",
+)
 UrlArgument = typer.Argument(
     None,
     metavar="url",
@@ -445,6 +453,35 @@ def print_details(result: EvaluationResult) -> None:
     )
 
 
+def explained(result: EvaluationResult, chain: Sequence[bytes]) -> Node:
+    """The search tree of an explained evaluation, rooted at the leaf."""
+    from trustctl.explain import explanation_tree
+
+    leaf = (result.chain or chain)[0]
+    parsed = _parse_all([leaf])[0]
+    subject = parsed.subject_summary if parsed is not None else "(not a certificate)"
+    return explanation_tree(
+        result,
+        hashlib.sha1(leaf).hexdigest().upper(),
+        subject,
+        [hashlib.sha1(der).hexdigest().upper() for der in result.chain],
+    )
+
+
+def print_explanation(result: EvaluationResult, tree: Node, server: str | None) -> None:
+    """--explain: the tree, in colour on a terminal."""
+    from trustctl.explain import Palette, explanation_lines
+
+    lines = explanation_lines(
+        result,
+        tree,
+        palette=Palette.for_stream(sys.stdout),
+        request_origin="sent by the server" if server else "given with -c",
+        host=server,
+    )
+    print("\n".join(lines))
+
+
 def verdict_json(result: EvaluationResult, code: int) -> dict[str, Any]:
     """--json: the verdict, its CSSM code and message, the failures and the chain."""
     parsed = _parse_all(result.chain)
@@ -502,8 +539,15 @@ def verify_cert(
     leaf_is_ca: bool = LeafIsCaOption,
     local_only: bool = LocalOnlyOption,
     as_json: bool = JsonOption,
+    explain: bool = ExplainOption,
 ) -> None:
-    """Verify one or more certificates, or a TLS server's chain."""
+    """Verify one or more certificates, or a TLS server's chain.
+
+    With --explain, the result lines are followed by every path the search tried, as a tree
+    (in colour on a terminal): the leaf, each candidate issuer and where it came from, the
+    trust settings consulted, how each path ended, and each failure with its Apple check name
+    and what to do about it.  With --json the tree is the "explanation" key.
+    """
     if keychain is not None and no_keychains:
         raise usage_problem(ctx, "-k and -N are mutually exclusive")
     try:
@@ -548,11 +592,18 @@ def verify_cert(
             host=server,
             port=port,
             revocation=tuple(revocation or ()),
+            explain=explain,
         )
     code = result_cssm_code(result)
     failed = not result.trusted
+    tree = explained(result, chain) if explain else None
     if as_json:
-        emit_json(verdict_json(result, code))
+        document = verdict_json(result, code)
+        if tree is not None:
+            from trustctl.explain import explanation_json
+
+            document["explanation"] = explanation_json(result, tree)
+        emit_json(document)
         if failed:
             raise Failure("", 1)
         return
@@ -571,6 +622,8 @@ def verify_cert(
         print_errors(shown, result)
     if tls:
         print_extended_results()
+    if tree is not None:
+        print_explanation(result, tree, server)
     if verbose:
         print_details(result)
     if failed:

@@ -17,11 +17,18 @@ from trustd.core.policy import Policy, PolicyKind
 from trustd.core.request import EvaluationRequest
 from trustd.core.results import check
 from trustd.core.trust_settings import Domain, SettingsResult, UsageConstraint
-from trustd.core.verdict import Verdict
+from trustd.core.verdict import AppliedSetting, Attempt, Failure, Verdict
 from trustd.net.completion import FetchOptions, fetch_options
 from trustd.plist.exceptions import InvalidExceptions, decode_exceptions, encode_exceptions
 from trustd.plist.trust_settings import InvalidRecord, decode_record, encode_record
-from trustd.service import Caller, InvalidTrustSettings, PermissionDenied, TrustService
+from trustd.service import (
+    AUDIT_LIMIT,
+    MAX_AUDIT_LIMIT,
+    Caller,
+    InvalidTrustSettings,
+    PermissionDenied,
+    TrustService,
+)
 from trustd.store.repository import NotFound, NoTrustSettings
 
 NAME = "io.trustd.Trust"
@@ -86,6 +93,18 @@ def _domain(parameters: Mapping[str, Any]) -> Domain:
         return Domain(text)
     except ValueError:
         raise _err("InvalidParameter", parameter="domain", reason="admin, user or system") from None
+
+
+def _moment(parameters: Mapping[str, Any], name: str) -> datetime | None:
+    """An optional ISO 8601 moment parameter (naive means UTC)."""
+    text = _get(parameters, name, str)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _err("InvalidParameter", parameter=name, reason="ISO 8601") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _policy(value: Any) -> Policy:
@@ -154,6 +173,42 @@ def _parse_time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _failure_out(failure: Failure) -> dict[str, Any]:
+    """A Failure on the wire."""
+    return {
+        "index": failure.index,
+        "check": failure.check,
+        "severity": check(failure.check).severity.value,
+        "detail": failure.detail,
+        "rescued_by": None if failure.rescued_by is None else failure.rescued_by.value,
+    }
+
+
+def _setting_out(setting: AppliedSetting) -> dict[str, Any]:
+    """An AppliedSetting on the wire."""
+    return {
+        "index": setting.index,
+        "domain": setting.domain.value,
+        "constraint_index": setting.constraint_index,
+        "effect": setting.effect,
+    }
+
+
+def _attempt_out(attempt: Attempt) -> dict[str, Any]:
+    """An Attempt on the wire: a path's end carries its result, failures and setting."""
+    return {
+        "depth": attempt.depth,
+        "certificate": attempt.certificate.sha1.hex().upper(),
+        "subject": attempt.certificate.subject_summary,
+        "origin": attempt.origin.value,
+        "outcome": attempt.outcome,
+        "detail": attempt.detail,
+        "result": None if attempt.result is None else attempt.result.wire_name,
+        "failures": [_failure_out(f) for f in attempt.failures],
+        "setting": None if attempt.setting is None else _setting_out(attempt.setting),
+    }
+
+
 def encode_verdict(
     verdict: Verdict, since: datetime | None = None, until: datetime | None = None
 ) -> dict[str, Any]:
@@ -168,40 +223,14 @@ def encode_verdict(
         "chain": [_b64(c.der) for c in verdict.chain],
         "anchor_origin": None if verdict.anchor_origin is None else verdict.anchor_origin.value,
         "details": [sorted(d) for d in verdict.details],
-        "failures": [
-            {
-                "index": f.index,
-                "check": f.check,
-                "severity": check(f.check).severity.value,
-                "detail": f.detail,
-                "rescued_by": None if f.rescued_by is None else f.rescued_by.value,
-            }
-            for f in verdict.failures
-        ],
-        "trust_settings": [
-            {
-                "index": s.index,
-                "domain": s.domain.value,
-                "constraint_index": s.constraint_index,
-                "effect": s.effect,
-            }
-            for s in verdict.trust_settings
-        ],
+        "failures": [_failure_out(f) for f in verdict.failures],
+        "trust_settings": [_setting_out(s) for s in verdict.trust_settings],
         "exceptions_applied": verdict.exceptions_applied,
+        "exceptions_usable": verdict.exceptions_usable,
         "exceptions": _b64(encode_exceptions(verdict.exceptions)),
         "attempts": None
         if verdict.attempts is None
-        else [
-            {
-                "depth": a.depth,
-                "certificate": a.certificate.sha1.hex().upper(),
-                "subject": a.certificate.subject_summary,
-                "origin": a.origin.value,
-                "outcome": a.outcome,
-                "detail": a.detail,
-            }
-            for a in verdict.attempts
-        ],
+        else [_attempt_out(a) for a in verdict.attempts],
     }
 
 
@@ -425,6 +454,35 @@ def interface(
     def reset_exceptions(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
         return {"epoch": service.reset_exceptions(_caller(peer))}
 
+    def audit_log(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        limit = _get(p, "limit", int, AUDIT_LIMIT)
+        if not 1 <= limit <= MAX_AUDIT_LIMIT:
+            raise _err("InvalidParameter", parameter="limit", reason=f"1 to {MAX_AUDIT_LIMIT}")
+        domain = None if p.get("domain") is None else _domain(p)
+        entries = service.audit_log(
+            _caller(peer),
+            since=_moment(p, "since"),
+            until=_moment(p, "until"),
+            domain=domain,
+            obj=None if p.get("sha1") is None else _sha1(p).hex().upper(),
+            limit=limit,
+        )
+        return {
+            "entries": [
+                {
+                    "at": e.at.isoformat(),
+                    "uid": e.uid,
+                    "pid": e.pid,
+                    "operation": e.operation,
+                    "domain": e.domain,
+                    "object": e.object,
+                    "summary": e.summary,
+                    "source": e.source,
+                }
+                for e in entries
+            ]
+        }
+
     def monitor(peer: Peer, p: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         for generation in service.watch():
             yield {"event": "changed", "generation": generation}
@@ -456,6 +514,7 @@ def interface(
         "ListExceptions": list_exceptions,
         "RemoveExceptions": remove_exceptions,
         "ResetExceptions": reset_exceptions,
+        "AuditLog": audit_log,
         "Monitor": monitor,
     }
     return Interface(

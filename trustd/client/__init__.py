@@ -3,8 +3,8 @@
 * :class:`Client` (blocking, thread-safe) and :class:`AsyncClient` (asyncio): one method per
   interface method (evaluate, echo, status, add_certificates, find_certificates,
   delete_certificate, set_trust_settings, remove_trust_settings, copy_trust_settings,
-  set_exceptions, list_exceptions, remove_exceptions, reset_exceptions, reload, monitor),
-  returning the typed values of :mod:`trustd.client.models`.
+  set_exceptions, list_exceptions, remove_exceptions, reset_exceptions, audit_log, reload,
+  monitor), returning the typed values of :mod:`trustd.client.models`.
 * :mod:`trustd.client.errors`: one exception class per interface error, all TrustdError;
   :class:`DaemonNotRunning` when nothing answers on the socket.
 * :mod:`trustd.client.ssl`: an ``ssl.SSLContext`` that verifies TLS servers through trustd
@@ -36,6 +36,7 @@ from trustd.client.models import (
     AddedCertificates,
     AppliedSetting,
     Attempt,
+    AuditEntry,
     Counts,
     EvaluationResult,
     Failure,
@@ -54,6 +55,7 @@ __all__ = [
     "AsyncClient",
     "AsyncMonitor",
     "Attempt",
+    "AuditEntry",
     "Client",
     "ConnectionFailed",
     "Counts",

@@ -29,6 +29,7 @@ from trustd.client.errors import (
 )
 from trustd.client.models import (
     AddedCertificates,
+    AuditEntry,
     EvaluationResult,
     HostExceptions,
     Policy,
@@ -339,6 +340,29 @@ def remove_exceptions(host: str, port: int = 0) -> Call[None]:
 def reset_exceptions() -> Call[int]:
     """ResetExceptions."""
     return Call("ResetExceptions", {}, _one("epoch", int))
+
+
+def audit_log(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    domain: str | None = None,
+    sha1: str | bytes | None = None,
+    limit: int | None = None,
+) -> Call[tuple[AuditEntry, ...]]:
+    """AuditLog."""
+    parameters: dict[str, Any] = {}
+    if since is not None:
+        parameters["since"] = _timestamp(since)
+    if until is not None:
+        parameters["until"] = _timestamp(until)
+    if domain is not None:
+        parameters["domain"] = domain
+    if sha1 is not None:
+        parameters["sha1"] = _sha1_text(sha1)
+    if limit is not None:
+        parameters["limit"] = limit
+    return Call("AuditLog", parameters, _list_of("entries", AuditEntry.from_wire))
 
 
 def reload() -> Call[None]:

@@ -33,6 +33,7 @@ from trustd.client import _protocol as protocol
 from trustd.client.errors import ConnectionFailed, ProtocolError, RequestTooLarge, TrustdError
 from trustd.client.models import (
     AddedCertificates,
+    AuditEntry,
     EvaluationResult,
     HostExceptions,
     Policy,
@@ -310,6 +311,20 @@ class AsyncClient:
     async def reset_exceptions(self) -> int:
         """Invalidate every stored exception of the caller; the new epoch."""
         return await self._call(protocol.reset_exceptions())
+
+    async def audit_log(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        domain: str | None = None,
+        sha1: str | bytes | None = None,
+        limit: int | None = None,
+    ) -> tuple[AuditEntry, ...]:
+        """The audit log, newest first; see :meth:`trustd.client.Client.audit_log`."""
+        return await self._call(
+            protocol.audit_log(since=since, until=until, domain=domain, sha1=sha1, limit=limit)
+        )
 
     async def reload(self) -> None:
         """Make the daemon re-read its configuration, CA bundle and drop-ins; needs admin."""

@@ -21,6 +21,7 @@ __all__ = [
     "AddedCertificates",
     "AppliedSetting",
     "Attempt",
+    "AuditEntry",
     "Counts",
     "EvaluationResult",
     "Failure",
@@ -236,7 +237,19 @@ class AppliedSetting:
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One step of the path search, recorded when evaluating with ``explain=True``."""
+    """One step of the path search, recorded when evaluating with ``explain=True``.
+
+    The attempts are the search's trace, depth first.  ``certificate`` is the SHA-1 (upper-case
+    hex) of the certificate considered at chain position ``depth``; ``origin`` where it came
+    from (request, callerAnchor, intermediates, system, admin, user, network: AIA).
+    ``outcome`` is ``extended`` (a candidate issuer whose signature verifies; the search goes
+    on from it), ``signature`` (it does not verify the certificate below), ``loop`` (already on
+    the path), or the end of a path: ``anchor``, ``denied``, ``no issuer`` (``detail``: the
+    issuer name not found), ``depth`` (too many intermediates), ``budget`` (``detail``: the
+    limit that ran out).  A path's end carries that path's ``result`` and ``failures``
+    (positions on that path); ``setting`` is the certificate's trust setting there
+    (``effect``: anchor, deny, noMatch, noDecision).
+    """
 
     depth: int
     certificate: str
@@ -244,10 +257,17 @@ class Attempt:
     origin: str
     outcome: str
     detail: str
+    result: str | None = None
+    failures: tuple[Failure, ...] = ()
+    setting: AppliedSetting | None = None
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> Attempt:
         """Decode an Attempt object."""
+        failures = data.get("failures")
+        setting = data.get("setting")
+        if setting is not None and not isinstance(setting, dict):
+            raise ProtocolError(message=f"reply field 'setting': expected an object: {setting!r}")
         return cls(
             depth=_integer(data, "depth"),
             certificate=_text(data, "certificate"),
@@ -255,6 +275,11 @@ class Attempt:
             origin=_text(data, "origin"),
             outcome=_text(data, "outcome"),
             detail=_text(data, "detail"),
+            result=_optional_text(data, "result"),
+            failures=()
+            if failures is None
+            else tuple(Failure.from_wire(f) for f in _objects(data, "failures")),
+            setting=None if setting is None else AppliedSetting.from_wire(setting),
         )
 
 
@@ -284,6 +309,7 @@ class EvaluationResult:
     exceptions_applied: bool
     attempts: tuple[Attempt, ...] | None
     raw: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
+    exceptions_usable: bool | None = None
 
     @property
     def checks(self) -> tuple[str, ...]:
@@ -319,6 +345,7 @@ class EvaluationResult:
             if attempts is None
             else tuple(Attempt.from_wire(a) for a in _objects(data, "attempts")),
             raw=dict(data),
+            exceptions_usable=_field(data, "exceptions_usable", bool, optional=True),
         )
 
 
@@ -447,6 +474,39 @@ class HostExceptions:
             port=_integer(data, "port"),
             exceptions=blob(_text(data, "exceptions"), "exceptions"),
             created=_date(data, "created"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One change of trust state in the audit log.
+
+    ``uid`` and ``pid`` say who made it (``pid`` is None for a drop-in file, whose path is
+    ``source``); ``operation`` what (set-trust-settings, add-certificate, ...), in ``domain``
+    (admin, user, or None) on ``object`` (a certificate's SHA-1, host:port, a file).
+    """
+
+    at: datetime
+    uid: int
+    pid: int | None
+    operation: str
+    domain: str | None
+    object: str
+    summary: str
+    source: str | None
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> AuditEntry:
+        """Decode an AuditEntry object."""
+        return cls(
+            at=_date(data, "at"),
+            uid=_integer(data, "uid"),
+            pid=_optional_integer(data, "pid"),
+            operation=_text(data, "operation"),
+            domain=_optional_text(data, "domain"),
+            object=_text(data, "object"),
+            summary=_text(data, "summary"),
+            source=_optional_text(data, "source"),
         )
 
 

@@ -32,6 +32,7 @@ from trustd.client import _protocol as protocol
 from trustd.client.errors import ConnectionFailed, ProtocolError, RequestTooLarge, TrustdError
 from trustd.client.models import (
     AddedCertificates,
+    AuditEntry,
     EvaluationResult,
     HostExceptions,
     Policy,
@@ -332,6 +333,24 @@ class Client:
     def reset_exceptions(self) -> int:
         """Invalidate every stored exception of the caller (SecTrustSettingsResetExceptions)."""
         return self._call(protocol.reset_exceptions())
+
+    def audit_log(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        domain: str | None = None,
+        sha1: str | bytes | None = None,
+        limit: int | None = None,
+    ) -> tuple[AuditEntry, ...]:
+        """The audit log, newest first: changes at or after ``since`` and before ``until``
+        (naive means UTC), in ``domain`` ("admin", "user"), of the certificate ``sha1``; at most
+        ``limit`` entries (default 1000, at most 10000).  Administrators read every entry; other
+        users their own changes and those of shared state (admin domain, certificate store,
+        drop-in files)."""
+        return self._call(
+            protocol.audit_log(since=since, until=until, domain=domain, sha1=sha1, limit=limit)
+        )
 
     def reload(self) -> None:
         """Make the daemon re-read its configuration, CA bundle and drop-ins; needs admin."""

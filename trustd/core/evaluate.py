@@ -251,6 +251,19 @@ class _Evaluation:
             return AnchorMark(Origin.SYSTEM)
         return None
 
+    def consulted(self, cert: Certificate, index: int) -> AppliedSetting | None:
+        """For explanations: what the certificate's trust settings say at this position for
+        the first policy (None: it has none)."""
+        settings = self.settings_for(cert)
+        if settings is None:
+            return None
+        decision, at = decide(settings, self.usage(index), self.is_self_signed(cert))
+        if decision is Decision.NONE:
+            effect = "noMatch" if at is None else "noDecision"
+        else:
+            effect = decision.value
+        return AppliedSetting(index, settings.domain, at, effect)
+
     def issuers_of(self, head: Certificate) -> list[tuple[Certificate, Origin]]:
         found: dict[bytes, tuple[Certificate, Origin]] = {}
         for cert in self.anchors_by_subject.get(head.issuer_key, ()):
@@ -327,7 +340,16 @@ class _Evaluation:
             len(counted),
             len(path),
         )
-        return Judged(path, origins, anchor, outcome.result.trusted, score, outcome)
+        return Judged(
+            path,
+            origins,
+            anchor,
+            outcome.result.trusted,
+            score,
+            outcome,
+            result=outcome.result,
+            failures=tuple(outcome.failures),
+        )
 
     def _rescue(
         self,
@@ -422,6 +444,7 @@ class _Evaluation:
                 else request.max_intermediates
             ),
             record=request.record_paths,
+            consulted=self.consulted,
         )
         origin = Origin.CALLER_ANCHOR if leaf.der in self.anchor_set else Origin.REQUEST
         try:
@@ -444,7 +467,15 @@ class _Evaluation:
             exceptions=self._exceptions_for(best.path, outcome.failures),
             budget=BudgetUse.spent(self.start, self.budget),
             attempts=tuple(builder.attempts) if self.request.record_paths else None,
+            exceptions_usable=self._exceptions_usable(best.path[0]),
         )
+
+    def _exceptions_usable(self, leaf: Certificate) -> bool | None:
+        """Whether the exceptions offered apply to this leaf now (None: none were offered)."""
+        exceptions = self.request.exceptions
+        if exceptions is None:
+            return None
+        return exceptions.usable_for(leaf.sha1, self.snapshot.exceptions_epoch)
 
     def _exceptions_for(
         self, chain: Sequence[Certificate], failures: Sequence[Failure]

@@ -43,23 +43,42 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class AppliedSetting:
-    """A trust setting that took part in the decision."""
+    """A trust setting that took part in the decision, or (in attempts) that was consulted.
+
+    `effect` is "anchor" (the matching usage constraint makes the certificate an anchor),
+    "deny", "allowedError" (an allowed error rescued a failure), or, for settings consulted
+    while searching, "noMatch" (no usage constraint matches this use) and "noDecision" (the
+    matching constraint decides nothing: Unspecified, or a root result that does not fit).
+    """
 
     index: int  # chain position
     domain: Domain
-    constraint_index: int | None  # None: an empty array (unconditional TrustRoot)
-    effect: str  # "anchor", "deny" or "allowedError"
+    constraint_index: int | None  # None: an empty array (unconditional TrustRoot), or no match
+    effect: str
 
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One step of the path search, for explanations (recorded when asked)."""
+    """One step of the path search, for explanations (recorded when asked).
+
+    The attempts are the search's trace, depth first: a candidate issuer considered at
+    `depth` ("extended": its signature verifies and the search goes on from it; "signature":
+    it does not verify the certificate below; "loop": it is already on the path) or the end of
+    a path at `depth` ("anchor", "denied", "no issuer", "depth": too many intermediates;
+    "budget": a limit of the Budget ran out here, `detail` says which).  A path's end carries
+    the judgement of the whole path: its `result` and every failure found on it (`failures`,
+    rescued ones included, indexed by position on that path).  `setting` is the trust setting
+    of `certificate` that decided or was consulted at this position.
+    """
 
     depth: int  # chain position of `certificate`
     certificate: Certificate
     origin: Origin
-    outcome: str  # "anchor", "denied", "extended", "signature", "loop", "depth", "no issuer", ...
+    outcome: str
     detail: str = ""
+    result: TrustResult | None = None
+    failures: tuple[Failure, ...] = ()
+    setting: AppliedSetting | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +88,9 @@ class Verdict:
     `details` has one mapping per chain position with the failed checks that count (Apple's
     TrustResultDetails); `failures` lists every failure found on the chosen path, including
     those rescued by allowed errors or exceptions.  `exceptions` is the list that would let
-    exactly this evaluation pass (SecTrustCopyExceptions).
+    exactly this evaluation pass (SecTrustCopyExceptions).  `exceptions_usable` says whether
+    the exceptions offered (stored for the host, or passed in) were for this leaf in the
+    current epoch.  `attempts` is the search's trace when the request asked for it.
     """
 
     result: TrustResult
@@ -81,6 +102,7 @@ class Verdict:
     exceptions: ExceptionList
     budget: BudgetUse
     attempts: tuple[Attempt, ...] | None = None
+    exceptions_usable: bool | None = None  # None: no exceptions offered; False: other leaf/epoch
 
     @property
     def trusted(self) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
@@ -87,6 +87,13 @@ class StoredExceptions:
     last_used_at: datetime | None
 
 
+# Audit rows about state every user shares, readable by all: the admin domain, and the
+# certificate store (candidate issuers for everyone; drop-in files removed).  Users' own domains
+# and exceptions are readable by their owner alone.
+SHARED_AUDIT_DOMAINS = ("admin",)
+SHARED_AUDIT_OPERATIONS = ("add-certificate", "delete-certificate", "remove-source")
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     at: datetime
@@ -110,6 +117,11 @@ def owner_uid(domain: Domain, uid: int) -> int:
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """A moment for comparing with stored times (UTC): naive means UTC, others are converted."""
+    return _utc(moment).astimezone(UTC)
 
 
 # -- row <-> value ----------------------------------------------------------------------------
@@ -658,17 +670,37 @@ class TrustStore:
         self,
         *,
         since: datetime | None = None,
+        until: datetime | None = None,
         obj: str | None = None,
         domain: Domain | None = None,
         limit: int = 1000,
+        visible_to: int | None = None,
     ) -> list[AuditEntry]:
+        """The newest `limit` audit rows matching every filter given, newest first.
+
+        `since` and `until` bound the time (inclusive, exclusive); `obj` is the object changed
+        (a certificate's upper-case SHA-1, host:port, a drop-in file); with `visible_to`, only
+        the rows that uid may read: its own changes and those of state shared by everyone
+        (SHARED_AUDIT_DOMAINS, SHARED_AUDIT_OPERATIONS), never another user's own domain or
+        exceptions.
+        """
         query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
         if since is not None:
-            query = query.where(AuditRow.at >= since)
+            query = query.where(AuditRow.at >= _as_utc(since))
+        if until is not None:
+            query = query.where(AuditRow.at < _as_utc(until))
         if obj is not None:
             query = query.where(AuditRow.object == obj)
         if domain is not None:
             query = query.where(AuditRow.domain == domain.value)
+        if visible_to is not None:
+            query = query.where(
+                or_(
+                    AuditRow.uid == visible_to,
+                    AuditRow.domain.in_(SHARED_AUDIT_DOMAINS),
+                    AuditRow.operation.in_(SHARED_AUDIT_OPERATIONS),
+                )
+            )
         with self._read() as session:
             return [
                 AuditEntry(
