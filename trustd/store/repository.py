@@ -493,7 +493,7 @@ class TrustStore:
                 actor,
                 "import-trust-settings",
                 domain.value,
-                f"{len(entries)} entries",
+                f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}",
                 domain=domain,
             )
 
