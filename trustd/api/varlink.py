@@ -14,6 +14,7 @@ IDLE_TIMEOUT is closed, and nothing a client sends can affect another connection
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -34,30 +35,44 @@ SERVICE = "org.varlink.service"
 
 @dataclass(frozen=True, slots=True)
 class Peer:
-    """Who is on the other end of a connection, from SO_PEERCRED."""
+    """Who is on the other end of a connection, from SO_PEERCRED (and SO_PEERGROUPS)."""
 
     pid: int
     uid: int
     gid: int
+    # The supplementary groups the client had when it connected; None: the kernel cannot say.
+    supplementary: frozenset[int] | None = None
 
     def groups(self) -> frozenset[int]:
-        """The peer's supplementary groups (from /proc), plus its primary group."""
-        groups = {self.gid}
-        # A peer that is gone (or a /proc we cannot read) keeps only its primary group.
-        with (
-            contextlib.suppress(OSError),
-            open(f"/proc/{self.pid}/status", encoding="ascii") as status,
-        ):
-            for line in status:
-                if line.startswith("Groups:"):
-                    groups.update(int(g) for g in line.split()[1:])
-        return frozenset(groups)
+        """The peer's supplementary groups when it connected, plus its primary group.
+
+        Never read from /proc/<pid>: once the client exits, its pid can belong to another
+        process (of the admin group, say) while the connection lives on elsewhere.  Without
+        SO_PEERGROUPS (Linux before 4.13) only the primary group counts.
+        """
+        return frozenset({self.gid, *(self.supplementary or ())})
+
+
+SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # Linux 4.13; asm-generic value
+_INT = struct.calcsize("I")
+
+
+def _peer_groups(connection: socket.socket) -> frozenset[int] | None:
+    for count in (64, 65536):  # a larger buffer when the first is too small (ERANGE)
+        try:
+            data = connection.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, count * _INT)
+        except OSError as problem:
+            if problem.errno == errno.ERANGE:
+                continue
+            return None
+        return frozenset(struct.unpack(f"{len(data) // _INT}I", data))
+    return None
 
 
 def peer_of(connection: socket.socket) -> Peer:
     data = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, gid = struct.unpack("3i", data)
-    return Peer(pid, uid, gid)
+    return Peer(pid, uid, gid, _peer_groups(connection))
 
 
 class Encoded(dict[str, Any]):
@@ -229,6 +244,9 @@ def _error(name: str, **parameters: Any) -> dict[str, Any]:
 class _ThreadedServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of clients connecting at once got EAGAIN
+    # from connect() (a Unix socket with a timeout does not wait for room in the backlog).
+    request_queue_size = socket.SOMAXCONN
     varlink: VarlinkServer
 
 
