@@ -187,9 +187,7 @@ class TrustService:
         constraints: Sequence[UsageConstraint],
     ) -> None:
         self._require_domain(caller, domain)
-        self_signed = certificate.is_self_issued and self.evaluator.verifier.verify(
-            certificate, certificate
-        )
+        self_signed = self.evaluator.is_self_signed(certificate)
         problem = validate_for_storage(tuple(constraints), self_signed)
         if problem:
             raise InvalidTrustSettings(problem)
@@ -255,7 +253,7 @@ class TrustService:
             origin = anchor_domain(
                 snapshot.trust_settings_for(cert),
                 usage,
-                self_signed=cert.is_self_issued and self.evaluator.verifier.verify(cert, cert),
+                self_signed=self.evaluator.is_self_signed(cert),
                 system_anchor=snapshot.is_system_anchor(cert),
             )
             if origin is not None:

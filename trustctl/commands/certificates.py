@@ -307,14 +307,11 @@ def attribute_dump(stored: StoredCertificate) -> list[str]:
     import hashlib
 
     from trustd.core.certificates import parse_certificate
-    from trustd.core.der import children, read_tlv
 
     parsed = parse_certificate(stored.certificate)
     emails = parsed.email_addresses
     serial = parsed.parts.serial
-    _, start, end = read_tlv(parsed.spki_der)
-    _, (_, _, bits_start, bits_end) = children(parsed.spki_der, start, end)
-    key_hash = hashlib.sha1(parsed.spki_der[bits_start + 1 : bits_end]).digest()
+    key_hash = hashlib.sha1(parsed.public_key_bits).digest()
     ski = parsed.subject_key_identifier
 
     def blob(name: str, value: bytes | None) -> str:

@@ -26,8 +26,10 @@ from trustd.core.der import (
     CertificateParts,
     DERProblem,
     certificate_parts,
+    children,
     has_explicit_ec_parameters,
     raw_extensions,
+    read_tlv,
 )
 from trustd.core.names import normalized_rdns
 
@@ -233,6 +235,17 @@ class Certificate:
         return self.key_facts.algorithm in ("EC", "unknown") and has_explicit_ec_parameters(
             self.parts.subject_public_key_info
         )
+
+    @cached_property
+    def public_key_bits(self) -> bytes:
+        """The subjectPublicKey BIT STRING's bits (what OCSP's issuerKeyHash and Apple's
+        `hpky` hash); empty when the SubjectPublicKeyInfo cannot be walked."""
+        try:
+            _, start, end = read_tlv(self.spki_der)
+            _, (_, _, bits_start, bits_end) = children(self.spki_der, start, end)
+        except (DERProblem, ValueError):
+            return b""
+        return self.spki_der[bits_start + 1 : bits_end]  # after the unused-bits octet
 
     @cached_property
     def spki_sha256(self) -> bytes:

@@ -101,6 +101,10 @@ class Evaluator:
             self._public_suffixes = default_public_suffixes()
         return self._public_suffixes(domain)
 
+    def is_self_signed(self, cert: Certificate) -> bool:
+        """Self-issued and signed by its own key (the signature check is cached)."""
+        return cert.is_self_issued and self.verifier.verify(cert, cert)
+
     def parse(self, data: bytes) -> Certificate | None:
         try:
             return self.certificates.parse(data)
@@ -218,9 +222,7 @@ class _Evaluation:
 
     def is_self_signed(self, cert: Certificate) -> bool:
         if cert.sha256 not in self._self_signed:
-            self._self_signed[cert.sha256] = cert.is_self_issued and self.evaluator.verifier.verify(
-                cert, cert
-            )
+            self._self_signed[cert.sha256] = self.evaluator.is_self_signed(cert)
         return self._self_signed[cert.sha256]
 
     def usage(self, index: int, policy_index: int = 0) -> Usage:

@@ -27,7 +27,6 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
-from trustd.core.der import DERProblem, children, read_tlv
 from trustd.core.reasons import REASON_CODES
 from trustd.core.signatures import verify_signature, verify_signed
 
@@ -72,12 +71,8 @@ def _key_hash(cert: Certificate, algorithm: hashes.HashAlgorithm) -> bytes:
     digest = _HASHES.get(algorithm.name)
     if digest is None:
         return b""
-    try:
-        _, start, end = read_tlv(cert.spki_der)
-        _, (_, _, bits_start, bits_end) = children(cert.spki_der, start, end)
-    except (DERProblem, ValueError):
-        return b""
-    return digest(cert.spki_der[bits_start + 1 : bits_end]).digest()  # skip unused-bits octet
+    bits = cert.public_key_bits
+    return digest(bits).digest() if bits else b""
 
 
 def _names(single: ocsp.OCSPSingleResponse, cert: Certificate, issuer: Certificate) -> bool:
