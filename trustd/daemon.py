@@ -32,7 +32,7 @@ from trustd.net.completion import FetchOptions
 from trustd.net.fetcher import Fetcher
 from trustd.paths import default_paths
 from trustd.service import Caller, TrustService
-from trustd.store.engine import current_revision, migrate, open_engine
+from trustd.store.engine import StoreUnusable, current_revision, location_problem, open_database
 from trustd.store.repository import TrustStore
 from trustd.store.system_anchors import SystemAnchors
 from trustd.watcher.watch import DropinDirectories, DropinWatcher
@@ -175,14 +175,10 @@ class Daemon:
         self.overrides = overrides or {}
         self.stop = threading.Event()
         self.reload_requested = threading.Event()
-        self.engine = open_engine(config.state_dir / DATABASE)
         try:
-            migrate(self.engine)
-        except Exception as problem:
-            raise SystemExit(
-                f"trustd: the database {config.state_dir / DATABASE} cannot be opened or "
-                f"migrated ({type(problem).__name__}: {problem}); it was left untouched"
-            ) from None
+            self.engine = open_database(config.state_dir / DATABASE)
+        except StoreUnusable as problem:  # one line, status 1; the file is left as it is
+            raise SystemExit(f"trustd: {problem}") from None
         self.system = SystemAnchors(config.ca_bundle)
         self.store = TrustStore(self.engine, self.system)
         self.service = TrustService(
@@ -297,6 +293,9 @@ class Daemon:
             log.info("serving %d socket(s) passed by systemd", len(activated))
             return
         self.config.socket.parent.mkdir(parents=True, exist_ok=True)
+        unsafe = location_problem(self.config.socket.parent)
+        if unsafe is not None:  # whoever could replace the socket could answer for trustd
+            raise SystemExit(f"trustd: unsafe socket directory: {unsafe}; refusing to start")
         self.server.listen(str(self.config.socket))
         self.owned_socket = self.config.socket
         log.info("listening on %s", self.config.socket)

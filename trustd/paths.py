@@ -1,7 +1,9 @@
 """Where trustd keeps things by default: one rule for the daemon, trustctl and the client.
 
 As root: state in /var/lib/trustd, the socket in /run/trustd, configuration and drop-ins in
-/etc/trustd.  As another user: the XDG state, runtime and configuration directories.  The
+/etc/trustd.  As another user: the XDG state, runtime and configuration directories; without
+XDG_RUNTIME_DIR, /run/user/<uid> if it exists, else the state directory (never a directory in
+/tmp, where another user could have made it first).  The
 TRUSTD_SOCKET environment variable overrides the socket path everywhere.  Standard library only,
 so that clients can import it cheaply.
 """
@@ -29,10 +31,17 @@ def default_paths(environ: Mapping[str, str] | None = None, uid: int | None = No
     else:
         home = Path(env.get("HOME", "~")).expanduser()
         state = Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "trustd"
-        runtime = Path(env.get("XDG_RUNTIME_DIR") or f"/tmp/trustd-{uid}") / "trustd"
+        runtime = _runtime_dir(env, uid) or state
         config = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "trustd"
     socket = Path(env["TRUSTD_SOCKET"]) if env.get("TRUSTD_SOCKET") else runtime / "trustd.sock"
     return Paths(socket, state, config)
+
+
+def _runtime_dir(env: Mapping[str, str], uid: int) -> Path | None:
+    if env.get("XDG_RUNTIME_DIR"):
+        return Path(env["XDG_RUNTIME_DIR"]) / "trustd"
+    systemd = Path(f"/run/user/{uid}")
+    return systemd / "trustd" if systemd.is_dir() else None
 
 
 def default_socket() -> Path:

@@ -12,6 +12,7 @@ from typing import Any
 
 from trustd.api.varlink import Encoded, Interface, Peer, VarlinkError
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
+from trustd.core.der import is_dotted_oid
 from trustd.core.lru import LRU
 from trustd.core.policy import Policy, PolicyKind
 from trustd.core.request import EvaluationRequest
@@ -20,7 +21,8 @@ from trustd.core.trust_settings import Domain, SettingsResult, UsageConstraint
 from trustd.core.verdict import AppliedSetting, Attempt, Failure, Verdict
 from trustd.net.completion import FetchOptions, fetch_options
 from trustd.plist.exceptions import InvalidExceptions, decode_exceptions, encode_exceptions
-from trustd.plist.trust_settings import InvalidRecord, decode_record, encode_record
+from trustd.plist.safe import xml_can_hold
+from trustd.plist.trust_settings import INT32, InvalidRecord, decode_record, encode_record
 from trustd.service import (
     AUDIT_LIMIT,
     MAX_AUDIT_LIMIT,
@@ -29,10 +31,11 @@ from trustd.service import (
     PermissionDenied,
     TrustService,
 )
-from trustd.store.repository import NotFound, NoTrustSettings
+from trustd.store.repository import NotFound, NoTrustSettings, StorageFailure
 
 NAME = "io.trustd.Trust"
 MAX_CERTIFICATES = 64  # per evaluation: more is not a chain, it is an attack on the builder
+MAX_PORT = 65535
 
 
 def _err(name: str, **parameters: Any) -> VarlinkError:
@@ -115,7 +118,14 @@ def _policy(value: Any) -> Policy:
         kind = PolicyKind.parse(name if isinstance(name, str) else "")
     except ValueError:
         raise _err("UnknownPolicy", policy=str(name)) from None
-    return Policy(kind, client=bool(value.get("client", False)), name=value.get("name"))
+    return Policy(kind, client=_get(value, "client", bool, False), name=_get(value, "name", str))
+
+
+def _port(parameters: Mapping[str, Any]) -> int:
+    port = _get(parameters, "port", int, 0)
+    if not 0 <= port <= MAX_PORT:
+        raise _err("InvalidParameter", parameter="port", reason=f"0 to {MAX_PORT}")
+    return int(port)
 
 
 def _sha1(parameters: Mapping[str, Any], name: str = "sha1") -> bytes:
@@ -130,20 +140,32 @@ def _sha1(parameters: Mapping[str, Any], name: str = "sha1") -> bytes:
 
 
 def _constraint(value: Any) -> UsageConstraint:
+    """A usage constraint from the wire, held to the rules of one read from a plist: what is
+    accepted here can be stored, exported and imported again."""
     if not isinstance(value, dict):
         raise _err("InvalidTrustSettings", reason="a usage constraint is an object")
-    result = value.get("result")
+    numbers = {name: _get(value, name, int) for name in ("result", "allowed_error", "key_usage")}
+    for name, number in numbers.items():
+        if number is not None and number not in INT32:
+            raise _err("InvalidTrustSettings", reason=f"{name} is not a 32-bit integer")
+    result = numbers["result"]
     if result is not None and result not in SettingsResult._value2member_map_:
         raise _err("InvalidTrustSettings", reason=f"unknown result {result!r}")
+    policy_oid = _get(value, "policy_oid", str)
+    if policy_oid is not None and not is_dotted_oid(policy_oid):
+        raise _err("InvalidTrustSettings", reason=f"policy_oid {policy_oid!r} is not an OID")
+    texts = {name: _get(value, name, str) for name in ("policy_name", "policy_string")}
+    if not all(xml_can_hold(text) for text in texts.values() if text is not None):
+        raise _err("InvalidTrustSettings", reason="control characters in a policy name")
     application = value.get("application")
     return UsageConstraint(
-        policy_oid=value.get("policy_oid"),
-        policy_name=value.get("policy_name"),
-        policy_string=value.get("policy_string"),
+        policy_oid=policy_oid,
+        policy_name=texts["policy_name"],
+        policy_string=texts["policy_string"],
         application=None if application is None else _bytes(application, "application"),
-        allowed_error=value.get("allowed_error"),
+        allowed_error=numbers["allowed_error"],
         result=None if result is None else SettingsResult(result),
-        key_usage=value.get("key_usage"),
+        key_usage=numbers["key_usage"],
     )
 
 
@@ -292,6 +314,8 @@ def interface(
                 raise _err("NotFound", what=str(problem)) from None
             except InvalidTrustSettings as problem:
                 raise _err("InvalidTrustSettings", reason=str(problem)) from None
+            except StorageFailure as problem:  # logged by the store; nothing was changed
+                raise _err("StorageFailure", reason=str(problem)) from None
 
         return wrapped
 
@@ -349,9 +373,7 @@ def interface(
                     "InvalidParameter", parameter="exceptions", reason=str(problem)
                 ) from None
             raise _err("InvalidParameter", parameter="verify_date", reason="ISO 8601") from None
-        verdict = run_evaluation(
-            _caller(peer), request, _get(p, "host", str), _get(p, "port", int, 0), fetch
-        )
+        verdict = run_evaluation(_caller(peer), request, _get(p, "host", str), _port(p), fetch)
         return {"verdict": verdict}
 
     def add_certificates(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
@@ -429,9 +451,7 @@ def interface(
             exceptions = decode_exceptions(_bytes(_required(p, "exceptions", str), "exceptions"))
         except InvalidExceptions as problem:
             raise _err("InvalidParameter", parameter="exceptions", reason=str(problem)) from None
-        service.set_exceptions(
-            _caller(peer), _required(p, "host", str), _get(p, "port", int, 0), exceptions
-        )
+        service.set_exceptions(_caller(peer), _required(p, "host", str), _port(p), exceptions)
         return {}
 
     def list_exceptions(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
@@ -448,7 +468,7 @@ def interface(
         }
 
     def remove_exceptions(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
-        service.remove_exceptions(_caller(peer), _required(p, "host", str), _get(p, "port", int, 0))
+        service.remove_exceptions(_caller(peer), _required(p, "host", str), _port(p))
         return {}
 
     def reset_exceptions(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:

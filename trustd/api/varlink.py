@@ -70,8 +70,8 @@ def _peer_groups(connection: socket.socket) -> frozenset[int] | None:
 
 
 def peer_of(connection: socket.socket) -> Peer:
-    data = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid, uid, gid = struct.unpack("3i", data)
+    data = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("iII"))
+    pid, uid, gid = struct.unpack("iII", data)  # struct ucred: pid_t, uid_t, gid_t
     return Peer(pid, uid, gid, _peer_groups(connection))
 
 

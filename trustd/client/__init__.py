@@ -29,6 +29,7 @@ from trustd.client.errors import (
     PermissionDenied,
     ProtocolError,
     RequestTooLarge,
+    StorageFailure,
     TrustdError,
     UnknownPolicy,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "ProtocolError",
     "RequestTooLarge",
     "Status",
+    "StorageFailure",
     "StoredCertificate",
     "TrustSettingsEntry",
     "TrustdError",

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,6 +76,22 @@ def connect_error(path: Path, problem: OSError) -> TrustdError:
     return ConnectionFailed(
         parameters={"socket": str(path)}, message=f"cannot connect to trustd at {path}: {problem}"
     )
+
+
+def check_server(sock: socket.socket, path: Path) -> None:
+    """Refuse a socket served by anyone but root or this user.
+
+    Whoever answers on the socket decides what this program trusts; a socket in a place others
+    could write (a wrong TRUSTD_SOCKET, a runtime directory that is not ours) might be answered
+    by another user's impostor.  SO_PEERCRED says who listens, as the kernel saw them.
+    """
+    data = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("iII"))
+    _, uid, _ = struct.unpack("iII", data)
+    if uid not in (0, os.geteuid()):
+        raise ConnectionFailed(
+            parameters={"socket": str(path), "uid": uid},
+            message=f"refusing trustd at {path}: it is served by uid {uid}, not by root or you",
+        )
 
 
 # -- framing ------------------------------------------------------------------------------------

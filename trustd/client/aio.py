@@ -60,9 +60,15 @@ class _Broken(Exception):
 
 async def _open(path: Path) -> _Stream:
     try:
-        return await asyncio.open_unix_connection(str(path), limit=protocol.MAX_REPLY)
+        reader, writer = await asyncio.open_unix_connection(str(path), limit=protocol.MAX_REPLY)
     except OSError as problem:
         raise protocol.connect_error(path, problem) from problem
+    try:
+        protocol.check_server(writer.get_extra_info("socket"), path)
+    except BaseException:
+        writer.close()
+        raise
+    return reader, writer
 
 
 async def _read_message(reader: asyncio.StreamReader) -> bytes:

@@ -29,6 +29,7 @@ __all__ = [
     "PermissionDenied",
     "ProtocolError",
     "RequestTooLarge",
+    "StorageFailure",
     "TrustdError",
     "UnknownPolicy",
     "from_reply",
@@ -182,6 +183,19 @@ class RequestTooLarge(TrustdError):
         return value if isinstance(value, int) else 0
 
 
+class StorageFailure(TrustdError):
+    """The daemon's database could not do the operation (disk full, I/O error); nothing of it
+    was stored and nothing stored before was lost."""
+
+    error_name = f"{INTERFACE}.StorageFailure"
+    template = "trustd could not use its database: {reason}"
+
+    @property
+    def reason(self) -> str:
+        """SQLite's reason."""
+        return self._text("reason")
+
+
 class ConnectionFailed(TrustdError):
     """The connection to trustd could not be made, broke, or timed out."""
 
@@ -218,6 +232,7 @@ ERRORS: dict[str, type[TrustdError]] = {
         NoTrustSettings,
         InvalidTrustSettings,
         RequestTooLarge,
+        StorageFailure,
     )
 }
 """The io.trustd.Trust errors by qualified varlink name."""

@@ -65,6 +65,11 @@ def _open(path: Path, timeout: float | None) -> socket.socket:
     except OSError as problem:
         sock.close()
         raise protocol.connect_error(path, problem) from problem
+    try:
+        protocol.check_server(sock, path)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 

@@ -11,6 +11,7 @@ read them; everything else is left to `cryptography`.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 SEQUENCE = 0x30
@@ -80,11 +81,19 @@ def decode_oid(content: bytes) -> str:
     return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
 
 
+_DOTTED_OID = re.compile(r"([01]\.([0-9]|[1-3][0-9])|2\.(0|[1-9][0-9]*))(\.(0|[1-9][0-9]*))*")
+
+
+def is_dotted_oid(text: str) -> bool:
+    """Whether `text` is an OBJECT IDENTIFIER in dotted form (X.660: 0 and 1 have 40 arcs)."""
+    return _DOTTED_OID.fullmatch(text) is not None
+
+
 def encode_oid(dotted: str) -> bytes:
     """Content octets of an OBJECT IDENTIFIER (as stored in trust settings, no tag/length)."""
-    arcs = [int(a) for a in dotted.split(".")]
-    if len(arcs) < 2:
+    if not is_dotted_oid(dotted):
         raise ValueError(f"not an OID: {dotted!r}")
+    arcs = [int(a) for a in dotted.split(".")]
     out = bytearray()
     for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
         chunk = [arc & 0x7F]

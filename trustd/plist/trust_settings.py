@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from trustd.core.der import DERProblem, decode_oid, encode_oid
+from trustd.core.der import DERProblem, decode_oid, encode_oid, is_dotted_oid
 from trustd.core.trust_settings import (
     DEFAULT_ROOT_KEY,
     SettingsResult,
@@ -27,9 +27,8 @@ from trustd.plist.safe import InvalidPlist, load_plist
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 TRUST_VERSION = 1  # kSecTrustRecordVersionCurrent: the only version Apple reads
 _SHA1_KEY = re.compile(r"[0-9A-Fa-f]{40}")
-_DOTTED_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_INT32 = range(-(2**31), 2**32)  # SInt32 on disk; tools also write the unsigned form
+INT32 = range(-(2**31), 2**32)  # SInt32 on disk; tools also write the unsigned form
 
 POLICY = "kSecTrustSettingsPolicy"
 POLICY_NAME = "kSecTrustSettingsPolicyName"
@@ -174,7 +173,7 @@ def decode_constraint(item: Any) -> UsageConstraint:
         except DERProblem:
             raise InvalidRecord(f"{POLICY} is not an OID") from None
     elif isinstance(policy, str):
-        if not _DOTTED_OID.fullmatch(policy):
+        if not is_dotted_oid(policy):
             raise InvalidRecord(f"{POLICY} {policy!r} is not a dotted OID")
         policy_oid, as_string = policy, True
     elif policy is not None:
@@ -214,7 +213,7 @@ def _optional_int(mapping: Mapping[str, Any], key: str) -> int | None:
     value = mapping.get(key)
     if value is None:
         return None
-    if not _is_int(value) or value not in _INT32:
+    if not _is_int(value) or value not in INT32:
         raise InvalidRecord(f"{key} is not a 32-bit integer")
     result: int = value
     return result

@@ -2,14 +2,24 @@
 
 Every connection runs with WAL, foreign keys, a busy timeout and synchronous=FULL (an
 acknowledged write survives a power cut).  Writes take the database lock at BEGIN (BEGIN
-IMMEDIATE) so that two writers never deadlock upgrading a read lock.  The daemon upgrades the
-schema to the newest migration at start (`migrate`), from a checkout or an installed package.
+IMMEDIATE) so that two writers never deadlock upgrading a read lock, and the writers of one
+engine take turns on a lock first, so that none waits on SQLite's polling busy handler while
+others overtake it.  The daemon upgrades the schema to the newest migration at start
+(`migrate`), from a checkout or an installed package.
+
+Whoever can write the database decides what every program trusts, so `open_engine` refuses a
+state directory that someone else could change (`UnsafeLocation`: owned by another user, or
+below a directory others may write without the sticky bit) and a database file owned by
+another user.  `check_integrity` runs SQLite's quick_check: the daemon refuses a damaged file
+at start (`DamagedDatabase`) rather than serving from it or replacing it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +29,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 
 BUSY_TIMEOUT_MS = 10_000
 IMMEDIATE = "trustd_immediate"
@@ -38,40 +49,188 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _on_begin(connection: Any) -> None:
-    immediate = connection.get_execution_options().get(IMMEDIATE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+_TURN = "trustd_writer_turn"
+
+
+def _on_begin(turns: threading.Lock, connection: Any) -> None:
+    """BEGIN, or BEGIN IMMEDIATE for writers, who first wait their turn in this process.
+
+    SQLite's busy handler is no scheduler: a writer that finds the database locked sleeps (up
+    to 100 ms at a time) while the others take the lock again and again, so under steady
+    writes one client waited seconds (and, past the busy timeout, would fail with "database is
+    locked").  Waiting on a lock instead wakes the next writer as soon as one ends.  Past the
+    busy timeout a writer goes on without its turn and SQLite's locking decides, as before;
+    other processes meet SQLite's locking only.
+    """
+    if not connection.get_execution_options().get(IMMEDIATE, False):
+        connection.exec_driver_sql("BEGIN")
+        return
+    if turns.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+        connection.info[_TURN] = turns
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        _end_write(connection)
+        raise
+
+
+def _end_write(connection: Any) -> None:
+    """After COMMIT or ROLLBACK: the next writer's turn."""
+    turns = connection.info.pop(_TURN, None)
+    if turns is not None:
+        turns.release()
+
+
+class StoreUnusable(RuntimeError):
+    """The database cannot be used as it is; the message is one line for the administrator."""
+
+
+class UnsafeLocation(StoreUnusable):
+    """A directory or file of trustd's that another user could replace or change."""
+
+
+class DamagedDatabase(StoreUnusable):
+    """The database file fails SQLite's integrity check."""
+
+
+def _trusted_owner(uid: int) -> bool:
+    return uid in (0, os.geteuid())
+
+
+def location_problem(directory: Path) -> str | None:
+    """Why another user could replace `directory` or what is in it, or None when nobody can.
+
+    The directory and every ancestor must belong to root or to this process's user, and no
+    ancestor may be writable by group or others unless it has the sticky bit (as /tmp has:
+    there nobody may rename or remove another user's entries).  The directory itself must not
+    be writable by group or others at all.  The sshd StrictModes rule.
+    """
+    path = Path(os.path.abspath(directory))
+    for current in (path, *path.parents):
+        try:
+            info = current.stat()
+        except OSError as problem:
+            return f"{current}: {problem.strerror}"
+        if not _trusted_owner(info.st_uid):
+            return f"{current} is owned by uid {info.st_uid}"
+        writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if writable and (current == path or not info.st_mode & stat.S_ISVTX):
+            return (
+                f"{current} is writable by group or others (mode {stat.S_IMODE(info.st_mode):04o})"
+            )
+    return None
 
 
 def _secure_directory(directory: Path) -> None:
     """Create the state directory; nobody but its owner may write to it."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    mode = directory.stat().st_mode
-    if mode & (stat.S_IWGRP | stat.S_IWOTH):
-        directory.chmod(stat.S_IMODE(mode) & ~(stat.S_IWGRP | stat.S_IWOTH))
+    info = directory.stat()
+    if _trusted_owner(info.st_uid) and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        directory.chmod(stat.S_IMODE(info.st_mode) & ~(stat.S_IWGRP | stat.S_IWOTH))
+    problem = location_problem(directory)
+    if problem is not None:
+        raise UnsafeLocation(f"unsafe state directory: {problem}")
+
+
+def _database_files(path: Path) -> tuple[Path, Path, Path]:
+    return path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _check_owner(path: Path) -> None:
+    """Files someone else created in the state directory are not ours to trust."""
+    for candidate in _database_files(path):
+        try:
+            info = candidate.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
+            raise UnsafeLocation(f"unsafe database: {candidate} is not a regular file")
+        if not _trusted_owner(info.st_uid):
+            raise UnsafeLocation(f"unsafe database: {candidate} is owned by uid {info.st_uid}")
 
 
 def _secure_files(path: Path) -> None:
     """The database and its WAL files are readable and writable by the owner only."""
-    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+    for candidate in _database_files(path):
         if candidate.exists():
             candidate.chmod(0o600)
 
 
 def open_engine(path: Path) -> Engine:
-    """An Engine on the SQLite file at `path`, creating it (and its directory) if needed."""
+    """An Engine on the SQLite file at `path`, creating it (and its directory) if needed.
+
+    Raises UnsafeLocation when another user could have written the directory or the file.
+    """
     _secure_directory(path.parent)
+    _check_owner(path)
     old_umask = os.umask(0o077)
     try:
         engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _on_connect)
-        event.listen(engine, "begin", _on_begin)
+        event.listen(engine, "begin", functools.partial(_on_begin, threading.Lock()))
+        event.listen(engine, "commit", _end_write)
+        event.listen(engine, "rollback", _end_write)
         with engine.connect():
             pass  # creates the file under the umask
     finally:
         os.umask(old_umask)
     _secure_files(path)
     return engine
+
+
+def check_integrity(engine: Engine) -> None:
+    """SQLite's quick_check (every page and b-tree, not the index contents); DamagedDatabase
+    with SQLite's first complaint when it fails.  About a second at a million certificates."""
+    try:
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql("PRAGMA quick_check").scalars().all()
+    except DBAPIError as problem:
+        raise DamagedDatabase(_first_line(problem.orig or problem)) from None
+    if rows != ["ok"]:
+        found = [
+            line
+            for row in rows
+            for line in str(row).splitlines()
+            if line.strip() and not line.startswith("*** ")  # "*** in database main ***"
+        ] or ["quick_check gave no answer"]
+        more = f"; {len(found) - 1} more problems" if len(found) > 1 else ""
+        raise DamagedDatabase(f"{found[0].strip()}{more}")
+
+
+def open_database(path: Path) -> Engine:
+    """What the daemon does at start: open_engine, check_integrity and migrate.
+
+    Raises StoreUnusable with a one-line reason when the file cannot be used; a damaged file is
+    never replaced or repaired (that is the administrator's decision, from their backups).
+    """
+    try:
+        engine = open_engine(path)
+        check_integrity(engine)
+    except DBAPIError as problem:
+        raise DamagedDatabase(_unusable(path, _first_line(problem.orig or problem))) from None
+    except DamagedDatabase as problem:
+        raise DamagedDatabase(_unusable(path, str(problem))) from None
+    try:
+        migrate(engine)
+    except Exception as problem:
+        engine.dispose()
+        reason = f"{type(problem).__name__}: {_first_line(problem)}"
+        raise StoreUnusable(
+            f"the database {path} cannot be migrated ({reason}); it was left untouched"
+        ) from None
+    return engine
+
+
+def _unusable(path: Path, reason: str) -> str:
+    return (
+        f"the database {path} cannot be used ({reason}); it was left untouched: restore it "
+        "from a backup, or move it away to start with an empty store"
+    )
+
+
+def _first_line(problem: BaseException) -> str:
+    lines = str(problem).strip().splitlines()
+    return lines[0] if lines else type(problem).__name__
 
 
 def writer(engine: Engine) -> Engine:

@@ -9,6 +9,7 @@ grow with the number of stored certificates.
 from __future__ import annotations
 
 import itertools
+import logging
 import plistlib
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
@@ -47,6 +49,8 @@ from trustd.store.models import (
 )
 from trustd.store.system_anchors import SystemAnchors
 
+log = logging.getLogger(__name__)
+
 CACHE_SIZE = 4096
 _INSTANCES = itertools.count()
 # Cached stand-in for "no settings" (the LRU treats None as a miss).
@@ -59,6 +63,22 @@ class NotFound(LookupError):
 
 class NoTrustSettings(LookupError):
     """The domain has no trust-settings record at all (errSecNoTrustSettings)."""
+
+
+class StorageFailure(RuntimeError):
+    """The database could not do the operation (disk full, I/O error, locked past the busy
+    timeout).  The transaction was rolled back: nothing of it is stored, nothing before it is
+    lost.  The message is SQLite's."""
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as problem:
+        reason = str(problem.orig or problem).strip().splitlines()[0]
+        log.error("the database failed: %s", reason)
+        raise StorageFailure(reason) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,13 +224,13 @@ class TrustStore:
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with Session(self.engine) as session, session.begin():
+        with _storage_errors(), Session(self.engine) as session, session.begin():
             yield session
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
         """One write transaction; caches are invalidated when it commits."""
-        with Session(self._writer, expire_on_commit=False) as session:
+        with _storage_errors(), Session(self._writer, expire_on_commit=False) as session:
             with session.begin():
                 yield session
             with self._generation_lock:
@@ -266,8 +286,8 @@ class TrustStore:
         )
 
     def _certificate(self, row: CertificateRow) -> Certificate:
-        der = row.der
-        return self._parsed.get_or_compute(row.sha256, lambda: parse_certificate(der))
+        key, der = row.sha256, row.der
+        return self._parsed.get_or_compute(key, lambda: _stored_certificate(key, der))
 
     # -- certificates --------------------------------------------------------------------------
 
@@ -796,6 +816,20 @@ class StoreSnapshot:
     def is_system_anchor(self, certificate: Certificate) -> bool:
         system = self._store.system
         return system is not None and system.contains(certificate)
+
+
+def _stored_certificate(sha256: bytes, der: bytes) -> Certificate:
+    """A stored certificate, checked against the digest it is stored under: damage inside a
+    row passes SQLite's own checks, and is reported rather than evaluated."""
+    try:
+        certificate = parse_certificate(der)
+    except MalformedCertificate:
+        certificate = None
+    if certificate is None or certificate.sha256 != sha256:
+        reason = f"the stored certificate {sha256.hex().upper()} is damaged"
+        log.error("the database failed: %s", reason)
+        raise StorageFailure(reason)
+    return certificate
 
 
 def parse_certificates(blobs: Iterable[bytes]) -> tuple[list[Certificate], int]:

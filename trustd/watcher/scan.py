@@ -8,7 +8,9 @@ others could have changed:
 - a file writable by its group or by others (mode & 0o022), or owned by someone other than
   root (or the daemon's own user), is refused: another user could have put anything in it;
 - so is every file of a directory that is itself writable by group or others, or owned by
-  someone else, since anyone who can write the directory can add or replace files;
+  someone else, since anyone who can write the directory can add or replace files, and of a
+  directory below a parent others could write (without the sticky bit) or another user owns,
+  since whoever can write the parent can swap the directory for another;
 - a symbolic link is followed only to a file directly inside the same directory (OpenSSL
   hash links like `a1b2c3d4.0 -> org-root.pem`); a link elsewhere would hand the decision to
   whoever controls that place, whose permissions nobody checked;
@@ -25,6 +27,7 @@ import os
 import stat
 from pathlib import Path
 
+from trustd.store.engine import location_problem
 from trustd.watcher.parse import MAX_FILE_BYTES
 from trustd.watcher.reconcile import DirectoryContents, FileContent, Kind, ReadProblem
 
@@ -64,6 +67,12 @@ def _owner_problem(info: os.stat_result, what: str) -> str | None:
     return None
 
 
+def _parent_problem(directory: str) -> str | None:
+    """Whoever can write a parent directory can swap this one (for a link to any directory)."""
+    problem = location_problem(Path(directory).parent)
+    return None if problem is None else f"a parent directory is unsafe: {problem}"
+
+
 def read_directory(
     kind: Kind, directory: Path | str, *, limit: int = MAX_FILE_BYTES
 ) -> DirectoryContents:
@@ -77,7 +86,7 @@ def read_directory(
         return DirectoryContents(kind, path, problem=f"cannot read: {problem.strerror}")
     if not stat.S_ISDIR(info.st_mode):
         return DirectoryContents(kind, path, problem="not a directory")
-    refused = _owner_problem(info, "the directory")
+    refused = _owner_problem(info, "the directory") or _parent_problem(path)
     if refused is not None:
         return DirectoryContents(kind, path, problem=f"every file refused: {refused}")
     try:
