@@ -131,3 +131,44 @@ def test_plists_with_entities_or_too_large_are_refused_with_a_clear_error(
     _until(reported, "oversized and entity plists reported", daemon)
     assert daemon.call("CopyTrustSettings", domain="admin")["parameters"]["entries"] == []
     assert daemon.call("Echo", text="alive") == {"parameters": {"text": "alive"}}
+
+
+def test_a_distrust_file_that_goes_bad_keeps_denying_until_removed(
+    daemon: Daemon, pki: PKI
+) -> None:
+    """Fail closed: a mistaken chmod or a half-written edit never lifts a deny."""
+    bad = pki.root("Compromised Root")
+    leaf = pki.leaf(bad, dns=["bad.example"], **SHORT)
+    assert daemon.call("SetTrustSettings", domain="admin", certificate=b64(bad.der),
+                       constraints=[]) == {"parameters": {}}  # fmt: skip
+    request = {"certificates": [b64(leaf.der)],
+               "policies": [{"policy": "ssl", "name": "bad.example"}]}  # fmt: skip
+
+    def result() -> str:
+        return str(daemon.call("Evaluate", **request)["parameters"]["verdict"]["result"])
+
+    assert result() == "proceed"
+    distrust = daemon.dropins / "distrust"
+    distrust.mkdir(mode=0o755)
+    denied = distrust / "compromised.pem"
+    denied.write_bytes(bad.pem)
+    denied.chmod(0o644)
+    _until(lambda: result() == "deny", "the deny applies", daemon)
+
+    denied.chmod(0o666)  # by mistake
+    daemon.process.send_signal(1)
+    reason = "its denies stay in force until it is fixed or removed"
+    _until(
+        lambda: any(reason in p for p in daemon.call("Status")["parameters"]["dropin_problems"]),
+        "the refusal reported",
+        daemon,
+    )
+    assert result() == "deny"
+    denied.chmod(0o644)
+    denied.write_bytes(bad.pem[:40])  # an editor's half-written file
+    daemon.process.send_signal(1)
+    time.sleep(0.5)
+    assert result() == "deny"
+
+    denied.unlink()  # only removing the file lifts the deny (and the API's setting it replaced)
+    _until(lambda: result() == "recoverableTrustFailure", "the deny goes with its file", daemon)

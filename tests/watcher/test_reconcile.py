@@ -289,3 +289,48 @@ def test_unknown_certificates_are_left_for_the_store_and_retried(pki: PKI) -> No
     again = reconcile(contents(settings={"block.plist": data}), set(), applied)
     assert not again.changes
     assert [(p.source, s) for p, s in again.retry] == [(f"{T}/block.plist", pending)]
+
+
+@pytest.mark.parametrize(
+    "broken", [b"half-written -----BEGIN CERT", ReadProblem("the file is writable by others")]
+)
+def test_a_distrust_file_that_breaks_keeps_its_denies(pki: PKI, broken: Any) -> None:
+    """Fail closed: a deny goes when its file goes, never because the file went bad."""
+    root = pki.root()
+    bad, source = parse_certificate(root.der), f"{D}/bad.pem"
+    first = reconcile(contents(distrust={"bad.pem": root.pem}), set(), {})
+    applied = {p.source: Applied(p.fingerprint) for p in first.apply}
+    denies = {source: frozenset({bad.sha1})}
+    # Broken, with an anchors file naming the same certificate: the deny still wins.
+    files = contents(distrust={"bad.pem": broken}, anchors={"root.pem": root.pem})
+    plan = reconcile(files, {source}, applied, denies)
+    assert source not in plan.remove and plan.keep[source] == applied[source]
+    [anchor] = plan.apply
+    assert anchor.source == f"{A}/root.pem" and anchor.settings == ()
+    [problem] = [b for b in plan.broken if b.source == source]
+    assert problem.reason.endswith("its denies stay in force until it is fixed or removed")
+    # Removed: the deny goes, and the anchor file's setting applies.
+    now = {**plan.keep, anchor.source: Applied(anchor.fingerprint)}
+    gone = reconcile(contents(anchors={"root.pem": root.pem}), {source}, now, denies)
+    assert gone.remove == (anchor.source, source)
+    assert [c.constraints for p in gone.apply for c in p.settings] == [()]
+
+
+def test_an_unsafe_distrust_directory_keeps_every_deny(pki: PKI) -> None:
+    root = pki.root()
+    source = f"{D}/bad.pem"
+    first = reconcile(contents(distrust={"bad.pem": root.pem}), set(), {})
+    applied = {p.source: Applied(p.fingerprint) for p in first.apply}
+    unsafe = [*contents()[:1], DirectoryContents(Kind.DISTRUST, D, problem="writable by others")]
+    denies = {source: frozenset({parse_certificate(root.der).sha1})}
+    plan = reconcile(unsafe, {source}, applied, denies)
+    assert not plan.remove and plan.keep == applied
+
+
+def test_a_broken_anchors_file_loses_its_anchors(pki: PKI) -> None:
+    """The other direction fails closed by removing: a broken anchor file trusts nothing."""
+    root = pki.root()
+    first = reconcile(contents(anchors={"r.pem": root.pem}), set(), {})
+    applied = {p.source: Applied(p.fingerprint) for p in first.apply}
+    plan = reconcile(contents(anchors={"r.pem": b"junk"}), {f"{A}/r.pem"}, applied)
+    assert plan.remove == (f"{A}/r.pem",) and not plan.apply

@@ -76,6 +76,20 @@ def stored_sources(store: TrustStore, directories: Iterable[Path | str]) -> set[
         return {row[0] for row in session.execute(union(*queries))}
 
 
+def stored_denies(store: TrustStore, directory: Path | str) -> dict[str, frozenset[bytes]]:
+    """The SHA-1s each drop-in source under `directory` holds admin trust settings for."""
+    prefix = normalise(directory) + "/"
+    query = select(TrustSettingsRow.source, TrustSettingsRow.sha1).where(
+        TrustSettingsRow.source.startswith(prefix, autoescape=True),
+        TrustSettingsRow.sha1.is_not(None),
+    )
+    found: dict[str, set[bytes]] = {}
+    with Session(store.engine) as session:
+        for source, sha1 in session.execute(query):
+            found.setdefault(source, set()).add(sha1)
+    return {source: frozenset(sha1s) for source, sha1s in found.items()}
+
+
 def known_certificate(store: TrustStore, sha1: bytes) -> Certificate | None:
     """The stored certificate with this SHA-1, if any."""
     found = store.find_certificates(sha1=sha1, limit=1)

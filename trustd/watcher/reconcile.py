@@ -20,8 +20,13 @@ A file's `fingerprint` covers its bytes and what it wins, so when a winner appea
 away, the files that share its certificates are re-applied too; a file whose fingerprint is
 unchanged since it was applied needs nothing.
 
-A broken file contributes nothing: whatever it added before is removed, so the store always
-mirrors the files that are valid now, and the reason is reported.
+A broken file contributes nothing new, and the reason is reported.  What it added before is
+removed, so that the store mirrors the files that are valid now, with one exception that fails
+closed: a distrust file that still exists but can no longer be used (made writable by others
+by mistake, half-written by an editor, unreadable) keeps its last denies in force until it is
+fixed or removed, as does every distrust file of a directory that became unsafe.  Removing a
+deny is a change of trust that only removing the file may make.  (A trust-settings file is
+all or nothing: its entries go when it breaks, so denies belong in the distrust directory.)
 """
 
 from __future__ import annotations
@@ -186,33 +191,52 @@ def reconcile(
     directories: Sequence[DirectoryContents],
     stored_sources: Set[str],
     applied: Mapping[str, Applied],
+    stored_denies: Mapping[str, Set[bytes]] | None = None,
 ) -> Plan:
     """The plan that makes the store match the directories (see the module docstring).
 
     Only stored sources that name a file directly inside one of `directories` are considered,
-    so rows from other sources (the API, imports) are never touched.
+    so rows from other sources (the API, imports) are never touched.  `stored_denies` gives,
+    for each distrust source with stored rows, the SHA-1s it denies (what a broken one keeps).
     """
     broken: list[Broken] = []
     decoded: list[_Decoded] = []
+    unusable: set[str] = set()  # distrust files and directories that exist but cannot be used
     for contents in directories:
+        distrust = contents.kind is Kind.DISTRUST
         if contents.problem is not None:
             broken.append(Broken(contents.directory, contents.problem))
+            if distrust:
+                unusable.add(contents.directory)
         for source in sorted(contents.files):
             content = contents.files[source]
-            if isinstance(content, ReadProblem):
-                broken.append(Broken(source, content.reason))
-                continue
             try:
+                if isinstance(content, ReadProblem):
+                    raise BrokenFile(content.reason)
                 certificates, settings = decode_file(contents.kind, content)
             except BrokenFile as problem:
                 broken.append(Broken(source, str(problem)))
+                if distrust:
+                    unusable.add(source)
                 continue
             digest = hashlib.sha256(content).hexdigest()
             decoded.append(_Decoded(source, contents.kind, digest, certificates, settings))
 
-    plans, notes = _assign(decoded)
     ours = {c.directory for c in directories}
     previous = {s for s in (set(stored_sources) | set(applied)) if os.path.dirname(s) in ours}
+    held = {s for s in previous if s in unusable or os.path.dirname(s) in unusable}
+    denies = stored_denies or {}
+    for source in sorted(held):  # its stored denies still win over every other file
+        kept = [SettingsChange(sha1, DENY, None) for sha1 in sorted(denies.get(source, ()))]
+        decoded.append(_Decoded(source, Kind.DISTRUST, "held", [], kept))
+    broken = [
+        Broken(b.source, f"{b.reason}; its denies stay in force until it is fixed or removed")
+        if b.source in held
+        else b
+        for b in broken
+    ]
+
+    plans, notes = _assign(decoded)
 
     remove: set[str] = previous - plans.keys()
     to_apply: list[SourcePlan] = []
@@ -220,6 +244,9 @@ def reconcile(
     keep: dict[str, Applied] = {}
     for source, plan in sorted(plans.items()):
         record = applied.get(source)
+        if source in held:  # neither removed nor applied: its rows stay as they are
+            keep[source] = record or Applied(plan.fingerprint)
+            continue
         if record is not None and record.fingerprint == plan.fingerprint:
             keep[source] = record
             if record.pending:

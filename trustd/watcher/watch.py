@@ -50,7 +50,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from trustd.store.repository import TrustStore
-from trustd.watcher.apply import ApplyReport, apply_plan, stored_sources
+from trustd.watcher.apply import ApplyReport, apply_plan, stored_denies, stored_sources
 from trustd.watcher.reconcile import Applied, Kind, reconcile
 from trustd.watcher.scan import normalise, read_directory
 
@@ -160,7 +160,8 @@ class DropinWatcher:
         with self._reconcile_lock:
             contents = [read_directory(kind, path) for kind, path in self._dirs.items()]
             stored = stored_sources(self.store, self._dirs.values())
-            plan = reconcile(contents, stored, self._applied)
+            denies = stored_denies(self.store, self._dirs[Kind.DISTRUST])
+            plan = reconcile(contents, stored, self._applied, denies)
             report = apply_plan(self.store, plan)
             self._applied = report.state
             with self._wake:
