@@ -25,7 +25,7 @@ from typing import Any
 import trustd
 from trustd import systemd
 from trustd.api import methods
-from trustd.api.varlink import ServiceInfo, VarlinkServer
+from trustd.api.varlink import MAX_CONNECTIONS_PER_USER, ServiceInfo, VarlinkServer
 from trustd.core.request import EvaluationRequest
 from trustd.core.trust_settings import Domain
 from trustd.net.completion import FetchOptions
@@ -54,6 +54,7 @@ class Config:
     log_level: str = "info"
     workers: int = 0  # evaluation processes; 0 = one per core
     idle_timeout: float = 120.0  # seconds a connection may stay silent
+    max_connections_per_user: int = MAX_CONNECTIONS_PER_USER  # root and trustd's user: no limit
     admin_group: int | None = None
     ca_bundle: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -81,6 +82,7 @@ class Config:
             "state_dir",
             "dropin_dir",
             "idle_timeout",
+            "max_connections_per_user",
             "log_level",
             "admin_group",
             "ca_bundle",
@@ -99,6 +101,8 @@ class Config:
             updates["workers"] = int(data["workers"])
         if "idle_timeout" in data:
             updates["idle_timeout"] = float(data["idle_timeout"])
+        if "max_connections_per_user" in data:
+            updates["max_connections_per_user"] = int(data["max_connections_per_user"])
         if "admin_group" in data:
             updates["admin_group"] = _group(data["admin_group"])
         return replace(self, **updates)
@@ -140,6 +144,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
         help="seconds before a silent connection is closed (default 120)",
     )
     parser.add_argument(
+        "--max-connections-per-user",
+        type=int,
+        help="connections one user (not root) may hold at once "
+        f"(default {MAX_CONNECTIONS_PER_USER})",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         help="evaluation worker processes (default: one per core; 1 = in-process)",
@@ -159,6 +169,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
             "log_level",
             "workers",
             "idle_timeout",
+            "max_connections_per_user",
         )
         if getattr(args, key) is not None
     }
@@ -203,6 +214,7 @@ class Daemon:
         self.server = VarlinkServer(
             ServiceInfo("trustd", "trustd", trustd.__version__, "https://trustd.invalid/"),
             idle_timeout=config.idle_timeout,
+            max_per_user=config.max_connections_per_user,
             interfaces=[
                 methods.interface(
                     self.service,
@@ -260,7 +272,7 @@ class Daemon:
             systemd.ready()
 
     def reread_configuration(self) -> None:
-        """Apply what can change while running: log level and admin group."""
+        """Apply what can change while running: log level, admin group, connections per user."""
         try:
             fresh = replace(self.config.with_file(), **self.overrides)
         except SystemExit as problem:
@@ -268,10 +280,16 @@ class Daemon:
             return
         logging.getLogger().setLevel(fresh.log_level.upper())
         self.service.admin_group = fresh.admin_group
+        self.server.max_per_user = fresh.max_connections_per_user
         for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "workers"):
             if getattr(fresh, key) != getattr(self.config, key):
                 log.warning("%s changed in %s: it takes effect at restart", key, fresh.config_file)
-        self.config = replace(self.config, log_level=fresh.log_level, admin_group=fresh.admin_group)
+        self.config = replace(
+            self.config,
+            log_level=fresh.log_level,
+            admin_group=fresh.admin_group,
+            max_connections_per_user=fresh.max_connections_per_user,
+        )
         log.warning(
             "configuration re-read: log level %s, admin group %s",
             fresh.log_level,

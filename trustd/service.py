@@ -37,6 +37,7 @@ from trustd.store.models import ADMIN_UID
 from trustd.store.repository import (
     Actor,
     AuditEntry,
+    QuotaExceeded,
     StoredCertificate,
     StoredExceptions,
     TrustStore,
@@ -45,6 +46,11 @@ from trustd.store.repository import (
 NETWORK_ANSWER_TTL = timedelta(minutes=5)  # how long a verdict that used the network is reused
 AUDIT_LIMIT = 1000  # audit rows answered when the caller names no limit
 MAX_AUDIT_LIMIT = 10_000  # the most one AuditLog call answers
+# What one user (not an administrator) may store: the database belongs to root, and no user may
+# fill it.  Far above real use: a Mac's "Always Trust" writes 10 constraints per certificate.
+MAX_USER_ENTRIES = 1000  # certificates with trust settings in a user domain
+MAX_USER_CONSTRAINTS = 64  # usage constraints per certificate
+MAX_USER_HOSTS = 1000  # host:port pairs with exceptions
 
 
 class PermissionDenied(PermissionError):
@@ -53,6 +59,11 @@ class PermissionDenied(PermissionError):
 
 class InvalidTrustSettings(ValueError):
     """Trust settings Apple's validateApiTrustSettings would refuse."""
+
+
+def _check_constraints(count: int) -> None:
+    if count > MAX_USER_CONSTRAINTS:
+        raise QuotaExceeded("usage constraints per certificate", MAX_USER_CONSTRAINTS)
 
 
 def _no_groups() -> frozenset[int]:
@@ -194,10 +205,22 @@ class TrustService:
         if domain is Domain.ADMIN:
             # An admin-trusted certificate must be available to path building for everyone.
             self.store.add_certificate(certificate, source="api", actor=self._actor(caller))
+        limited = self._limited(caller)
+        if limited:
+            _check_constraints(len(constraints))
         self.store.set_trust_settings(
-            domain, caller.uid, certificate, constraints, actor=self._actor(caller)
+            domain,
+            caller.uid,
+            certificate,
+            constraints,
+            actor=self._actor(caller),
+            max_entries=MAX_USER_ENTRIES if limited else None,
         )
         self._notify()
+
+    def _limited(self, caller: Caller) -> bool:
+        """Whether the caller's changes count against a user's limits (administrators' don't)."""
+        return not self.is_admin(caller)
 
     def remove_trust_settings(self, caller: Caller, domain: Domain, sha1: bytes) -> None:
         self._require_domain(caller, domain)
@@ -265,6 +288,11 @@ class TrustService:
     ) -> None:
         """Replace the whole domain, as Apple's trust-settings-import does (no merge)."""
         self._require_domain(caller, domain)
+        if self._limited(caller):
+            if len(entries) > MAX_USER_ENTRIES:
+                raise QuotaExceeded("certificates with trust settings", MAX_USER_ENTRIES)
+            for entry in entries:
+                _check_constraints(len(entry.constraints))
         self.store.import_domain(domain, caller.uid, entries, actor=self._actor(caller))
         self._notify()
 
@@ -273,7 +301,14 @@ class TrustService:
     def set_exceptions(
         self, caller: Caller, host: str, port: int, exceptions: ExceptionList
     ) -> None:
-        self.store.set_exceptions(caller.uid, host, port, exceptions, actor=self._actor(caller))
+        self.store.set_exceptions(
+            caller.uid,
+            host,
+            port,
+            exceptions,
+            actor=self._actor(caller),
+            max_hosts=MAX_USER_HOSTS if self._limited(caller) else None,
+        )
         self._notify()
 
     def list_exceptions(self, caller: Caller) -> list[StoredExceptions]:

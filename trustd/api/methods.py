@@ -31,11 +31,12 @@ from trustd.service import (
     PermissionDenied,
     TrustService,
 )
-from trustd.store.repository import NotFound, NoTrustSettings, StorageFailure
+from trustd.store.repository import NotFound, NoTrustSettings, QuotaExceeded, StorageFailure
 
 NAME = "io.trustd.Trust"
 MAX_CERTIFICATES = 64  # per evaluation: more is not a chain, it is an attack on the builder
 MAX_PORT = 65535
+MAX_HOST = 255  # RFC 1035's 253 characters and a trailing dot, with room
 
 
 def _err(name: str, **parameters: Any) -> VarlinkError:
@@ -119,6 +120,14 @@ def _policy(value: Any) -> Policy:
     except ValueError:
         raise _err("UnknownPolicy", policy=str(name)) from None
     return Policy(kind, client=_get(value, "client", bool, False), name=_get(value, "name", str))
+
+
+def _host(parameters: Mapping[str, Any], *, required: bool = True) -> Any:
+    """A host name or address as exceptions are stored under (at most a DNS name's length)."""
+    host = (_required if required else _get)(parameters, "host", str)
+    if host is not None and len(host) > MAX_HOST:
+        raise _err("InvalidParameter", parameter="host", reason=f"longer than {MAX_HOST}")
+    return host
 
 
 def _port(parameters: Mapping[str, Any]) -> int:
@@ -316,6 +325,8 @@ def interface(
                 raise _err("InvalidTrustSettings", reason=str(problem)) from None
             except StorageFailure as problem:  # logged by the store; nothing was changed
                 raise _err("StorageFailure", reason=str(problem)) from None
+            except QuotaExceeded as problem:
+                raise _err("QuotaExceeded", what=problem.what, limit=problem.limit) from None
 
         return wrapped
 
@@ -373,7 +384,7 @@ def interface(
                     "InvalidParameter", parameter="exceptions", reason=str(problem)
                 ) from None
             raise _err("InvalidParameter", parameter="verify_date", reason="ISO 8601") from None
-        verdict = run_evaluation(_caller(peer), request, _get(p, "host", str), _port(p), fetch)
+        verdict = run_evaluation(_caller(peer), request, _host(p, required=False), _port(p), fetch)
         return {"verdict": verdict}
 
     def add_certificates(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
@@ -451,7 +462,7 @@ def interface(
             exceptions = decode_exceptions(_bytes(_required(p, "exceptions", str), "exceptions"))
         except InvalidExceptions as problem:
             raise _err("InvalidParameter", parameter="exceptions", reason=str(problem)) from None
-        service.set_exceptions(_caller(peer), _required(p, "host", str), _port(p), exceptions)
+        service.set_exceptions(_caller(peer), _host(p), _port(p), exceptions)
         return {}
 
     def list_exceptions(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
@@ -468,7 +479,7 @@ def interface(
         }
 
     def remove_exceptions(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
-        service.remove_exceptions(_caller(peer), _required(p, "host", str), _port(p))
+        service.remove_exceptions(_caller(peer), _host(p), _port(p))
         return {}
 
     def reset_exceptions(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:

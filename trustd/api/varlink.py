@@ -8,11 +8,15 @@ org.varlink.service (GetInfo, GetInterfaceDescription) is built in.
 
 Each connection is served by its own thread; a connection that sends more than MAX_MESSAGE
 bytes without a NUL gets RequestTooLarge and is closed, one that stays idle longer than
-IDLE_TIMEOUT is closed, and nothing a client sends can affect another connection.
+IDLE_TIMEOUT is closed, and nothing a client sends can affect another connection.  A user
+other than root and the daemon's own may hold at most `max_per_user` connections at once
+(each holds a thread): one more is answered TooManyConnections and closed, so that no user
+can take every thread from the others.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import json
@@ -30,6 +34,7 @@ log = logging.getLogger("trustd.api")
 
 MAX_MESSAGE = 8 * 1024 * 1024  # a chain of a few certificates is a few kB; leave room for imports
 IDLE_TIMEOUT = 120.0
+MAX_CONNECTIONS_PER_USER = 64
 SERVICE = "org.varlink.service"
 
 
@@ -121,10 +126,17 @@ class VarlinkServer:
     """Serves interfaces on listening Unix sockets, one thread per connection."""
 
     def __init__(
-        self, info: ServiceInfo, interfaces: list[Interface], idle_timeout: float = IDLE_TIMEOUT
+        self,
+        info: ServiceInfo,
+        interfaces: list[Interface],
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_per_user: int = MAX_CONNECTIONS_PER_USER,
     ) -> None:
         self.info = info
         self.idle_timeout = idle_timeout
+        self.max_per_user = max_per_user
+        self._connections: collections.Counter[int] = collections.Counter()
+        self._unlimited = frozenset({0, os.geteuid()})
         self.interfaces = {i.name: i for i in interfaces}
         self._servers: list[socketserver.BaseServer] = []
         self._threads: list[threading.Thread] = []
@@ -164,6 +176,23 @@ class VarlinkServer:
             server.server_close()
         with self.idle:
             self.idle.wait_for(lambda: self.active == 0, timeout=timeout)
+
+    # -- connections per user ------------------------------------------------------------------
+
+    def admit(self, uid: int) -> bool:
+        """Count a new connection of `uid`; False (not counted) when it has too many."""
+        with self._active_lock:
+            if uid not in self._unlimited and self._connections[uid] >= self.max_per_user:
+                return False
+            self._connections[uid] += 1
+            return True
+
+    def release(self, uid: int) -> None:
+        """A counted connection of `uid` ended."""
+        with self._active_lock:
+            self._connections[uid] -= 1
+            if not self._connections[uid]:
+                del self._connections[uid]
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -263,6 +292,17 @@ class _Connection(socketserver.BaseRequestHandler):
             peer = peer_of(self.request)
         except OSError:
             return
+        if not varlink.admit(peer.uid):
+            log.warning("uid %d has %d connections open; refusing one more", peer.uid,
+                        varlink.max_per_user)  # fmt: skip
+            self._send(_error("io.trustd.Trust.TooManyConnections", limit=varlink.max_per_user))
+            return
+        try:
+            self._serve(varlink, peer)
+        finally:
+            varlink.release(peer.uid)
+
+    def _serve(self, varlink: VarlinkServer, peer: Peer) -> None:
         buffer = bytearray()
         while True:
             try:

@@ -28,8 +28,10 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "ProtocolError",
+    "QuotaExceeded",
     "RequestTooLarge",
     "StorageFailure",
+    "TooManyConnections",
     "TrustdError",
     "UnknownPolicy",
     "from_reply",
@@ -196,6 +198,20 @@ class StorageFailure(TrustdError):
         return self._text("reason")
 
 
+class QuotaExceeded(TrustdError):
+    """The change would store more than one user may; nothing was changed."""
+
+    error_name = f"{INTERFACE}.QuotaExceeded"
+    template = "a user may store at most {limit} {what}"
+
+
+class TooManyConnections(TrustdError):
+    """This user already holds as many connections to trustd as one user may."""
+
+    error_name = f"{INTERFACE}.TooManyConnections"
+    template = "too many connections to trustd from this user (the limit is {limit})"
+
+
 class ConnectionFailed(TrustdError):
     """The connection to trustd could not be made, broke, or timed out."""
 
@@ -233,6 +249,8 @@ ERRORS: dict[str, type[TrustdError]] = {
         InvalidTrustSettings,
         RequestTooLarge,
         StorageFailure,
+        TooManyConnections,
+        QuotaExceeded,
     )
 }
 """The io.trustd.Trust errors by qualified varlink name."""

@@ -65,6 +65,14 @@ class NoTrustSettings(LookupError):
     """The domain has no trust-settings record at all (errSecNoTrustSettings)."""
 
 
+class QuotaExceeded(RuntimeError):
+    """A user's change would store more than a user may (`what`, `limit`); nothing changed."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"at most {limit} {what}")
+        self.what, self.limit = what, limit
+
+
 class StorageFailure(RuntimeError):
     """The database could not do the operation (disk full, I/O error, locked past the busy
     timeout).  The transaction was rolled back: nothing of it is stored, nothing before it is
@@ -418,8 +426,11 @@ class TrustStore:
         *,
         actor: Actor,
         source: str = "api",
+        max_entries: int | None = None,
     ) -> TrustSettingsEntry:
-        """Replace the certificate's whole array in the domain (Apple does not merge)."""
+        """Replace the certificate's whole array in the domain (Apple does not merge).
+
+        QuotaExceeded when the domain would hold more than `max_entries` certificates."""
         owner = owner_uid(domain, uid)
         key = cert.sha1.hex().upper()
         with self._write() as session:
@@ -432,6 +443,14 @@ class TrustStore:
             if existing is not None:
                 session.delete(existing)
                 session.flush()
+            elif max_entries is not None:
+                held = (
+                    select(func.count())
+                    .select_from(TrustSettingsRow)
+                    .where(TrustSettingsRow.uid == owner)
+                )
+                if (session.scalar(held) or 0) >= max_entries:
+                    raise QuotaExceeded("certificates with trust settings", max_entries)
             entry = TrustSettingsEntry(
                 key, cert.issuer_der, cert.parts.serial, self.clock(), tuple(constraints)
             )
@@ -557,8 +576,16 @@ class TrustStore:
     # -- exceptions ----------------------------------------------------------------------------
 
     def set_exceptions(
-        self, uid: int, host: str, port: int, exceptions: ExceptionList, *, actor: Actor
+        self,
+        uid: int,
+        host: str,
+        port: int,
+        exceptions: ExceptionList,
+        *,
+        actor: Actor,
+        max_hosts: int | None = None,
     ) -> None:
+        """Store the uid's exceptions for host:port; QuotaExceeded past `max_hosts` of them."""
         host = host.lower().rstrip(".")
         with self._write() as session:
             row = session.scalar(
@@ -567,6 +594,10 @@ class TrustStore:
                 )
             )
             blob = encode_exceptions(exceptions)
+            if row is None and max_hosts is not None:
+                held = select(func.count()).select_from(ExceptionRow).where(ExceptionRow.uid == uid)
+                if (session.scalar(held) or 0) >= max_hosts:
+                    raise QuotaExceeded("hosts with exceptions", max_hosts)
             if row is None:
                 session.add(
                     ExceptionRow(

@@ -80,13 +80,13 @@ def stored_denies(store: TrustStore, directory: Path | str) -> dict[str, frozens
     """The SHA-1s each drop-in source under `directory` holds admin trust settings for."""
     prefix = normalise(directory) + "/"
     query = select(TrustSettingsRow.source, TrustSettingsRow.sha1).where(
-        TrustSettingsRow.source.startswith(prefix, autoescape=True),
-        TrustSettingsRow.sha1.is_not(None),
+        TrustSettingsRow.source.startswith(prefix, autoescape=True)
     )
     found: dict[str, set[bytes]] = {}
     with Session(store.engine) as session:
         for source, sha1 in session.execute(query):
-            found.setdefault(source, set()).add(sha1)
+            if sha1 is not None:
+                found.setdefault(source, set()).add(sha1)
     return {source: frozenset(sha1s) for source, sha1s in found.items()}
 
 
