@@ -74,8 +74,8 @@ def _no_groups() -> frozenset[int]:
 class Caller:
     """Who is asking: from the socket's peer credentials, never from the request.
 
-    `groups` looks the supplementary groups up when asked: only admin decisions need them, so
-    evaluations never pay for the lookup (it reads /proc).
+    `groups` gives the supplementary groups the client had when it connected (SO_PEERGROUPS),
+    plus its primary group; only admin decisions ask.
     """
 
     uid: int
