@@ -185,7 +185,7 @@ def check_integrity(engine: Engine) -> None:
         with engine.connect() as connection:
             rows = connection.exec_driver_sql("PRAGMA quick_check").scalars().all()
     except DBAPIError as problem:
-        raise DamagedDatabase(_first_line(problem.orig or problem)) from None
+        raise DamagedDatabase(first_line(problem.orig or problem)) from None
     if rows != ["ok"]:
         found = [
             line
@@ -207,14 +207,14 @@ def open_database(path: Path) -> Engine:
         engine = open_engine(path)
         check_integrity(engine)
     except DBAPIError as problem:
-        raise DamagedDatabase(_unusable(path, _first_line(problem.orig or problem))) from None
+        raise DamagedDatabase(_unusable(path, first_line(problem.orig or problem))) from None
     except DamagedDatabase as problem:
         raise DamagedDatabase(_unusable(path, str(problem))) from None
     try:
         migrate(engine)
     except Exception as problem:
         engine.dispose()
-        reason = f"{type(problem).__name__}: {_first_line(problem)}"
+        reason = f"{type(problem).__name__}: {first_line(problem)}"
         raise StoreUnusable(
             f"the database {path} cannot be migrated ({reason}); it was left untouched"
         ) from None
@@ -228,7 +228,8 @@ def _unusable(path: Path, reason: str) -> str:
     )
 
 
-def _first_line(problem: BaseException) -> str:
+def first_line(problem: BaseException) -> str:
+    """An exception's message in one line, for logs and error replies."""
     lines = str(problem).strip().splitlines()
     return lines[0] if lines else type(problem).__name__
 

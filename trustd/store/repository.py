@@ -34,7 +34,7 @@ from trustd.core.trust_settings import (
     UsageConstraint,
 )
 from trustd.plist.exceptions import decode_exceptions, encode_exceptions
-from trustd.store.engine import writer
+from trustd.store.engine import first_line, writer
 from trustd.store.models import (
     ADMIN_UID,
     AuditRow,
@@ -84,7 +84,7 @@ def _storage_errors() -> Iterator[None]:
     try:
         yield
     except OperationalError as problem:
-        reason = str(problem.orig or problem).strip().splitlines()[0]
+        reason = first_line(problem.orig or problem)
         log.error("the database failed: %s", reason)
         raise StorageFailure(reason) from None
 

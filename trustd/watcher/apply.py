@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from trustd.core.certificates import Certificate
 from trustd.core.trust_settings import Domain
+from trustd.store.engine import first_line
 from trustd.store.models import CertificateRow, TrustSettingsRow
 from trustd.store.repository import Actor, TrustStore
 from trustd.watcher.reconcile import Applied, Plan, SourcePlan
@@ -118,7 +119,7 @@ def apply_plan(store: TrustStore, plan: Plan) -> ApplyReport:
         try:
             store.delete_by_source(source, actor=actor_for(source))
         except StoreFailure as problem:
-            report.problems.append(f"{source}: could not remove its rows: {_one_line(problem)}")
+            report.problems.append(f"{source}: could not remove its rows: {first_line(problem)}")
             failed.add(source)
             continue
         report.state.pop(source, None)
@@ -173,7 +174,7 @@ def _apply_settings(store: TrustStore, source_plan: SourcePlan) -> frozenset[byt
 
 
 def _undo(store: TrustStore, source: str, problem: Exception, report: ApplyReport) -> None:
-    report.problems.append(f"{source}: could not apply: {_one_line(problem)}")
+    report.problems.append(f"{source}: could not apply: {first_line(problem)}")
     log.warning("drop-in %s could not be applied: %s", source, problem)
     try:
         store.delete_by_source(source, actor=actor_for(source))
@@ -186,8 +187,3 @@ def _pending_problem(source: str, sha1: bytes) -> str:
         f"{source}: certificate {sha1.hex().upper()} not known; its trust settings apply "
         "once the certificate is in the store"
     )
-
-
-def _one_line(problem: Exception) -> str:
-    text = str(problem).strip().splitlines()
-    return text[0] if text else type(problem).__name__
