@@ -325,6 +325,10 @@ def test_an_unsafe_distrust_directory_keeps_every_deny(pki: PKI) -> None:
     denies = {source: frozenset({parse_certificate(root.der).sha1})}
     plan = reconcile(unsafe, {source}, applied, denies)
     assert not plan.remove and plan.keep == applied
+    [problem] = plan.broken
+    assert problem.source == D and problem.reason.endswith(
+        "stay in force until it is fixed or removed"
+    )
 
 
 def test_a_broken_anchors_file_loses_its_anchors(pki: PKI) -> None:

@@ -229,9 +229,10 @@ def reconcile(
     for source in sorted(held):  # its stored denies still win over every other file
         kept = [SettingsChange(sha1, DENY, None) for sha1 in sorted(denies.get(source, ()))]
         decoded.append(_Decoded(source, Kind.DISTRUST, "held", [], kept))
+    holding = held | {os.path.dirname(source) for source in held}  # files, and directories
     broken = [
         Broken(b.source, f"{b.reason}; its denies stay in force until it is fixed or removed")
-        if b.source in held
+        if b.source in holding
         else b
         for b in broken
     ]
