@@ -51,6 +51,7 @@ MAX_AUDIT_LIMIT = 10_000  # the most one AuditLog call answers
 MAX_USER_ENTRIES = 1000  # certificates with trust settings in a user domain
 MAX_USER_CONSTRAINTS = 64  # usage constraints per certificate
 MAX_USER_HOSTS = 1000  # host:port pairs with exceptions
+MAX_USER_CERTIFICATES = 1000  # certificates in a user's own store (their login keychain)
 
 
 class PermissionDenied(PermissionError):
@@ -172,21 +173,40 @@ class TrustService:
     # -- certificates --------------------------------------------------------------------------
 
     def add_certificates(
-        self, caller: Caller, certificates: Sequence[Certificate]
+        self, caller: Caller, certificates: Sequence[Certificate], domain: Domain = Domain.ADMIN
     ) -> list[tuple[Certificate, bool]]:
-        """Certificates in the store are candidate issuers for everyone: admin only."""
-        self._require_admin(caller, "adding certificates")
-        added = self.store.add_certificates(certificates, source="api", actor=self._actor(caller))
+        """The admin domain's store (System.keychain) serves everyone's path building: admin
+        only.  The user domain's is the caller's own (their login keychain)."""
+        owner = self._certificate_owner(caller, domain, "adding certificates to")
+        added = self.store.add_certificates(
+            certificates,
+            source="api" if owner == ADMIN_UID else "user",
+            actor=self._actor(caller),
+            uid=owner,
+            max_count=None if owner == ADMIN_UID else MAX_USER_CERTIFICATES,
+        )
         self._notify()
         return added
 
-    def find_certificates(self, **criteria: object) -> list[StoredCertificate]:
-        return self.store.find_certificates(**criteria)  # type: ignore[arg-type]
+    def find_certificates(self, caller: Caller, **criteria: object) -> list[StoredCertificate]:
+        """The shared store's certificates and the caller's own."""
+        return self.store.find_certificates(uid=caller.uid, **criteria)  # type: ignore[arg-type]
 
-    def delete_certificate(self, caller: Caller, sha1: bytes) -> None:
-        self._require_admin(caller, "deleting certificates")
-        self.store.delete_certificate(sha1, actor=self._actor(caller))
+    def delete_certificate(
+        self, caller: Caller, sha1: bytes, domain: Domain = Domain.ADMIN
+    ) -> None:
+        owner = self._certificate_owner(caller, domain, "deleting certificates from")
+        self.store.delete_certificate(sha1, actor=self._actor(caller), uid=owner)
         self._notify()
+
+    def _certificate_owner(self, caller: Caller, domain: Domain, what: str) -> int:
+        """Whose certificates a change is to: the shared store's (admin) or the caller's."""
+        if domain is Domain.USER:
+            return caller.uid
+        if domain is Domain.SYSTEM:
+            raise PermissionDenied("the system domain is read-only")
+        self._require_admin(caller, f"{what} the shared store")
+        return ADMIN_UID
 
     # -- trust settings ------------------------------------------------------------------------
 

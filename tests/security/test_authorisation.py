@@ -300,3 +300,45 @@ def test_members_of_the_admin_group_may_change_admin_state(
     assert allowed == {"parameters": {}}
     entries = admin_group_daemon.call("CopyTrustSettings", domain="admin")["parameters"]["entries"]
     assert [e["sha1"] for e in entries] == [org.sha1.upper()]
+
+
+def test_a_users_own_certificates_serve_their_path_building_only(daemon: Daemon, pki: PKI) -> None:
+    """`trustctl add-trusted-cert -k login.keychain org-root.pem` as a user: the root goes to
+    the user's own store (their login keychain) and a server sending leaf and intermediate
+    only validates for that user; for other users the root is unknown, and the shared store
+    is not changed.  Without the keychain the root is found nowhere, as on a Mac."""
+    require_root()
+    org = pki.root("A User's Org Root")
+    inter = pki.intermediate(org, "A User's Org CA")
+    leaf = pki.leaf(inter, dns=["intranet.example"], **SHORT)
+    evaluate = {"certificates": [b64(leaf.der), b64(inter.der)],
+                "policies": [{"policy": "ssl", "name": "intranet.example"}]}  # fmt: skip
+    trust = {"domain": "user", "certificate": b64(org.der), "constraints": []}
+    own = {"certificates": [b64(org.der)], "domain": "user"}
+    mine = as_uid(daemon.socket, OTHER, [
+        ("SetTrustSettings", trust), ("Evaluate", evaluate),  # trusted, but in no keychain
+        ("AddCertificates", own), ("Evaluate", evaluate), ("FindCertificates", {}),
+    ])  # fmt: skip
+    assert mine[0] == {"parameters": {}}
+    assert mine[1]["parameters"]["verdict"]["result"] == "recoverableTrustFailure"
+    assert mine[2] == {"parameters": {"added": [org.sha1.upper()], "existing": []}}
+    verdict = mine[3]["parameters"]["verdict"]
+    assert (verdict["result"], verdict["anchor_origin"]) == ("proceed", "user")
+    assert [(c["sha1"], c["source"]) for c in mine[4]["parameters"]["certificates"]] == [
+        (org.sha1.upper(), "user")
+    ]
+    theirs = as_uid(daemon.socket, NOBODY, [
+        ("Evaluate", evaluate), ("FindCertificates", {}),
+        ("DeleteCertificate", {"sha1": org.sha1, "domain": "user"}),
+        ("AddCertificates", {"certificates": [b64(org.der)]}),  # the shared store: refused
+    ])  # fmt: skip
+    assert theirs[0]["parameters"]["verdict"]["result"] == "recoverableTrustFailure"
+    assert theirs[1] == {"parameters": {"certificates": []}}
+    assert theirs[2]["error"] == "io.trustd.Trust.NotFound"
+    assert theirs[3]["error"] == DENIED
+    assert daemon.call("FindCertificates")["parameters"]["certificates"] == []
+    [removed, after] = as_uid(daemon.socket, OTHER, [
+        ("DeleteCertificate", {"sha1": org.sha1, "domain": "user"}), ("Evaluate", evaluate),
+    ])  # fmt: skip
+    assert removed == {"parameters": {}}
+    assert after["parameters"]["verdict"]["result"] == "recoverableTrustFailure"

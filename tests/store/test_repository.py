@@ -30,6 +30,7 @@ from trustd.store.repository import (
     Actor,
     NotFound,
     NoTrustSettings,
+    QuotaExceeded,
     TrustStore,
 )
 from trustd.store.system_anchors import SystemAnchors
@@ -300,3 +301,34 @@ def test_concurrent_writers_and_readers_do_not_collide(store: TrustStore, pki: P
     for index in range(8):
         [(entry, _)] = store.trust_settings(Domain.USER, USER + index)
         assert entry.constraints[0].policy_string == "h14.example"
+
+
+def test_a_users_own_certificates_are_theirs_alone(store: TrustStore, pki: PKI) -> None:
+    """A user's own store (their login keychain) serves their path building and listings only;
+    the shared store (admin) serves everyone; a certificate in both is one candidate."""
+    root = pki.root("Org Root")
+    inter = pki.intermediate(root, "Org CA")
+    org, issuer_key = parse_certificate(root.der), parse_certificate(inter.der).issuer_key
+    assert store.add_certificates([org], source="user", actor=ALICE, uid=USER) == [(org, True)]
+    assert store.add_certificates([org], source="user", actor=ALICE, uid=USER) == [(org, False)]
+    assert [c.sha1 for c, _ in store.snapshot(USER).issuers_of(issuer_key)] == [org.sha1]
+    assert list(store.snapshot(1001).issuers_of(issuer_key)) == []
+    assert store.find_certificates() == [] and store.count_certificates() == 0
+    [mine] = store.find_certificates(uid=USER)
+    assert (mine.certificate.sha1, mine.source) == (org.sha1, "user")
+    # Trusted in the user domain: listed with its certificate (found in the user's keychain).
+    store.set_trust_settings(Domain.USER, USER, org, [], actor=ALICE)
+    [(_, listed)] = store.trust_settings(Domain.USER, USER)
+    assert listed is not None and listed.sha1 == org.sha1
+    # In both stores: one candidate; the user's copy goes with delete, the shared one stays.
+    store.add_certificates([org], source="api", actor=ROOT_ACTOR)
+    assert len(list(store.snapshot(USER).issuers_of(issuer_key))) == 1
+    store.delete_certificate(org.sha1, actor=ALICE, uid=USER)
+    with pytest.raises(NotFound):
+        store.delete_certificate(org.sha1, actor=ALICE, uid=USER)
+    assert [s.source for s in store.find_certificates(uid=USER)] == ["api"]
+    # A user's own store is bounded.
+    extra = [parse_certificate(pki.root(f"R{n}").der) for n in range(3)]
+    with pytest.raises(QuotaExceeded):
+        store.add_certificates(extra, source="user", actor=ALICE, uid=USER, max_count=2)
+    assert [s.source for s in store.find_certificates(uid=USER)] == ["api"]  # none of them

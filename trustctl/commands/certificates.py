@@ -1,8 +1,13 @@
 """trustctl certificate commands, as macOS `security` has them (reference section 1.8).
 
-trustd has one certificate store (candidate issuers for path building), which stands in for
-`security`'s keychains: `-k keychain` and keychain arguments are accepted for compatibility,
-only name the store in messages, and never select anything.
+trustd has two kinds of certificate store (candidate issuers for path building), which stand
+in for `security`'s keychains: the shared store (domain "admin", searched for everyone, like
+System.keychain; root or the admin group only) and each user's own (domain "user", searched
+for that user only, like the login keychain).  `-k keychain` picks one (`keychain_domain`):
+System.keychain or SystemRootCertificates.keychain is the shared store, any other keychain
+the caller's own; without -k, the default keychain is root's System.keychain and a user's
+login keychain.  Keychain arguments of find-certificate and delete-certificate are accepted
+for compatibility; both search the shared store and the caller's own.
 
 - `add-certificates [-k keychain] file...` stores every certificate of each file: DER, PEM
   with one or more blocks, PKCS#7 (DER or PEM) or PKCS#12 without a password (trustd.certfiles
@@ -215,12 +220,28 @@ def batches(
     return runs
 
 
-def store_certificates(client: Client, ders: Sequence[bytes], label: str, into: Stored) -> None:
-    """Add `ders` in batches, with a progress bar on a terminal; `into` records each batch as
-    it completes, so that a failure part-way still says what was stored."""
+SYSTEM_KEYCHAINS = ("System.keychain", "SystemRootCertificates.keychain")
+
+
+def keychain_domain(keychain: str | None) -> str:
+    """The trustd store a `security` keychain stands for: "admin" (the shared store) or "user"
+    (the caller's own); see the module docstring."""
+    if keychain is None:
+        return "admin" if os.geteuid() == 0 else "user"
+    name = os.path.basename(keychain.rstrip("/"))
+    return "admin" if name.startswith(SYSTEM_KEYCHAINS) else "user"
+
+
+def store_certificates(
+    client: Client, ders: Sequence[bytes], label: str, into: Stored, keychain: str | None
+) -> None:
+    """Add `ders` to the store `keychain` stands for, in batches, with a progress bar on a
+    terminal; `into` records each batch as it completes, so that a failure part-way still
+    says what was stored."""
+    domain = keychain_domain(keychain)
     with progress(batches(ders), label, weight=len) as steps:
         for batch in steps:
-            result = client.add_certificates(batch)
+            result = client.add_certificates(batch, domain)
             into.added.extend(result.added)
             into.existing.extend(result.existing)
 
@@ -260,7 +281,7 @@ def add_certificates(
                 continue
             stored = Stored()
             try:
-                store_certificates(client, certificates, f"Adding {path.name}", stored)
+                store_certificates(client, certificates, f"Adding {path.name}", stored, keychain)
             except InvalidCertificate:
                 print(f"trustctl: SecCertificateAddToKeychain: {DECODE}", file=sys.stderr)
                 failed = True
@@ -470,7 +491,7 @@ def delete_certificate(
         if trust:
             _remove_trust(client, stored)
         try:
-            client.delete_certificate(stored.sha1)
+            client.delete_certificate(stored.sha1, "user" if stored.source == "user" else "admin")
         except NotFound:
             raise _unable(digest if digest is not None else name or "") from None
         except TrustdError as problem:
@@ -518,7 +539,7 @@ def import_certificates(
     stored = Stored()
     with ctx.obj.client() as client:
         try:
-            store_certificates(client, certificates, "Importing certificates", stored)
+            store_certificates(client, certificates, "Importing certificates", stored, keychain)
         except TrustdError as problem:
             _reraise_connection(problem)
             why = DECODE if isinstance(problem, InvalidCertificate) else str(problem)

@@ -356,7 +356,7 @@ def add_trusted_cert(
 
     with ctx.obj.client() as client:
         if keychain is not None:
-            _add_to_store(client, certificate.der)
+            _add_to_store(client, certificate.der, keychain)
         try:
             client.set_trust_settings(
                 "admin" if admin else "user",
@@ -369,12 +369,13 @@ def add_trusted_cert(
             ) from None
 
 
-def _add_to_store(client: Any, der: bytes) -> None:
-    """-k: SecCertificateAddToKeychain (a duplicate is fine)."""
+def _add_to_store(client: Any, der: bytes, keychain: str) -> None:
+    """-k: SecCertificateAddToKeychain (a duplicate is fine), to the store `keychain` names."""
+    from trustctl.commands.certificates import keychain_domain
     from trustd.client.errors import TrustdError
 
     try:
-        client.add_certificates([der])
+        client.add_certificates([der], keychain_domain(keychain))
     except TrustdError as problem:
         raise _daemon_failure("SecCertificateAddToKeychain", problem) from None
 
@@ -404,7 +405,7 @@ def _add_to_file(
         certificate = _read_certificate(cert_file)
         if keychain is not None:
             with ctx.obj.client() as client:
-                _add_to_store(client, certificate.der)
+                _add_to_store(client, certificate.der, keychain)
         try:
             entries = decode_record(data_in)
         except InvalidRecord:

@@ -99,6 +99,11 @@ def _domain(parameters: Mapping[str, Any]) -> Domain:
         raise _err("InvalidParameter", parameter="domain", reason="admin, user or system") from None
 
 
+def _store_domain(parameters: Mapping[str, Any]) -> Domain:
+    """Whose certificate store: "admin" (the shared one, the default) or "user" (the caller's)."""
+    return Domain.ADMIN if parameters.get("domain") is None else _domain(parameters)
+
+
 def _moment(parameters: Mapping[str, Any], name: str) -> datetime | None:
     """An optional ISO 8601 moment parameter (naive means UTC)."""
     text = _get(parameters, name, str)
@@ -390,7 +395,7 @@ def interface(
     def add_certificates(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
         values = _required(p, "certificates", list)
         certificates = [_certificate(v, "certificates") for v in values]
-        results = service.add_certificates(_caller(peer), certificates)
+        results = service.add_certificates(_caller(peer), certificates, _store_domain(p))
         return {
             "added": [c.sha1.hex().upper() for c, new in results if new],
             "existing": [c.sha1.hex().upper() for c, new in results if not new],
@@ -407,7 +412,7 @@ def interface(
         for name in ("subject", "email"):
             if p.get(name) is not None:
                 criteria[name] = _required(p, name, str)
-        found = service.find_certificates(**criteria)
+        found = service.find_certificates(_caller(peer), **criteria)
         return {"certificates": [_certificate_out(s.certificate, s.source) for s in found]}
 
     def list_anchors(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
@@ -416,7 +421,7 @@ def interface(
         return {"certificates": [_certificate_out(cert, str(domain)) for cert, domain in found]}
 
     def delete_certificate(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
-        service.delete_certificate(_caller(peer), _sha1(p))
+        service.delete_certificate(_caller(peer), _sha1(p), _store_domain(p))
         return {}
 
     def set_trust_settings(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:

@@ -244,15 +244,16 @@ def status() -> Call[Status]:
     return Call("Status", {}, Status.from_wire)
 
 
-def add_certificates(certificates: Sequence[bytes]) -> Call[AddedCertificates]:
-    """AddCertificates."""
+def add_certificates(
+    certificates: Sequence[bytes], domain: str | None = None
+) -> Call[AddedCertificates]:
+    """AddCertificates (domain: "admin", the shared store, or "user", the caller's own)."""
     if isinstance(certificates, (bytes, bytearray, memoryview)):
         raise TypeError("certificates is a sequence of DER certificates, not one certificate")
-    return Call(
-        "AddCertificates",
-        {"certificates": [b64(c) for c in certificates]},
-        AddedCertificates.from_wire,
-    )
+    parameters: dict[str, Any] = {"certificates": [b64(c) for c in certificates]}
+    if domain is not None:
+        parameters["domain"] = domain
+    return Call("AddCertificates", parameters, AddedCertificates.from_wire)
 
 
 def find_certificates(
@@ -282,9 +283,12 @@ def list_anchors(policy: Policy | str | None = None) -> Call[tuple[StoredCertifi
     return Call("ListAnchors", parameters, _list_of("certificates", StoredCertificate.from_wire))
 
 
-def delete_certificate(sha1: str | bytes) -> Call[None]:
-    """DeleteCertificate."""
-    return Call("DeleteCertificate", {"sha1": _sha1_text(sha1)}, _nothing)
+def delete_certificate(sha1: str | bytes, domain: str | None = None) -> Call[None]:
+    """DeleteCertificate (domain: "admin", the shared store, or "user", the caller's own)."""
+    parameters = {"sha1": _sha1_text(sha1)}
+    if domain is not None:
+        parameters["domain"] = domain
+    return Call("DeleteCertificate", parameters, _nothing)
 
 
 def set_trust_settings(

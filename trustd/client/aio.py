@@ -254,9 +254,13 @@ class AsyncClient:
         """The daemon's version, database revision, counts, drop-in problems and generation."""
         return await self._call(protocol.status())
 
-    async def add_certificates(self, certificates: Sequence[bytes]) -> AddedCertificates:
-        """Store certificates (DER) for path building; needs admin rights."""
-        return await self._call(protocol.add_certificates(certificates))
+    async def add_certificates(
+        self, certificates: Sequence[bytes], domain: str | None = None
+    ) -> AddedCertificates:
+        """Store certificates (DER) for path building: in the shared store (domain "admin", the
+        default; needs admin rights) or in the caller's own (domain "user": searched for the
+        caller only, like a login keychain)."""
+        return await self._call(protocol.add_certificates(certificates, domain))
 
     async def find_certificates(
         self,
@@ -266,7 +270,8 @@ class AsyncClient:
         subject: str | None = None,
         email: str | None = None,
     ) -> tuple[StoredCertificate, ...]:
-        """Certificates of the store matching every criterion given (digests: hex or bytes)."""
+        """Certificates of the shared store and the caller's own matching every criterion given
+        (digests: hex or bytes)."""
         return await self._call(protocol.find_certificates(sha1, sha256, subject, email))
 
     async def list_anchors(
@@ -276,9 +281,10 @@ class AsyncClient:
         anchors nobody denied and certificates trusted as roots (``source``: the domain)."""
         return await self._call(protocol.list_anchors(policy))
 
-    async def delete_certificate(self, sha1: str | bytes) -> None:
-        """Delete a stored certificate by SHA-1; NotFound if absent."""
-        await self._call(protocol.delete_certificate(sha1))
+    async def delete_certificate(self, sha1: str | bytes, domain: str | None = None) -> None:
+        """Delete a certificate by SHA-1 from the shared store (domain "admin", the default) or
+        the caller's own ("user"); NotFound if absent."""
+        await self._call(protocol.delete_certificate(sha1, domain))
 
     async def set_trust_settings(
         self, domain: str, certificate: bytes, constraints: Sequence[UsageConstraint] = ()

@@ -274,9 +274,13 @@ class Client:
         """The daemon's version, database revision, counts, drop-in problems and generation."""
         return self._call(protocol.status())
 
-    def add_certificates(self, certificates: Sequence[bytes]) -> AddedCertificates:
-        """Store certificates (DER) for path building; needs admin rights."""
-        return self._call(protocol.add_certificates(certificates))
+    def add_certificates(
+        self, certificates: Sequence[bytes], domain: str | None = None
+    ) -> AddedCertificates:
+        """Store certificates (DER) for path building: in the shared store (domain "admin", the
+        default; needs admin rights) or in the caller's own (domain "user": searched for the
+        caller only, like a login keychain)."""
+        return self._call(protocol.add_certificates(certificates, domain))
 
     def find_certificates(
         self,
@@ -286,7 +290,8 @@ class Client:
         subject: str | None = None,
         email: str | None = None,
     ) -> tuple[StoredCertificate, ...]:
-        """Certificates of the store matching every criterion given (digests: hex or bytes)."""
+        """Certificates of the shared store and the caller's own matching every criterion given
+        (digests: hex or bytes)."""
         return self._call(protocol.find_certificates(sha1, sha256, subject, email))
 
     def list_anchors(self, policy: Policy | str | None = None) -> tuple[StoredCertificate, ...]:
@@ -294,9 +299,10 @@ class Client:
         anchors nobody denied and certificates trusted as roots (``source``: the domain)."""
         return self._call(protocol.list_anchors(policy))
 
-    def delete_certificate(self, sha1: str | bytes) -> None:
-        """Delete a stored certificate by SHA-1; NotFound if absent."""
-        self._call(protocol.delete_certificate(sha1))
+    def delete_certificate(self, sha1: str | bytes, domain: str | None = None) -> None:
+        """Delete a certificate by SHA-1 from the shared store (domain "admin", the default) or
+        the caller's own ("user"); NotFound if absent."""
+        self._call(protocol.delete_certificate(sha1, domain))
 
     def set_trust_settings(
         self, domain: str, certificate: bytes, constraints: Sequence[UsageConstraint] = ()

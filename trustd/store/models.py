@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -44,10 +45,16 @@ class CertificateRow(Base):
     """A certificate known to the store (keychain-like): a candidate issuer for path building."""
 
     __tablename__ = "certificates"
+    __table_args__ = (
+        UniqueConstraint("uid", "sha1", name="uq_certificates_uid_sha1"),
+        UniqueConstraint("uid", "sha256", name="uq_certificates_uid_sha256"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sha1: Mapped[bytes] = mapped_column(LargeBinary(20), unique=True)
-    sha256: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    # ADMIN_UID: the shared store (System.keychain); a uid: that user's own (login keychain).
+    uid: Mapped[int] = mapped_column(Integer, server_default=text("-1"))
+    sha1: Mapped[bytes] = mapped_column(LargeBinary(20), index=True)
+    sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
     der: Mapped[bytes] = mapped_column(LargeBinary)
     subject_key: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     issuer_key: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)

@@ -300,30 +300,48 @@ class TrustStore:
     # -- certificates --------------------------------------------------------------------------
 
     def add_certificates(
-        self, certificates: Iterable[Certificate], *, source: str, actor: Actor
+        self,
+        certificates: Iterable[Certificate],
+        *,
+        source: str,
+        actor: Actor,
+        uid: int = ADMIN_UID,
+        max_count: int | None = None,
     ) -> list[tuple[Certificate, bool]]:
-        """Add certificates in one transaction; (certificate, newly added) for each."""
+        """Add certificates in one transaction; (certificate, newly added) for each.
+
+        `uid` ADMIN_UID adds to the shared store; a user's uid to that user's own, where a
+        certificate the shared store holds already counts as existing.  QuotaExceeded when
+        the user's own would hold more than `max_count`."""
         results: list[tuple[Certificate, bool]] = []
+        owners = (ADMIN_UID,) if uid == ADMIN_UID else (ADMIN_UID, uid)
         with self._write() as session:
             for cert in certificates:
                 exists = session.scalar(
-                    select(CertificateRow.id).where(CertificateRow.sha256 == cert.sha256)
+                    select(CertificateRow.id).where(
+                        CertificateRow.sha256 == cert.sha256, CertificateRow.uid.in_(owners)
+                    )
                 )
                 if exists is not None:
                     results.append((cert, False))
                     continue
-                session.add(self._certificate_row(cert, source))
+                session.add(self._certificate_row(cert, source, uid))
                 self._audit(
                     session, actor, "add-certificate", cert.sha1.hex().upper(), cert.subject_summary
                 )
                 results.append((cert, True))
+            if max_count is not None:
+                held = select(func.count()).select_from(CertificateRow)
+                if (session.scalar(held.where(CertificateRow.uid == uid)) or 0) > max_count:
+                    raise QuotaExceeded("certificates of their own", max_count)
         return results
 
     def add_certificate(self, cert: Certificate, *, source: str, actor: Actor) -> bool:
         return self.add_certificates([cert], source=source, actor=actor)[0][1]
 
-    def _certificate_row(self, cert: Certificate, source: str) -> CertificateRow:
+    def _certificate_row(self, cert: Certificate, source: str, uid: int) -> CertificateRow:
         row = CertificateRow(
+            uid=uid,
             sha1=cert.sha1,
             sha256=cert.sha256,
             der=cert.der,
@@ -351,9 +369,16 @@ class TrustStore:
         subject: str | None = None,
         email: str | None = None,
         limit: int | None = None,
+        uid: int | None = None,
     ) -> list[StoredCertificate]:
-        """Certificates matching every criterion given (subject: case-insensitive substring)."""
-        query = select(CertificateRow).order_by(CertificateRow.id)
+        """Certificates matching every criterion given (subject: case-insensitive substring):
+        the shared store's, and with `uid` that user's own too."""
+        owners = (ADMIN_UID,) if uid is None else (ADMIN_UID, uid)
+        query = (
+            select(CertificateRow)
+            .where(CertificateRow.uid.in_(owners))
+            .order_by(CertificateRow.uid, CertificateRow.id)
+        )
         if sha1 is not None:
             query = query.where(CertificateRow.sha1 == sha1)
         if sha256 is not None:
@@ -377,9 +402,12 @@ class TrustStore:
                 for row in session.scalars(query)
             ]
 
-    def delete_certificate(self, sha1: bytes, *, actor: Actor) -> None:
+    def delete_certificate(self, sha1: bytes, *, actor: Actor, uid: int = ADMIN_UID) -> None:
+        """Remove the certificate from the shared store, or from `uid`'s own."""
         with self._write() as session:
-            row = session.scalar(select(CertificateRow).where(CertificateRow.sha1 == sha1))
+            row = session.scalar(
+                select(CertificateRow).where(CertificateRow.sha1 == sha1, CertificateRow.uid == uid)
+            )
             if row is None:
                 raise NotFound(sha1.hex().upper())
             session.delete(row)
@@ -399,7 +427,8 @@ class TrustStore:
 
     def count_certificates(self) -> int:
         with self._read() as session:
-            return session.scalar(select(func.count()).select_from(CertificateRow)) or 0
+            shared = select(func.count()).select_from(CertificateRow)
+            return session.scalar(shared.where(CertificateRow.uid == ADMIN_UID)) or 0
 
     def delete_by_source(self, source: str, *, actor: Actor) -> int:
         """Remove exactly what one drop-in file added (certificates and trust settings)."""
@@ -500,6 +529,12 @@ class TrustStore:
                 cert_row = (
                     session.get(CertificateRow, row.certificate_id) if row.certificate_id else None
                 )
+                if cert_row is None and owner != ADMIN_UID and row.sha1 is not None:
+                    cert_row = session.scalar(  # the user's own keychain is searched too
+                        select(CertificateRow).where(
+                            CertificateRow.uid == owner, CertificateRow.sha1 == row.sha1
+                        )
+                    )
                 out.append((_entry_value(row), self._certificate(cert_row) if cert_row else None))
             return out
 
@@ -544,7 +579,11 @@ class TrustStore:
         cert_id = (
             None
             if sha1 is None
-            else session.scalar(select(CertificateRow.id).where(CertificateRow.sha1 == sha1))
+            else session.scalar(
+                select(CertificateRow.id).where(
+                    CertificateRow.sha1 == sha1, CertificateRow.uid == ADMIN_UID
+                )
+            )
         )
         row = TrustSettingsRow(
             uid=owner,
@@ -762,18 +801,26 @@ class TrustStore:
 
     # -- what evaluation reads -----------------------------------------------------------------
 
-    def stored_issuers(self, issuer_key: bytes) -> tuple[Certificate, ...]:
-        """Stored certificates with this normalised subject (index lookup, cached)."""
+    def stored_issuers(self, issuer_key: bytes, uid: int = ADMIN_UID) -> tuple[Certificate, ...]:
+        """Certificates with this normalised subject in the shared store and in `uid`'s own
+        (index lookup, cached)."""
 
         def load() -> tuple[Certificate, ...]:
             with self._read() as session:
                 rows = session.scalars(
-                    select(CertificateRow).where(CertificateRow.subject_key == issuer_key).limit(64)
+                    select(CertificateRow)
+                    .where(
+                        CertificateRow.subject_key == issuer_key,
+                        CertificateRow.uid.in_((ADMIN_UID, uid)),
+                    )
+                    .order_by(CertificateRow.uid, CertificateRow.id)  # the shared store first
+                    .limit(64)
                 )
-                return tuple(self._certificate(row) for row in rows)
+                unique = {row.sha256: row for row in rows}  # in both: one candidate
+                return tuple(self._certificate(row) for row in unique.values())
 
         result: tuple[Certificate, ...] = self._lookups.get_or_compute(
-            ("issuers", self._generation, issuer_key), load
+            ("issuers", self._generation, uid, issuer_key), load
         )
         return result
 
@@ -831,7 +878,7 @@ class StoreSnapshot:
         system = self._store.system
         if system is not None:
             found.extend((cert, Origin.SYSTEM) for cert in system.by_subject(issuer_key))
-        for cert in self._store.stored_issuers(issuer_key):
+        for cert in self._store.stored_issuers(issuer_key, self._uid):
             settings = self._store.settings_for(cert.sha1, self._uid)
             if settings is None:
                 found.append((cert, Origin.INTERMEDIATES))
