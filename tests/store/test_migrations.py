@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from trustd.store.engine import (
     alembic_config,
@@ -121,3 +121,29 @@ def test_migrations_run_from_an_installed_wheel(tmp_path: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_store_of_revision_0001_keeps_its_certificates_as_the_shared_store(
+    db_path: Path,
+) -> None:
+    """Revision 0002 gives certificates an owner: those stored before belong to everyone."""
+    engine = open_engine(db_path)
+    migrate(engine, "0001")
+    row = {"sha1": b"\x01" * 20, "sha256": b"\x02" * 32, "der": b"0", "subject_key": b"s",
+           "issuer_key": b"i", "serial": b"\x01", "not_before": "2024-01-01 00:00:00",
+           "not_after": "2034-01-01 00:00:00", "summary": "Old", "source": "api",
+           "added_at": "2024-01-01 00:00:00"}  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(
+            text(f"INSERT INTO certificates ({', '.join(row)}) VALUES (:{', :'.join(row)})"),
+            row,
+        )
+    migrate(engine)
+    with engine.connect() as connection:
+        owners = connection.execute(text("SELECT uid, summary FROM certificates")).all()
+    assert [tuple(r) for r in owners] == [(-1, "Old")]
+    downgrade(engine, "0001")  # and back: the shared store survives
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT summary FROM certificates")).scalars().all() == [
+            "Old"
+        ]
