@@ -183,7 +183,7 @@ class TrustService:
             source="api" if owner == ADMIN_UID else "user",
             actor=self._actor(caller),
             uid=owner,
-            max_count=None if owner == ADMIN_UID else MAX_USER_CERTIFICATES,
+            max_count=MAX_USER_CERTIFICATES if self._limited(caller) else None,
         )
         self._notify()
         return added

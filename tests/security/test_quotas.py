@@ -35,6 +35,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TrustSe
     monkeypatch.setattr(service_module, "MAX_USER_ENTRIES", 3)
     monkeypatch.setattr(service_module, "MAX_USER_HOSTS", 3)
     monkeypatch.setattr(service_module, "MAX_USER_CONSTRAINTS", 4)
+    monkeypatch.setattr(service_module, "MAX_USER_CERTIFICATES", 3)
     engine = open_engine(tmp_path / "trustd.sqlite3")
     migrate(engine)
     yield TrustService(TrustStore(engine))
@@ -69,6 +70,17 @@ def test_a_user_import_is_bounded(service: TrustService, pki: PKI) -> None:
         service.import_trust_settings(ALICE, Domain.USER, entries)
     service.import_trust_settings(ALICE, Domain.USER, entries[:3])
     assert len(service.export_trust_settings(ALICE, Domain.USER)) == 3
+
+
+def test_a_users_own_certificate_store_is_bounded(service: TrustService, pki: PKI) -> None:
+    roots = [parse_certificate(pki.root(f"Own Root {n}").der) for n in range(4)]
+    service.add_certificates(ALICE, roots[:2], Domain.USER)
+    with pytest.raises(QuotaExceeded, match="at most 3 certificates of their own"):
+        service.add_certificates(ALICE, roots[2:], Domain.USER)  # nothing of it is stored
+    assert len(service.find_certificates(ALICE)) == 2
+    service.add_certificates(ALICE, roots[2:3], Domain.USER)
+    service.add_certificates(ROOT, roots, Domain.USER)  # administrators are not limited
+    assert len(service.find_certificates(ROOT)) == 4
 
 
 def test_user_exceptions_are_bounded(service: TrustService) -> None:
