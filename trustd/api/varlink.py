@@ -74,10 +74,15 @@ def _peer_groups(connection: socket.socket) -> frozenset[int] | None:
     return None
 
 
-def peer_of(connection: socket.socket) -> Peer:
+def peer_credentials(connection: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the other end of a Unix socket, as the kernel saw it (SO_PEERCRED)."""
     data = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("iII"))
     pid, uid, gid = struct.unpack("iII", data)  # struct ucred: pid_t, uid_t, gid_t
-    return Peer(pid, uid, gid, _peer_groups(connection))
+    return pid, uid, gid
+
+
+def peer_of(connection: socket.socket) -> Peer:
+    return Peer(*peer_credentials(connection), _peer_groups(connection))
 
 
 class Encoded(dict[str, Any]):

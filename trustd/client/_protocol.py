@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from trustd.api.varlink import MAX_MESSAGE
+from trustd.api.varlink import MAX_MESSAGE, peer_credentials
 from trustd.client.errors import (
     ConnectionFailed,
     DaemonNotRunning,
@@ -85,8 +84,7 @@ def check_server(sock: socket.socket, path: Path) -> None:
     could write (a wrong TRUSTD_SOCKET, a runtime directory that is not ours) might be answered
     by another user's impostor.  SO_PEERCRED says who listens, as the kernel saw them.
     """
-    data = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("iII"))
-    _, uid, _ = struct.unpack("iII", data)
+    _, uid, _ = peer_credentials(sock)
     if uid not in (0, os.geteuid()):
         raise ConnectionFailed(
             parameters={"socket": str(path), "uid": uid},

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy import ColumnElement, Engine, delete, func, or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
@@ -330,10 +330,8 @@ class TrustStore:
                     session, actor, "add-certificate", cert.sha1.hex().upper(), cert.subject_summary
                 )
                 results.append((cert, True))
-            if max_count is not None:
-                held = select(func.count()).select_from(CertificateRow)
-                if (session.scalar(held.where(CertificateRow.uid == uid)) or 0) > max_count:
-                    raise QuotaExceeded("certificates of their own", max_count)
+            if max_count is not None and _count(session, CertificateRow.uid == uid) > max_count:
+                raise QuotaExceeded("certificates of their own", max_count)
         return results
 
     def add_certificate(self, cert: Certificate, *, source: str, actor: Actor) -> bool:
@@ -416,19 +414,11 @@ class TrustStore:
     def count_user_settings(self) -> int:
         """Trust-settings entries in all user domains together."""
         with self._read() as session:
-            return (
-                session.scalar(
-                    select(func.count())
-                    .select_from(TrustSettingsRow)
-                    .where(TrustSettingsRow.uid != ADMIN_UID)
-                )
-                or 0
-            )
+            return _count(session, TrustSettingsRow.uid != ADMIN_UID)
 
     def count_certificates(self) -> int:
         with self._read() as session:
-            shared = select(func.count()).select_from(CertificateRow)
-            return session.scalar(shared.where(CertificateRow.uid == ADMIN_UID)) or 0
+            return _count(session, CertificateRow.uid == ADMIN_UID)
 
     def delete_by_source(self, source: str, *, actor: Actor) -> int:
         """Remove exactly what one drop-in file added (certificates and trust settings)."""
@@ -472,14 +462,10 @@ class TrustStore:
             if existing is not None:
                 session.delete(existing)
                 session.flush()
-            elif max_entries is not None:
-                held = (
-                    select(func.count())
-                    .select_from(TrustSettingsRow)
-                    .where(TrustSettingsRow.uid == owner)
-                )
-                if (session.scalar(held) or 0) >= max_entries:
-                    raise QuotaExceeded("certificates with trust settings", max_entries)
+            elif max_entries is not None and _count(session, TrustSettingsRow.uid == owner) >= (
+                max_entries
+            ):
+                raise QuotaExceeded("certificates with trust settings", max_entries)
             entry = TrustSettingsEntry(
                 key, cert.issuer_der, cert.parts.serial, self.clock(), tuple(constraints)
             )
@@ -524,17 +510,24 @@ class TrustStore:
             .order_by(TrustSettingsRow.key)
         )
         with self._read() as session:
+            # A user's own store is searched too (bounded by the user quota): read it once.
+            own: dict[bytes | None, CertificateRow] = (
+                {}
+                if owner == ADMIN_UID
+                else {
+                    r.sha1: r
+                    for r in session.scalars(
+                        select(CertificateRow).where(CertificateRow.uid == owner)
+                    )
+                }
+            )
             out = []
             for row in session.scalars(query):
                 cert_row = (
-                    session.get(CertificateRow, row.certificate_id) if row.certificate_id else None
+                    session.get(CertificateRow, row.certificate_id)
+                    if row.certificate_id
+                    else own.get(row.sha1)
                 )
-                if cert_row is None and owner != ADMIN_UID and row.sha1 is not None:
-                    cert_row = session.scalar(  # the user's own keychain is searched too
-                        select(CertificateRow).where(
-                            CertificateRow.uid == owner, CertificateRow.sha1 == row.sha1
-                        )
-                    )
                 out.append((_entry_value(row), self._certificate(cert_row) if cert_row else None))
             return out
 
@@ -634,8 +627,7 @@ class TrustStore:
             )
             blob = encode_exceptions(exceptions)
             if row is None and max_hosts is not None:
-                held = select(func.count()).select_from(ExceptionRow).where(ExceptionRow.uid == uid)
-                if (session.scalar(held) or 0) >= max_hosts:
+                if _count(session, ExceptionRow.uid == uid) >= max_hosts:
                     raise QuotaExceeded("hosts with exceptions", max_hosts)
             if row is None:
                 session.add(
@@ -802,26 +794,41 @@ class TrustStore:
     # -- what evaluation reads -----------------------------------------------------------------
 
     def stored_issuers(self, issuer_key: bytes, uid: int = ADMIN_UID) -> tuple[Certificate, ...]:
-        """Certificates with this normalised subject in the shared store and in `uid`'s own
-        (index lookup, cached)."""
+        """Certificates with this normalised subject in the shared store, then in `uid`'s own
+        (index lookups, cached).  The shared store's answer is cached for everyone; a user's
+        own store is asked only when that user has one."""
+        shared = self._issuers(issuer_key, ADMIN_UID)
+        if uid == ADMIN_UID or uid not in self._owners():
+            return shared
+        known = {cert.sha256 for cert in shared}  # in both stores: one candidate
+        return shared + tuple(c for c in self._issuers(issuer_key, uid) if c.sha256 not in known)
 
+    def _issuers(self, issuer_key: bytes, owner: int) -> tuple[Certificate, ...]:
         def load() -> tuple[Certificate, ...]:
             with self._read() as session:
                 rows = session.scalars(
                     select(CertificateRow)
-                    .where(
-                        CertificateRow.subject_key == issuer_key,
-                        CertificateRow.uid.in_((ADMIN_UID, uid)),
-                    )
-                    .order_by(CertificateRow.uid, CertificateRow.id)  # the shared store first
+                    .where(CertificateRow.subject_key == issuer_key, CertificateRow.uid == owner)
+                    .order_by(CertificateRow.id)
                     .limit(64)
                 )
-                unique = {row.sha256: row for row in rows}  # in both: one candidate
-                return tuple(self._certificate(row) for row in unique.values())
+                return tuple(self._certificate(row) for row in rows)
 
         result: tuple[Certificate, ...] = self._lookups.get_or_compute(
-            ("issuers", self._generation, uid, issuer_key), load
+            ("issuers", self._generation, owner, issuer_key), load
         )
+        return result
+
+    def _owners(self) -> frozenset[int]:
+        """The uids that have a certificate store of their own (cached)."""
+
+        def load() -> frozenset[int]:
+            with self._read() as session:
+                # uids are never below ADMIN_UID (-1): a range the (uid, sha1) index answers
+                query = select(CertificateRow.uid).where(CertificateRow.uid > ADMIN_UID)
+                return frozenset(session.scalars(query.distinct()))
+
+        result: frozenset[int] = self._lookups.get_or_compute(("owners", self._generation), load)
         return result
 
     def settings_for(self, sha1: bytes, uid: int) -> TrustSettings | None:
@@ -894,6 +901,11 @@ class StoreSnapshot:
     def is_system_anchor(self, certificate: Certificate) -> bool:
         system = self._store.system
         return system is not None and system.contains(certificate)
+
+
+def _count(session: Session, condition: ColumnElement[bool]) -> int:
+    """How many rows of the condition's table meet it."""
+    return session.scalar(select(func.count()).where(condition)) or 0
 
 
 def _stored_certificate(sha256: bytes, der: bytes) -> Certificate:
