@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trustd.paths import default_paths
+from trustd.paths import SYSTEM_SOCKET, client_socket, client_sockets, default_paths
 
 
 def test_root_uses_the_system_directories() -> None:
@@ -31,3 +31,26 @@ def test_without_a_runtime_directory_the_socket_is_never_in_tmp() -> None:
 def test_trustd_socket_overrides_everywhere() -> None:
     for uid in (0, 1000):
         assert default_paths({"TRUSTD_SOCKET": "/x/y.sock"}, uid=uid).socket == Path("/x/y.sock")
+
+
+def test_clients_look_for_the_system_daemon_first() -> None:
+    """Every uid's clients reach the one system daemon; a user's own daemon comes second."""
+    env = {"HOME": "/home/ann", "XDG_RUNTIME_DIR": "/run/user/1000"}
+    assert client_sockets(env, uid=1000) == [
+        SYSTEM_SOCKET,
+        Path("/run/user/1000/trustd/trustd.sock"),
+    ]
+    assert client_sockets({}, uid=0) == [SYSTEM_SOCKET]
+    assert client_sockets({"TRUSTD_SOCKET": "/x/y.sock"}, uid=1000) == [Path("/x/y.sock")]
+
+
+def test_a_users_own_daemon_is_used_only_without_a_system_socket(tmp_path: Path) -> None:
+    own = tmp_path / "own" / "trustd" / "trustd.sock"
+    env = {"HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path / "own")}
+    if SYSTEM_SOCKET.exists():
+        assert client_socket(env, uid=1000) == SYSTEM_SOCKET
+        return
+    assert client_socket(env, uid=1000) == SYSTEM_SOCKET  # neither exists: name the system's
+    own.parent.mkdir(parents=True)
+    own.touch()
+    assert client_socket(env, uid=1000) == own

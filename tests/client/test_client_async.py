@@ -124,7 +124,7 @@ def test_tasks_share_one_client(daemon: Daemon) -> None:
 def test_missing_daemon(tmp_path: Path) -> None:
     async def main() -> None:
         trustd = AsyncClient(tmp_path / "absent.sock")
-        with pytest.raises(DaemonNotRunning, match=r"systemctl start trustd\.socket"):
+        with pytest.raises(DaemonNotRunning, match=r"systemctl enable --now trustd\.socket"):
             await trustd.status()
         with pytest.raises(DaemonNotRunning):
             await anext(trustd.monitor())

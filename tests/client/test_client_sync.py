@@ -33,6 +33,7 @@ from trustd.client import (
     default_socket_path,
 )
 from trustd.daemon import Config
+from trustd.paths import client_socket
 
 
 def test_every_method_round_trips(
@@ -189,7 +190,8 @@ def test_missing_daemon_says_how_to_start_it(tmp_path: Path) -> None:
         client.echo("x")
     message = str(raised.value)
     assert str(missing) in message
-    assert "start it with `trustd` or `systemctl start trustd.socket`" in message
+    assert "start the system service with `sudo systemctl enable --now trustd.socket`" in message
+    assert "or a daemon of your own with `trustd`" in message
     assert raised.value.socket_path == missing
     assert isinstance(raised.value, ConnectionFailed)
     with pytest.raises(DaemonNotRunning):
@@ -203,7 +205,7 @@ def test_missing_daemon_says_how_to_start_it(tmp_path: Path) -> None:
             Client(stale).connect()
 
 
-def test_default_socket_comes_from_the_daemon_rules(
+def test_default_socket_comes_from_the_client_rule(
     daemon: Daemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TRUSTD_SOCKET", str(daemon.socket))
@@ -213,7 +215,7 @@ def test_default_socket_comes_from_the_daemon_rules(
         assert trustd.echo("default") == "default"
     monkeypatch.delenv("TRUSTD_SOCKET")
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/4242")
-    assert default_socket_path() == Config.defaults().socket
+    assert default_socket_path() == client_socket()
 
 
 def test_reconnects_after_a_daemon_restart(daemon: Daemon) -> None:

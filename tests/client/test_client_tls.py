@@ -231,7 +231,7 @@ def test_no_daemon_means_no_connection(tmp_path: Path, good_server: TLSServer) -
     refusal = _refusal(good_server.url, context)
     assert refusal.verify_code == 7 and refusal.result is None
     assert "trustd is not running" in refusal.verify_message
-    assert "systemctl start trustd.socket" in refusal.verify_message
+    assert "systemctl enable --now trustd.socket" in refusal.verify_message
 
 
 def test_the_default_client_uses_trustd_socket(

@@ -7,13 +7,16 @@
   monitor), returning the typed values of :mod:`trustd.client.models`.
 * :mod:`trustd.client.errors`: one exception class per interface error, all TrustdError;
   :class:`DaemonNotRunning` when nothing answers on the socket.
+* :func:`inject_into_ssl` / :func:`extract_from_ssl`: make ``ssl.SSLContext`` itself verify
+  through trustd, for programs that never heard of it (requests, urllib3, httpx, aiohttp, pip,
+  the standard library), as the ``truststore`` package does with the platform's verifier.
 * :mod:`trustd.client.ssl`: an ``ssl.SSLContext`` that verifies TLS servers through trustd
   (``create_context()``), for http.client, urllib, urllib3 and asyncio;
   :mod:`trustd.client.adapters`: the same for requests.
 
-The socket is ``socket_path`` if given, else TRUSTD_SOCKET, else the daemon's default
-($XDG_RUNTIME_DIR/trustd/trustd.sock, or /run/trustd/trustd.sock for root):
-see :func:`default_socket_path`.
+The socket is ``socket_path`` if given, else TRUSTD_SOCKET, else the system daemon's
+/run/trustd/trustd.sock, which every uid uses (a per-user daemon's socket only when no system
+socket exists): see :func:`default_socket_path`.
 """
 
 from trustd.client._protocol import default_socket_path
@@ -35,6 +38,7 @@ from trustd.client.errors import (
     TrustdError,
     UnknownPolicy,
 )
+from trustd.client.inject import extract_from_ssl, inject_into_ssl
 from trustd.client.models import (
     AddedCertificates,
     AppliedSetting,
@@ -86,4 +90,6 @@ __all__ = [
     "UnknownPolicy",
     "UsageConstraint",
     "default_socket_path",
+    "extract_from_ssl",
+    "inject_into_ssl",
 ]

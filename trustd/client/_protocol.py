@@ -42,7 +42,7 @@ from trustd.client.models import (
     blob,
     policies_to_wire,
 )
-from trustd.paths import default_socket
+from trustd.paths import client_socket, client_sockets
 
 INTERFACE = "io.trustd.Trust"
 MAX_REQUEST = MAX_MESSAGE  # the daemon answers a longer message with RequestTooLarge, and hangs up
@@ -53,12 +53,12 @@ _T = TypeVar("_T")
 
 
 def default_socket_path() -> Path:
-    """Where the daemon listens unless told otherwise (the one rule, trustd.paths).
+    """The socket clients use unless told otherwise (the rule is trustd.paths.client_socket).
 
-    TRUSTD_SOCKET if set; else $XDG_RUNTIME_DIR/trustd/trustd.sock, or /run/trustd/trustd.sock
-    for root.
+    TRUSTD_SOCKET if set; else the system daemon's /run/trustd/trustd.sock when it exists; else
+    the caller's own per-user daemon's socket when that one exists; else the system socket.
     """
-    return default_socket()
+    return client_socket()
 
 
 def resolve_socket_path(socket_path: str | os.PathLike[str] | None) -> Path:
@@ -69,7 +69,9 @@ def resolve_socket_path(socket_path: str | os.PathLike[str] | None) -> Path:
 def connect_error(path: Path, problem: OSError) -> TrustdError:
     """The client error for a failed connect() to `path`."""
     if isinstance(problem, (FileNotFoundError, NotADirectoryError)):
-        return DaemonNotRunning(path, "no socket")
+        looked = client_sockets()
+        also = [other for other in looked if other != path] if path in looked else []
+        return DaemonNotRunning(path, "no socket", also)
     if isinstance(problem, ConnectionRefusedError):
         return DaemonNotRunning(path, "nothing listening")
     return ConnectionFailed(

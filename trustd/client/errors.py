@@ -13,7 +13,7 @@ listening on it) and :class:`ProtocolError` (the daemon's answer was not a varli
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,7 +38,10 @@ __all__ = [
 ]
 
 INTERFACE = "io.trustd.Trust"
-START_HINT = "start it with `trustd` or `systemctl start trustd.socket`"
+START_HINT = (
+    "start the system service with `sudo systemctl enable --now trustd.socket`, "
+    "or a daemon of your own with `trustd`"
+)
 
 
 class _Missing(dict[str, Any]):
@@ -223,11 +226,15 @@ class DaemonNotRunning(ConnectionFailed):
 
     error_name = "trustd.client.DaemonNotRunning"
 
-    def __init__(self, socket_path: str | Path, detail: str = "no socket") -> None:
+    def __init__(
+        self, socket_path: str | Path, detail: str = "no socket", also: Sequence[Path] = ()
+    ) -> None:
+        """`also`: the other places the client looked, each without a socket."""
         self.socket_path = Path(socket_path)
+        elsewhere = "".join(f"; no socket at {path} either" for path in also)
         super().__init__(
             parameters={"socket": str(socket_path), "detail": detail},
-            message=f"trustd is not running ({detail} at {socket_path}): {START_HINT}",
+            message=f"trustd is not running ({detail} at {socket_path}{elsewhere}): {START_HINT}",
         )
 
 

@@ -65,6 +65,7 @@ import _ssl
 import socket
 import ssl
 import threading
+import types
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
@@ -400,6 +401,35 @@ class TrustdSSLContext(ssl.SSLContext):
         if not result.trusted:
             raise TrustdVerificationError.from_result(result)
         return result, info
+
+
+def _pinned(accessor: property) -> property:
+    """`accessor` (a property of ssl.SSLContext) with its functions bound to that class.
+
+    ssl.SSLContext's setters find their base as ``super(SSLContext, SSLContext)``, naming the
+    ssl module's SSLContext when called.  Once trustd.client.inject_into_ssl() made that name a
+    subclass of ours, they would find themselves again and recurse for ever; these copies see
+    the original class under that name.
+    """
+    namespace = dict(vars(ssl), SSLContext=ssl.SSLContext)
+
+    def bound(function: Any) -> Any:
+        if function is None:
+            return None
+        return types.FunctionType(
+            function.__code__,
+            namespace,
+            function.__name__,
+            function.__defaults__,
+            function.__closure__,
+        )
+
+    return property(bound(accessor.fget), bound(accessor.fset), bound(accessor.fdel))
+
+
+for _name, _accessor in vars(ssl.SSLContext).items():
+    if isinstance(_accessor, property) and _name not in vars(TrustdSSLContext):
+        setattr(TrustdSSLContext, _name, _pinned(_accessor))
 
 
 def create_context(
