@@ -38,7 +38,8 @@ def test_certificate_payloads_are_decoded_and_others_listed(pki: PKI, binary: bo
     ("top", "reason"),
     [
         ([], "not a dictionary"),
-        ({"PayloadType": "Profile", "PayloadIdentifier": "x"}, 'PayloadType is not "Configuration"'),
+        ({"PayloadType": "Profile", "PayloadIdentifier": "x"},
+         'PayloadType is not "Configuration"'),
         ({"PayloadType": "Configuration"}, "PayloadIdentifier is missing"),
         ({"PayloadType": "Configuration", "PayloadIdentifier": "x", "PayloadContent": {}},
          "PayloadContent is not an array"),
