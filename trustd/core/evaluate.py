@@ -21,7 +21,7 @@ from trustd.core.budget import MAX_INTERMEDIATES, Budget, BudgetExhausted, Budge
 from trustd.core.build import AnchorMark, Judged, PathBuilder
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
 from trustd.core.checks import PathFacts, judge_path
-from trustd.core.crl import RevocationEvidence, parse_crl
+from trustd.core.crl import MAX_SIGNER_DEPTH, RevocationEvidence, parse_crl
 from trustd.core.exceptions import ExceptionList, exceptions_for
 from trustd.core.lru import LRU
 from trustd.core.names import PublicSuffixTest, default_public_suffixes
@@ -170,7 +170,12 @@ class _Evaluation:
     """The state of one evaluate() call."""
 
     def __init__(
-        self, evaluator: Evaluator, request: EvaluationRequest, snapshot: Snapshot, moment: datetime
+        self,
+        evaluator: Evaluator,
+        request: EvaluationRequest,
+        snapshot: Snapshot,
+        moment: datetime,
+        crl_signers_checked: frozenset[bytes] = frozenset(),
     ) -> None:
         self.evaluator = evaluator
         self.request = request
@@ -187,7 +192,11 @@ class _Evaluation:
             fetched_crls=_parsed(parse_crl, request.fetched_crls),
             ocsp=_parsed(parse_response, request.ocsp_responses),
             required=request.require_revocation,
+            signers=self,
         )
+        # CRL signers whose paths are being validated by the evaluations that started this one.
+        self.crl_signers_checked = crl_signers_checked
+        self._crl_signer_paths: dict[tuple[bytes, bytes], bool] = {}
         self._settings_cache: dict[bytes, TrustSettings | None] = {}
         self._self_signed: dict[bytes, bool] = {}
 
@@ -304,6 +313,51 @@ class _Evaluation:
             or key in self.request_by_subject
             or any(True for _ in self.snapshot.issuers_of(key))
         )
+
+    # -- CRL signers (RFC 5280 6.3.3 (f)) -----------------------------------------------------
+
+    def crl_signer_candidates(self, issuer_key: bytes) -> list[Certificate]:
+        found: dict[bytes, Certificate] = {}
+        for by_subject in (
+            self.anchors_by_subject,
+            self.request_by_subject,
+            self.fetched_by_subject,
+        ):
+            for cert in by_subject.get(issuer_key, ()):
+                found.setdefault(cert.der, cert)
+        for cert, _ in self.snapshot.issuers_of(issuer_key):
+            found.setdefault(cert.der, cert)
+        return list(found.values())
+
+    def crl_signer_valid(self, signer: Certificate, anchor: Certificate) -> bool:
+        """Whether `signer` has a valid path to the same anchor, revocation included.
+
+        A signer whose own path is already being validated further up (a CRL key that vouches
+        for its own certificate, as after a key rollover) counts as valid here: the evaluation
+        that validates it decides.
+        """
+        if signer.der == anchor.der or signer.sha256 in self.crl_signers_checked:
+            return True
+        if len(self.crl_signers_checked) >= MAX_SIGNER_DEPTH:
+            return False
+        key = (signer.sha256, anchor.sha256)
+        if key not in self._crl_signer_paths:
+            request = EvaluationRequest(
+                certificates=(signer.der, *self.request.certificates),
+                verify_date=self.moment,
+                anchors=(anchor.der,),
+                anchors_only=True,
+                crls=self.request.crls,
+                require_revocation=self.request.require_revocation,
+                fetched_certificates=self.request.fetched_certificates,
+                fetched_crls=self.request.fetched_crls,
+                ocsp_responses=self.request.ocsp_responses,
+            )
+            checked = self.crl_signers_checked | {signer.sha256}
+            sub = _Evaluation(self.evaluator, request, self.snapshot, self.moment, checked)
+            self._crl_signer_paths[key] = sub.run().trusted
+            self.seen.update(sub.seen)
+        return self._crl_signer_paths[key]
 
     # -- judging a complete path ---------------------------------------------------------------
 
