@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from trustd.core.budget import MAX_INTERMEDIATES, Budget, BudgetExhausted, BudgetUse
 from trustd.core.build import AnchorMark, Judged, PathBuilder
+from trustd.core.certificate_policies import PolicyInputs
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
 from trustd.core.checks import PathFacts, judge_path
 from trustd.core.crl import MAX_SIGNER_DEPTH, RevocationEvidence, parse_crl
@@ -185,6 +186,12 @@ class _Evaluation:
         self.budget = Budget()
         self.start = Budget()
         self.policies = request.policies or (Policy(),)
+        self.policy_inputs = PolicyInputs(
+            request.initial_policy_set,
+            request.initial_explicit_policy,
+            request.initial_policy_mapping_inhibit,
+            request.initial_any_policy_inhibit,
+        )
         self.anchors = self._parse_all(request.anchors)
         self.anchor_set = {c.der for c in self.anchors}
         self.revocation = RevocationEvidence(
@@ -378,6 +385,7 @@ class _Evaluation:
             revocation=self.revocation,
             max_intermediates=self.request.max_intermediates,
             is_public_suffix=self.evaluator.is_public_suffix,
+            policy_inputs=self.policy_inputs,
         )
         failures = judge_path(facts, self.budget)
         settings: list[AppliedSetting] = []
