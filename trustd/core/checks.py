@@ -199,7 +199,10 @@ def _structure_failures(cert: Certificate, index: int, facts: PathFacts) -> Iter
         # RFC 5280 4.2.1.10: name constraints MUST be used only in a CA certificate.
         yield Failure(index, "NameConstraints", detail="name constraints in an end-entity")
     usage = cert.key_usage
-    if usage is not None and usage.key_cert_sign != cert.is_ca:
+    if usage is not None and not any(has_key_usage(usage, name) for name in _KEY_USAGE_ATTRIBUTES):
+        # RFC 5280 4.2.1.3: when the extension appears, at least one bit MUST be set.
+        yield Failure(index, "KeyUsage", detail="key usage with no bit set")
+    elif usage is not None and usage.key_cert_sign != cert.is_ca:
         # RFC 5280 4.2.1.9 and 4.2.1.3: keyCertSign only with cA asserted, and a CA whose key
         # usage omits keyCertSign is inconsistent (a certificate pretending to be both).
         detail = "keyCertSign without cA" if usage.key_cert_sign else "cA without keyCertSign"
@@ -274,10 +277,13 @@ def _leaf_policy_failures(cert: Certificate, policy: Policy, facts: PathFacts) -
         missing = [name for name in sorted(policy.key_usages) if not has_key_usage(usage, name)]
         if missing:
             yield Failure(0, "KeyUsage", detail="missing " + ", ".join(missing))
-    if policy.kind in (PolicyKind.SSL, PolicyKind.EAP, PolicyKind.IPSEC) and policy.name:
+    # A name given is a name to check, the empty one too (it matches nothing), as
+    # SecPolicyCreateSSL does for any non-NULL hostname.
+    named = (PolicyKind.SSL, PolicyKind.EAP, PolicyKind.IPSEC)
+    if policy.kind in named and policy.name is not None:
         if not hostname_matches(cert.subject_alt_names, policy.name, facts.is_public_suffix):
             yield Failure(0, "SSLHostname", detail=policy.name)
-    if policy.kind is PolicyKind.SMIME and policy.name:
+    if policy.kind is PolicyKind.SMIME and policy.name is not None:
         if not email_matches(cert.email_addresses, policy.name):
             yield Failure(0, "Email", detail=policy.name)
     if policy.is_tls_server:
