@@ -131,7 +131,11 @@ def test_a_separate_crl_key_must_chain_to_the_same_anchor(pki: PKI) -> None:
     )
     crl = pki.crl(crl_signer)
     assert crl_signer.cert.subject == ica.cert.subject and crl_signer.key is not ica.key
-    assert failed(_run(leaf, [ica, crl_signer], root, [root_crl, crl])) == set()
+    separate = _run(leaf, [ica, crl_signer], root, [root_crl, crl])
+    assert failed(separate) == set()
+    # The signer's own path is validated within the evaluation's budget.
+    direct = _run(leaf, [ica], root, [root_crl, pki.crl(ica)])
+    assert separate.budget.signatures > direct.budget.signatures
     # Without the signer's certificate there is nobody to vouch for the CRL.
     assert failed(_run(leaf, [ica], root, [root_crl, crl])) == {(0, "RevocationResponseRequired")}
     # A signer of the same name under another root does not count.

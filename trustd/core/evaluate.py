@@ -176,14 +176,16 @@ class _Evaluation:
         request: EvaluationRequest,
         snapshot: Snapshot,
         moment: datetime,
+        *,
         crl_signers_checked: frozenset[bytes] = frozenset(),
+        budget: Budget | None = None,
     ) -> None:
         self.evaluator = evaluator
         self.request = request
         self.snapshot = snapshot
         self.moment = moment
         self.seen: dict[bytes, Certificate] = {}  # every certificate whose dates were read
-        self.budget = Budget()
+        self.budget = budget or Budget()  # CRL signer paths spend their evaluation's budget
         self.start = Budget()
         self.policies = request.policies or (Policy(),)
         self.policy_inputs = PolicyInputs(
@@ -361,7 +363,14 @@ class _Evaluation:
                 ocsp_responses=self.request.ocsp_responses,
             )
             checked = self.crl_signers_checked | {signer.sha256}
-            sub = _Evaluation(self.evaluator, request, self.snapshot, self.moment, checked)
+            sub = _Evaluation(
+                self.evaluator,
+                request,
+                self.snapshot,
+                self.moment,
+                crl_signers_checked=checked,
+                budget=self.budget,
+            )
             self._crl_signer_paths[key] = sub.run().trusted
             self.seen.update(sub.seen)
         return self._crl_signer_paths[key]
