@@ -5,6 +5,7 @@ CRLs fetched from distribution points go through the same processing as those ha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from core.helpers import NOW, SHORT, failed
 from cryptography import x509
@@ -144,3 +145,13 @@ def test_a_separate_crl_key_must_chain_to_the_same_anchor(pki: PKI) -> None:
     assert failed(_run(leaf, [ica, stranger], root, [root_crl, pki.crl(stranger)])) == {
         (0, "RevocationResponseRequired")
     }
+
+
+def test_the_newest_crl_speaks_first(pki: PKI) -> None:
+    """An older CRL that is still current must not hide a revocation a newer one lists."""
+    root, ica, leaf = _pki(pki)
+    root_crl = pki.crl(root)
+    old = pki.crl(ica, this_update=datetime(2029, 1, 1, tzinfo=UTC), crl_number=1)
+    new = pki.crl(ica, [leaf], this_update=datetime(2030, 1, 1, tzinfo=UTC), crl_number=2)
+    for order in ([old, new], [new, old]):
+        assert failed(_run(leaf, [ica], root, [root_crl, *order])) == {(0, "Revocation")}

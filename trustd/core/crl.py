@@ -360,7 +360,13 @@ class _CrlCheck:
         self.evidence = evidence
         self.moment = moment
         self.status = _Status()
-        self.all_crls = (*evidence.crls, *evidence.fetched_crls)
+        # Newest first: once usable CRLs cover every reason the search stops (6.3.3), and an
+        # older CRL that is still current must not speak for a newer one.
+        self.all_crls = sorted(
+            (*evidence.crls, *evidence.fetched_crls),
+            key=lambda c: (c.this_update, c.number or 0),
+            reverse=True,
+        )
         self.handed_in = {id(c) for c in evidence.crls}
         self.delta: RevocationList | None = None
 
