@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 LIMBO  ?= ../shared/conformance/limbo.json
 
-.PHONY: install system-deps run test lint limbo bench clean
+.PHONY: install system-deps run test lint limbo pkits bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ lint: install
 limbo: install
 	$(BIN)/python -m trustd.conformance.limbo < $(LIMBO) > limbo-results.json
 	$(BIN)/python ../shared/conformance/score.py $(LIMBO) limbo-results.json --details
+
+pkits: install
+	$(BIN)/python -m trustd.conformance.pkits --details
 
 bench: install
 	$(BIN)/python bench/evaluate.py

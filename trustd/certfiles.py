@@ -202,7 +202,11 @@ def _load(der: bytes) -> x509.Certificate:
 
     try:
         return x509.load_der_x509_certificate(der)
-    except ValueError:
+    except x509.InvalidVersion as problem:  # not a ValueError
+        raise UndecodableData(
+            f"not a valid X.509 certificate (version {problem.parsed_version + 1})"
+        ) from None
+    except Exception:  # whatever cryptography raises for bytes that are not a certificate
         raise UndecodableData("not a valid X.509 certificate") from None
 
 
@@ -232,6 +236,8 @@ def _pkcs7(der: bytes) -> list[bytes]:
         raise UndecodableData(
             "not PKCS#7 SignedData (the kind that carries certificates)"
         ) from None
+    except Exception:  # InvalidVersion of a certificate inside, and the like
+        raise UndecodableData("the PKCS#7 data holds a certificate that is not valid") from None
     return [_der_of(certificate) for certificate in certificates]
 
 
@@ -244,6 +250,8 @@ def _pkcs12(der: bytes, password: bytes | None) -> list[bytes]:
             loaded = pkcs12.load_pkcs12(der, attempt)
         except ValueError:
             continue
+        except Exception:  # InvalidVersion of a certificate inside, unsupported algorithms
+            raise UndecodableData("the PKCS#12 data cannot be read") from None
         found = [] if loaded.cert is None else [loaded.cert.certificate]
         found += [item.certificate for item in loaded.additional_certs]
         if not found:

@@ -53,6 +53,17 @@ def test_evaluate_with_the_pypi_client(daemon: Daemon, pki: PKI) -> None:
         assert reply.verdict.trusted is True
 
 
+def test_an_empty_policy_name_is_checked_over_the_wire(daemon: Daemon, pki: PKI) -> None:
+    leaf = pki.leaf(daemon.root, dns=["www.example"], **SHORT)
+    for name, trusted in (("www.example", True), ("", False)):
+        verdict = daemon.call(
+            "Evaluate", certificates=[b64(leaf.der)], policies=[{"policy": "ssl", "name": name}]
+        )["parameters"]["verdict"]
+        assert verdict["trusted"] is trusted, name
+    failures = [f["check"] for f in verdict["failures"]]
+    assert failures == ["SSLHostname"]
+
+
 def test_unknown_policy_and_bad_certificate_are_typed_errors(daemon: Daemon) -> None:
     reply = daemon.call("Evaluate", certificates=[b64(b"junk")], policies=[{"policy": "nope"}])
     assert reply["error"] == "io.trustd.Trust.UnknownPolicy"

@@ -204,6 +204,17 @@ def test_read_garbage(pki: PKI) -> None:
             formats.read_certificates(data)
 
 
+def test_read_a_certificate_with_an_invalid_version(pki: PKI) -> None:
+    """cryptography raises InvalidVersion, not a ValueError: every reader turns it into a
+    clean UndecodableData."""
+    root = pki.root("Version Root")
+    bad = pki.with_version(root, 5)
+    pem = formats.pem_armour(bad).encode()
+    for data, fmt in [(bad, None), (bad, "x509"), (pem, None), (pem, "openssl"), (pem, "x509")]:
+        with pytest.raises(UndecodableData, match=r"not a valid X\.509 certificate \(version 6\)"):
+            formats.read_certificates(data, fmt=fmt)
+
+
 # -- writing: trustd.certfiles ------------------------------------------------------------------
 
 

@@ -179,3 +179,13 @@ def test_a_file_is_shown_without_the_daemon(pki: PKI, tmp_path: Path) -> None:
     assert shown.out.startswith("Offline Root\n") and "Trust" not in shown.out.splitlines()
     assert shown.err.startswith("trustctl: trust unknown: ")
     assert len(shown.err.splitlines()) == 1
+
+
+def test_a_certificate_with_an_invalid_version_is_a_clean_error(
+    cli: Callable[..., Run], pki: PKI, tmp_path: Path
+) -> None:
+    path = tmp_path / "v6.der"
+    path.write_bytes(pki.with_version(pki.root("Version Root"), 5))
+    shown = cli("show-cert", str(path))
+    assert shown.code != 0
+    assert shown.err.strip() == f"trustctl: {path}: not a valid X.509 certificate (version 6)"

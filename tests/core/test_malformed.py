@@ -159,7 +159,6 @@ BROKEN: dict[str, Broken] = {
     "pem-private-key-block": lambda m: _pem(b"\x30\x03\x02\x01\x00", b"PRIVATE KEY"),
     "pem-crl-block": lambda m: m.crl.pem,
     "pem-empty-certificate-block": lambda m: _pem(b""),
-    "text-before-pem": lambda m: b"Certificate:\n    Data: ...\n" + m.leaf.pem,
     "crl-der": lambda m: m.crl.der,
     "truncated-crl": lambda m: m.crl.der[: len(m.crl.der) // 2],
 }

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar, overload
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
 
@@ -32,6 +31,7 @@ from trustd.core.der import (
     read_tlv,
 )
 from trustd.core.names import normalized_rdns
+from trustd.core.pem import is_pem, pem_certificate
 
 # cryptography warns (and will one day refuse) when a serial number is not positive.  We read
 # the serial ourselves (der.py) and report it as a check failure, so the warning is silenced
@@ -110,7 +110,8 @@ def name_key(name: x509.Name) -> bytes:
 
 
 def parse_certificate(data: bytes) -> Certificate:
-    """Parse one certificate from DER or PEM (the first PEM block); raise MalformedCertificate.
+    """Parse one certificate from DER or PEM (the first CERTIFICATE block, whatever blocks come
+    before it); raise MalformedCertificate.
 
     Everything later checks read is decoded here, under the lock and with warnings silenced, so
     that no decoding problem or warning can surface later, whatever filters the process has.
@@ -118,12 +119,8 @@ def parse_certificate(data: bytes) -> Certificate:
     with _PARSE_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            if data.lstrip()[:10] == PEM_MARKER:
-                parsed = x509.load_pem_x509_certificate(data)
-                der = parsed.public_bytes(serialization.Encoding.DER)
-            else:
-                der = bytes(data)
-                parsed = x509.load_der_x509_certificate(der)
+            der = pem_certificate(data) if is_pem(data) else bytes(data)
+            parsed = x509.load_der_x509_certificate(der)
             parts = certificate_parts(der)
             decoded = _Decoded(
                 subject=parsed.subject,

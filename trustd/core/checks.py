@@ -16,7 +16,11 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from trustd.core.budget import Budget
-from trustd.core.certificate_policies import policy_failures
+from trustd.core.certificate_policies import (
+    DEFAULT_POLICY_INPUTS,
+    PolicyInputs,
+    policy_failures,
+)
 from trustd.core.certificates import PROCESSED_EXTENSIONS, Certificate
 from trustd.core.crl import RevocationEvidence, revocation_failures
 from trustd.core.name_constraints import name_constraint_failures
@@ -80,6 +84,7 @@ class PathFacts:
     revocation: RevocationEvidence
     max_intermediates: int | None
     is_public_suffix: Callable[[str], bool] = never_public
+    policy_inputs: PolicyInputs = DEFAULT_POLICY_INPUTS
 
     @property
     def last(self) -> int:
@@ -88,6 +93,11 @@ class PathFacts:
     @property
     def settings_anchored(self) -> bool:
         return self.anchor_origin in (Origin.ADMIN, Origin.USER)
+
+    @property
+    def web_profile(self) -> bool:
+        """Whether CA-profile rules beyond path validation apply: a TLS server policy."""
+        return any(p.is_tls_server for p in self.policies)
 
     def is_anchor(self, index: int) -> bool:
         return self.anchored and index == self.last
@@ -119,7 +129,7 @@ def judge_path(facts: PathFacts, budget: Budget) -> list[Failure]:
     failures.extend(path_length_failures(facts))
     failures.extend(key_identifier_failures(facts))
     failures.extend(name_constraint_failures(facts.path, budget))
-    failures.extend(policy_failures(facts.path, facts.anchored))
+    failures.extend(policy_failures(facts.path, facts.anchored, facts.policy_inputs))
     if facts.anchored:
         failures.extend(revocation_failures(facts.path, facts.revocation, facts.moment))
     failures.extend(anchor_failures(facts))
@@ -176,16 +186,23 @@ def _structure_failures(cert: Certificate, index: int, facts: PathFacts) -> Iter
     if empty_subject and (index > 0 or not cert.is_critical(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)):
         # RFC 5280 4.1.2.6: a CA's subject is non-empty; an empty subject needs a critical SAN.
         yield Failure(index, "NonEmptySubject")
-    if cert.has_extension(ExtensionOID.POLICY_CONSTRAINTS) and not cert.is_critical(
-        ExtensionOID.POLICY_CONSTRAINTS
+    if (
+        facts.web_profile
+        and cert.has_extension(ExtensionOID.POLICY_CONSTRAINTS)
+        and not cert.is_critical(ExtensionOID.POLICY_CONSTRAINTS)
     ):
-        # RFC 5280 4.2.1.11: conforming CAs MUST mark policy constraints critical.
+        # RFC 5280 4.2.1.11: conforming CAs MUST mark policy constraints critical.  A rule of
+        # the CA profile, not of path validation (6.1), and Apple does not check it: enforced
+        # for TLS servers only (docs/deviations.md).
         yield Failure(index, "PolicyConstraints", detail="policy constraints not critical")
     if index == 0 and cert.has_extension(ExtensionOID.NAME_CONSTRAINTS) and not cert.is_ca:
         # RFC 5280 4.2.1.10: name constraints MUST be used only in a CA certificate.
         yield Failure(index, "NameConstraints", detail="name constraints in an end-entity")
     usage = cert.key_usage
-    if usage is not None and usage.key_cert_sign != cert.is_ca:
+    if usage is not None and not any(has_key_usage(usage, name) for name in _KEY_USAGE_ATTRIBUTES):
+        # RFC 5280 4.2.1.3: when the extension appears, at least one bit MUST be set.
+        yield Failure(index, "KeyUsage", detail="key usage with no bit set")
+    elif usage is not None and usage.key_cert_sign != cert.is_ca:
         # RFC 5280 4.2.1.9 and 4.2.1.3: keyCertSign only with cA asserted, and a CA whose key
         # usage omits keyCertSign is inconsistent (a certificate pretending to be both).
         detail = "keyCertSign without cA" if usage.key_cert_sign else "cA without keyCertSign"
@@ -260,10 +277,13 @@ def _leaf_policy_failures(cert: Certificate, policy: Policy, facts: PathFacts) -
         missing = [name for name in sorted(policy.key_usages) if not has_key_usage(usage, name)]
         if missing:
             yield Failure(0, "KeyUsage", detail="missing " + ", ".join(missing))
-    if policy.kind in (PolicyKind.SSL, PolicyKind.EAP, PolicyKind.IPSEC) and policy.name:
+    # A name given is a name to check, the empty one too (it matches nothing), as
+    # SecPolicyCreateSSL does for any non-NULL hostname.
+    named = (PolicyKind.SSL, PolicyKind.EAP, PolicyKind.IPSEC)
+    if policy.kind in named and policy.name is not None:
         if not hostname_matches(cert.subject_alt_names, policy.name, facts.is_public_suffix):
             yield Failure(0, "SSLHostname", detail=policy.name)
-    if policy.kind is PolicyKind.SMIME and policy.name:
+    if policy.kind is PolicyKind.SMIME and policy.name is not None:
         if not email_matches(cert.email_addresses, policy.name):
             yield Failure(0, "Email", detail=policy.name)
     if policy.is_tls_server:
@@ -346,9 +366,15 @@ def _issuer_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterato
     if constraints is None or not constraints.ca:
         # RFC 5280 6.1.4 (k): every issuer must be a CA.
         yield Failure(index, "BasicConstraintsCA")
-    elif not cert.is_critical(ExtensionOID.BASIC_CONSTRAINTS) and not facts.is_anchor(index):
+    elif (
+        facts.web_profile
+        and not cert.is_critical(ExtensionOID.BASIC_CONSTRAINTS)
+        and not facts.is_anchor(index)
+    ):
         # RFC 5280 4.2.1.9: CAs MUST mark basic constraints critical.  Anchors are exempt:
-        # trusted roots with a non-critical one exist (Go Daddy Class 2, ePKI Root).
+        # trusted roots with a non-critical one exist (Go Daddy Class 2, ePKI Root).  Like the
+        # rule for policy constraints, a CA-profile rule Apple does not check: enforced for TLS
+        # servers only, so that other policies accept what Apple accepts (PKITS 4.6.4).
         yield Failure(index, "BasicConstraints", detail="basic constraints not critical")
     usage = cert.key_usage
     if usage is not None and not usage.key_cert_sign:

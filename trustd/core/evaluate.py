@@ -19,9 +19,10 @@ from typing import TypeVar
 
 from trustd.core.budget import MAX_INTERMEDIATES, Budget, BudgetExhausted, BudgetUse
 from trustd.core.build import AnchorMark, Judged, PathBuilder
+from trustd.core.certificate_policies import PolicyInputs
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
 from trustd.core.checks import PathFacts, judge_path
-from trustd.core.crl import RevocationEvidence, parse_crl
+from trustd.core.crl import MAX_SIGNER_DEPTH, RevocationEvidence, parse_crl
 from trustd.core.exceptions import ExceptionList, exceptions_for
 from trustd.core.lru import LRU
 from trustd.core.names import PublicSuffixTest, default_public_suffixes
@@ -170,16 +171,29 @@ class _Evaluation:
     """The state of one evaluate() call."""
 
     def __init__(
-        self, evaluator: Evaluator, request: EvaluationRequest, snapshot: Snapshot, moment: datetime
+        self,
+        evaluator: Evaluator,
+        request: EvaluationRequest,
+        snapshot: Snapshot,
+        moment: datetime,
+        *,
+        crl_signers_checked: frozenset[bytes] = frozenset(),
+        budget: Budget | None = None,
     ) -> None:
         self.evaluator = evaluator
         self.request = request
         self.snapshot = snapshot
         self.moment = moment
         self.seen: dict[bytes, Certificate] = {}  # every certificate whose dates were read
-        self.budget = Budget()
+        self.budget = budget or Budget()  # CRL signer paths spend their evaluation's budget
         self.start = Budget()
         self.policies = request.policies or (Policy(),)
+        self.policy_inputs = PolicyInputs(
+            request.initial_policy_set,
+            request.initial_explicit_policy,
+            request.initial_policy_mapping_inhibit,
+            request.initial_any_policy_inhibit,
+        )
         self.anchors = self._parse_all(request.anchors)
         self.anchor_set = {c.der for c in self.anchors}
         self.revocation = RevocationEvidence(
@@ -187,7 +201,11 @@ class _Evaluation:
             fetched_crls=_parsed(parse_crl, request.fetched_crls),
             ocsp=_parsed(parse_response, request.ocsp_responses),
             required=request.require_revocation,
+            signers=self,
         )
+        # CRL signers whose paths are being validated by the evaluations that started this one.
+        self.crl_signers_checked = crl_signers_checked
+        self._crl_signer_paths: dict[tuple[bytes, bytes], bool] = {}
         self._settings_cache: dict[bytes, TrustSettings | None] = {}
         self._self_signed: dict[bytes, bool] = {}
 
@@ -305,6 +323,58 @@ class _Evaluation:
             or any(True for _ in self.snapshot.issuers_of(key))
         )
 
+    # -- CRL signers (RFC 5280 6.3.3 (f)) -----------------------------------------------------
+
+    def crl_signer_candidates(self, issuer_key: bytes) -> list[Certificate]:
+        found: dict[bytes, Certificate] = {}
+        for by_subject in (
+            self.anchors_by_subject,
+            self.request_by_subject,
+            self.fetched_by_subject,
+        ):
+            for cert in by_subject.get(issuer_key, ()):
+                found.setdefault(cert.der, cert)
+        for cert, _ in self.snapshot.issuers_of(issuer_key):
+            found.setdefault(cert.der, cert)
+        return list(found.values())
+
+    def crl_signer_valid(self, signer: Certificate, anchor: Certificate) -> bool:
+        """Whether `signer` has a valid path to the same anchor, revocation included.
+
+        A signer whose own path is already being validated further up (a CRL key that vouches
+        for its own certificate, as after a key rollover) counts as valid here: the evaluation
+        that validates it decides.
+        """
+        if signer.der == anchor.der or signer.sha256 in self.crl_signers_checked:
+            return True
+        if len(self.crl_signers_checked) >= MAX_SIGNER_DEPTH:
+            return False
+        key = (signer.sha256, anchor.sha256)
+        if key not in self._crl_signer_paths:
+            request = EvaluationRequest(
+                certificates=(signer.der, *self.request.certificates),
+                verify_date=self.moment,
+                anchors=(anchor.der,),
+                anchors_only=True,
+                crls=self.request.crls,
+                require_revocation=self.request.require_revocation,
+                fetched_certificates=self.request.fetched_certificates,
+                fetched_crls=self.request.fetched_crls,
+                ocsp_responses=self.request.ocsp_responses,
+            )
+            checked = self.crl_signers_checked | {signer.sha256}
+            sub = _Evaluation(
+                self.evaluator,
+                request,
+                self.snapshot,
+                self.moment,
+                crl_signers_checked=checked,
+                budget=self.budget,
+            )
+            self._crl_signer_paths[key] = sub.run().trusted
+            self.seen.update(sub.seen)
+        return self._crl_signer_paths[key]
+
     # -- judging a complete path ---------------------------------------------------------------
 
     def judge(
@@ -324,6 +394,7 @@ class _Evaluation:
             revocation=self.revocation,
             max_intermediates=self.request.max_intermediates,
             is_public_suffix=self.evaluator.is_public_suffix,
+            policy_inputs=self.policy_inputs,
         )
         failures = judge_path(facts, self.budget)
         settings: list[AppliedSetting] = []

@@ -85,11 +85,16 @@ def normalize_hostname(name: str) -> str | None:
     return name
 
 
+def _without_root_dot(name: str) -> str:
+    """The name without one trailing dot (the absolute form); a second one stays, invalid."""
+    return name[:-1] if name.endswith(".") else name
+
+
 def is_valid_dns_pattern(pattern: str) -> bool:
     """A presented dNSName: LDH labels, optionally a wildcard as the whole first label."""
     if not pattern.isascii():
         return False
-    labels = pattern.lower().rstrip(".").split(".")
+    labels = _without_root_dot(pattern.lower()).split(".")
     if labels[0] == "*":
         labels = labels[1:]
         if len(labels) < 2:
@@ -121,7 +126,7 @@ def dns_pattern_matches(
     """
     if not is_valid_dns_pattern(pattern):
         return False
-    pattern = pattern.lower().rstrip(".")
+    pattern = _without_root_dot(pattern.lower())
     if not pattern.startswith("*."):
         return pattern == reference
     pattern_labels = pattern.split(".")
@@ -204,7 +209,9 @@ def _is_exact_label_under(constraint: str, base: str) -> bool:
 
 def is_valid_dns_constraint(constraint: str) -> bool:
     """A dNSName subtree is a host or domain name: no wildcard, no leading period (4.2.1.10)."""
-    return constraint == "" or normalize_hostname(constraint) is not None
+    # An IA5String of A-labels: a U-label (`bücher.example`) is malformed, not a spelling of
+    # `xn--bcher-kva.example`, so that an excluded subtree can never be silently missed.
+    return constraint == "" or (constraint.isascii() and normalize_hostname(constraint) is not None)
 
 
 def dns_name_in_subtree(name: str, constraint: str, *, excluded: bool) -> bool:

@@ -25,6 +25,11 @@ class EvaluationRequest:
     distribution points) and `ocsp_responses` (stapled or fetched, DER) are revocation evidence
     used when it can be believed and ignored otherwise, unlike `crls`, which fail closed.
     `fetched_certificates` are candidate issuers from AIA locations (origin "network").
+
+    The RFC 5280 6.1.1 inputs of policy processing: `initial_policy_set` is the
+    user-initial-policy-set (dotted OIDs; None for {anyPolicy}); `initial_explicit_policy`,
+    `initial_policy_mapping_inhibit` and `initial_any_policy_inhibit` are the three indicators.
+    The defaults are Apple's: any policy, nothing required or inhibited.
     """
 
     certificates: tuple[bytes, ...]
@@ -41,3 +46,7 @@ class EvaluationRequest:
     fetched_certificates: tuple[bytes, ...] = ()
     fetched_crls: tuple[bytes, ...] = ()
     ocsp_responses: tuple[bytes, ...] = ()
+    initial_policy_set: frozenset[str] | None = None
+    initial_explicit_policy: bool = False
+    initial_policy_mapping_inhibit: bool = False
+    initial_any_policy_inhibit: bool = False
