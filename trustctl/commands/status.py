@@ -33,6 +33,7 @@ def status(
                 "dropin_problems": list(state.dropin_problems),
                 "uptime_seconds": state.uptime_seconds,
                 "requests_served": state.requests_served,
+                "trust_stores": state.trust_stores,
             }
         )
         return
@@ -45,3 +46,11 @@ def status(
     )
     for problem in state.dropin_problems:
         print(f"drop-in problem: {problem}")
+    stores = state.trust_stores or {}
+    if stores.get("outputs"):
+        print(
+            f"system trust stores kept in step ({', '.join(stores['outputs'])}): "
+            f"{stores.get('updates', 0)} updates, last {stores.get('last_update') or 'never'}"
+        )
+        for problem in stores.get("problems", []):
+            print(f"trust store problem: {problem}")
