@@ -64,7 +64,8 @@ class Config:
     admin_group: int | None = None
     ca_bundle: Path | None = None
     # The distribution trust stores kept in step: ("auto",) picks the running distribution's,
-    # () is off; None: auto for root (the system daemon), off for a per-user daemon.
+    # () is off; None: auto for the system daemon (root, state in /var/lib/trustd), off for a
+    # per-user daemon and for a root daemon on another state directory (a test or a copy).
     trust_stores: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -216,8 +217,9 @@ class Daemon:
         except StoreUnusable as problem:  # one line, status 1; the file is left as it is
             raise SystemExit(f"trustd: {problem}") from None
         wanted = config.trust_stores
-        if wanted is None:
-            wanted = ("auto",) if os.geteuid() == 0 else ()
+        if wanted is None:  # on for the system daemon: root with the system's state directory
+            system = os.geteuid() == 0 and config.state_dir == default_paths(uid=0).state_dir
+            wanted = ("auto",) if system else ()
         self.outputs, own_additions = choose_outputs(wanted, config.state_dir)
         self.system = SystemAnchors(config.ca_bundle, exclude=own_additions)
         self.store = TrustStore(self.engine, self.system)
