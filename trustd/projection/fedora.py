@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trustd.projection.files import (
     OutputFailure,
     OwnAdditions,
+    file_digests,
     file_name,
     pem,
     run_command,
+    source_files,
     write_atomic,
 )
 from trustd.projection.formats import openssl_trusted
@@ -74,6 +76,7 @@ class FedoraOutput:
         trusted: dict[str, bytes] = {}
         blocked: dict[str, bytes] = {}
         warnings = []
+        distribution = self._distribution() if projection.certificates else frozenset()
         for p in projection.certificates:
             if p.certificate is None:
                 warnings.append(f"{p.label} is denied but trustd does not hold the certificate")
@@ -81,10 +84,27 @@ class FedoraOutput:
             name = file_name(p.certificate, PREFIX) + ".pem"
             if p.rejected == set(Purpose) and not p.trusted:
                 blocked[name] = pem(p.certificate)
+            elif p.certificate.sha256 in distribution:
+                # p11-kit reads the purposes of a TRUSTED CERTIFICATE as the only ones: for a
+                # system anchor, every purpose its trust settings do not reject (evaluation
+                # falls back to the system anchor where they decide nothing).
+                everything = frozenset(Purpose) - p.rejected
+                trusted[name] = _trusted(replace(p, trusted=everything))
             else:
                 trusted[name] = _trusted(p)
         self.warnings = warnings
         return trusted, blocked
+
+    def _distribution(self) -> frozenset[bytes]:
+        """SHA-256s of the certificates of the distribution's and the administrator's sources."""
+        layout = self.layout
+        found: set[bytes] = set()
+        for path in source_files(layout.distribution):
+            found |= file_digests(path).sha256
+        for path in source_files(layout.source):
+            if not path.name.startswith(PREFIX):
+                found |= file_digests(path).sha256
+        return frozenset(found)
 
     def apply(self, projection: Projection) -> bool:
         trusted, blocked = self.wanted(projection)
