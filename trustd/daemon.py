@@ -4,8 +4,10 @@ the service, the varlink API, drop-in directories, signals and systemd readiness
 Runs in the foreground.  As root: state in /var/lib/trustd, socket /run/trustd/trustd.sock,
 configuration and drop-ins under /etc/trustd.  As another user: the XDG state, runtime and
 configuration directories.  TRUSTD_SOCKET overrides the socket path (trustctl and the client
-library honour it too).  SIGHUP reloads the configuration's CA bundle and the drop-ins; SIGTERM
-finishes the calls in flight and exits 0.
+library honour it too).  SIGHUP reloads the configuration's CA bundle and the drop-ins (a
+rebuilt CA bundle is also noticed within a second by itself); SIGTERM finishes the calls in
+flight and exits 0.  The system daemon keeps the distribution's trust stores in step
+(trustd.projection; `trust_stores` in trustd.conf).
 """
 
 from __future__ import annotations

@@ -135,6 +135,30 @@ def clients(port: int) -> dict[str, bool]:
     }
 
 
+def node_clients(port: int) -> dict[str, bool] | None:
+    """Node with its default store, with --use-openssl-ca, with NODE_EXTRA_CA_CERTS (None: no
+    node here).  Recorded for docs/every-program.md, which says what each does."""
+    if shutil.which("node") is None:
+        return None
+    code = (
+        f"require('https').get('https://localhost:{port}/', r => process.exit(0))"
+        ".on('error', () => process.exit(1))"
+    )
+    extra = {**os.environ, "NODE_EXTRA_CA_CERTS": str(BUNDLE)}
+
+    def ok(*argv: str, env: dict[str, str] | None = None) -> bool:
+        done = subprocess.run(
+            ["node", *argv, "-e", code], env=env, capture_output=True, timeout=30, check=False
+        )
+        return done.returncode == 0
+
+    return {
+        "default": ok(),
+        "use_openssl_ca": ok("--use-openssl-ca"),
+        "extra_ca_certs": ok(env=extra),
+    }
+
+
 def java_holds(issued: Issued) -> bool | None:
     """Whether Java's default cacerts holds the certificate (None: no keytool here)."""
     if shutil.which("keytool") is None:
@@ -248,6 +272,7 @@ def scenario(pki: PKI) -> None:
         settled()
         OBSERVED["org_trusted"] = clients(org_port)
         OBSERVED["java_org_trusted"] = java_holds(org)
+        OBSERVED["node_org_trusted"] = node_clients(org_port)
         with Client(SOCKET) as client:
             OBSERVED["system_anchors"] = [start_anchors, client.status().counts.system_anchors]
 
@@ -286,6 +311,7 @@ def scenario(pki: PKI) -> None:
             "one_host": one_host.pem.strip() in bundle,
         }
         OBSERVED["java_system_denied"] = java_holds(system_root)
+        OBSERVED["node_system_denied"] = node_clients(system_port)
 
         # Everything taken back.
         trustctl("remove-trusted-cert", "-d", str(WORK / "org.pem"))

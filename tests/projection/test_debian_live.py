@@ -92,3 +92,13 @@ def test_a_burst_of_200_changes_is_few_updates(observed: dict[str, Any]) -> None
 
 def test_daemon_stopped_cleanly(observed: dict[str, Any]) -> None:
     assert observed["daemon_exit"] == 0, observed["log_tail"]
+
+
+def test_node_follows_only_when_told_to_use_the_system_store(observed: dict[str, Any]) -> None:
+    """What docs/every-program.md says of Node: its own bundled roots by default."""
+    trusted, denied = observed["node_org_trusted"], observed["node_system_denied"]
+    if trusted is None:
+        pytest.skip("no node here")
+    assert trusted == {"default": False, "use_openssl_ca": True, "extra_ca_certs": True}
+    # NODE_EXTRA_CA_CERTS adds to the bundled roots; only --use-openssl-ca drops a denied one.
+    assert denied["use_openssl_ca"] is False

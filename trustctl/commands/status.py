@@ -8,9 +8,11 @@ from trustctl.output import emit_json
 
 
 def register(app: typer.Typer) -> None:
-    app.command("status", help="Show trustd's version, database, counts and drop-in problems.")(
-        status
-    )
+    app.command(
+        "status",
+        help="Show trustd's version, database, counts, drop-in problems and the system "
+        "trust stores it keeps in step.",
+    )(status)
 
 
 def status(
