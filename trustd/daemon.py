@@ -344,7 +344,7 @@ class Daemon:
         logging.getLogger().setLevel(fresh.log_level.upper())
         self.service.admin_group = fresh.admin_group
         self.server.max_per_user = fresh.max_connections_per_user
-        for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "workers"):
+        for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "workers", "trust_stores"):
             if getattr(fresh, key) != getattr(self.config, key):
                 log.warning("%s changed in %s: it takes effect at restart", key, fresh.config_file)
         self.config = replace(

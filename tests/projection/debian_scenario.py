@@ -136,8 +136,9 @@ def clients(port: int) -> dict[str, bool]:
 
 
 def node_clients(port: int) -> dict[str, bool] | None:
-    """Node with its default store, with --use-openssl-ca, with NODE_EXTRA_CA_CERTS (None: no
-    node here).  Recorded for docs/every-program.md, which says what each does."""
+    """Node with its default store, with --use-openssl-ca (and SSL_CERT_FILE, for builds with
+    their own OpenSSL), with NODE_EXTRA_CA_CERTS (None: no node here).  Recorded for
+    docs/every-program.md, which says what each does."""
     if shutil.which("node") is None:
         return None
     code = (
@@ -145,6 +146,7 @@ def node_clients(port: int) -> dict[str, bool] | None:
         ".on('error', () => process.exit(1))"
     )
     extra = {**os.environ, "NODE_EXTRA_CA_CERTS": str(BUNDLE)}
+    system = {**os.environ, "SSL_CERT_FILE": str(BUNDLE)}
 
     def ok(*argv: str, env: dict[str, str] | None = None) -> bool:
         done = subprocess.run(
@@ -154,7 +156,7 @@ def node_clients(port: int) -> dict[str, bool] | None:
 
     return {
         "default": ok(),
-        "use_openssl_ca": ok("--use-openssl-ca"),
+        "use_openssl_ca": ok("--use-openssl-ca", env=system),
         "extra_ca_certs": ok(env=extra),
     }
 
@@ -356,6 +358,19 @@ def scenario(pki: PKI) -> None:
         OBSERVED["log_tail"] = (WORK / "trustd.log").read_text()[-3000:]
 
 
+# Settings that would point programs at a bundle: every client here runs with its defaults.
+CA_SETTINGS = (
+    "TRUSTD_SOCKET",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "CURL_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "NODE_OPTIONS",
+    "NIX_SSL_CERT_FILE",
+)
+
 if __name__ == "__main__":
-    os.environ.pop("TRUSTD_SOCKET", None)
+    for name in CA_SETTINGS:
+        os.environ.pop(name, None)
     main()

@@ -4,7 +4,9 @@ no root and no namespace are needed."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -165,3 +167,20 @@ def test_system_anchors_leave_out_what_only_the_projection_added(
     anchors = SystemAnchors(tree_.etc / "ca-certificates.crt", exclude=output.own_additions())
     assert not anchors.contains(parse_certificate(org.der))
     assert anchors.contains(parse_certificate(kept.der))
+
+
+def test_what_is_written_is_readable_by_everyone_under_the_services_umask(
+    tree: tuple[Tree, Issued, Issued], pki: PKI
+) -> None:
+    tree_, _, _ = tree
+    org = pki.root(cn="Org Root")
+    previous = os.umask(0o077)  # systemd/trustd.service's UMask=
+    try:
+        DebianOutput(tree_.state, tree_.layout()).apply(ssl_trust(org))
+    finally:
+        os.umask(previous)
+    own = tree_.certs / "trustd"
+    assert stat.S_IMODE(own.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in own.iterdir()} == {0o644}
+    assert stat.S_IMODE((tree_.etc / "ca-certificates.crt").stat().st_mode) == 0o644
+    assert stat.S_IMODE(tree_.conf.stat().st_mode) == 0o644

@@ -35,6 +35,7 @@ from trustd.projection.files import (
     file_digests,
     file_name,
     pem,
+    public_directory,
     run_command,
     source_files,
     write_atomic,
@@ -144,7 +145,7 @@ class DebianOutput:
         except OSError as problem:
             raise OutputFailure(f"cannot read {layout.conf}: {problem}") from None
         try:
-            layout.own_dir.mkdir(mode=0o755, exist_ok=True)
+            public_directory(layout.own_dir)
             present = {p.name for p in layout.own_dir.glob("*.crt")}
         except OSError as problem:
             raise OutputFailure(f"cannot use {layout.own_dir}: {problem}") from None

@@ -28,6 +28,7 @@ from trustd.projection.files import (
     file_digests,
     file_name,
     pem,
+    public_directory,
     run_command,
     source_files,
     write_atomic,
@@ -111,7 +112,7 @@ class FedoraOutput:
         layout = self.layout
         changed = self.state_file.exists()  # a marker: an earlier update did not finish
         try:
-            layout.blocklist.mkdir(mode=0o755, parents=True, exist_ok=True)
+            public_directory(layout.blocklist)
             for directory, files in ((layout.source, trusted), (layout.blocklist, blocked)):
                 for name, data in files.items():
                     changed |= write_atomic(directory / name, data)

@@ -69,6 +69,12 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> bool:
     return True
 
 
+def public_directory(path: Path) -> None:
+    """Make a directory every user may read (0755 whatever the umask)."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o755)
+
+
 def pem(certificate: Certificate) -> bytes:
     return pem_armour(certificate.der).encode()
 
@@ -179,6 +185,9 @@ def run_command(argv: Sequence[str], timeout: float = COMMAND_TIMEOUT) -> str:
             text=True,
             timeout=timeout,
             check=False,
+            # What the tools write is for every user to read, whatever the daemon's own umask
+            # (0077 under systemd/trustd.service).
+            umask=0o022,
         )
     except (OSError, subprocess.TimeoutExpired) as problem:
         raise OutputFailure(f"{argv[0]}: {problem}") from None
