@@ -348,6 +348,7 @@ def scenario(pki: PKI) -> None:
         OBSERVED["burst_updates"] = end["updates"] - before
         OBSERVED["burst_end"] = clients(org_port)
         OBSERVED["end_problems"] = end["problems"]
+        OBSERVED["status_text"] = trustctl("status").stdout
     finally:
         daemon.send_signal(signal.SIGTERM)
         try:

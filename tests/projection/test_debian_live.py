@@ -88,6 +88,7 @@ def test_a_burst_of_200_changes_is_few_updates(observed: dict[str, Any]) -> None
     assert 1 <= observed["burst_updates"] <= 3, observed["burst_updates"]
     assert observed["burst_end"] == ALL
     assert observed["end_problems"] == []
+    assert "system trust stores kept in step (debian): " in observed["status_text"]
 
 
 def test_daemon_stopped_cleanly(observed: dict[str, Any]) -> None:

@@ -184,3 +184,13 @@ def test_what_is_written_is_readable_by_everyone_under_the_services_umask(
     assert {stat.S_IMODE(p.stat().st_mode) for p in own.iterdir()} == {0o644}
     assert stat.S_IMODE((tree_.etc / "ca-certificates.crt").stat().st_mode) == 0o644
     assert stat.S_IMODE(tree_.conf.stat().st_mode) == 0o644
+
+
+def test_a_failing_hook_is_reported(tree: tuple[Tree, Issued, Issued], pki: PKI) -> None:
+    tree_, _, _ = tree
+    failing = tree_.hooks / "zz-fails"
+    failing.write_text("#!/bin/sh\ncat >/dev/null\nexit 3\n")
+    failing.chmod(0o755)
+    output = DebianOutput(tree_.state, tree_.layout())
+    assert output.apply(ssl_trust(pki.root(cn="Org Root"))) is True
+    assert any("zz-fails exited with code 3" in warning for warning in output.warnings)

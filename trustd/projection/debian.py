@@ -176,6 +176,13 @@ class DebianOutput:
             return False
         said = run_command(layout.command)
         log.debug("%s: %s", " ".join(layout.command), said)
+        # The tool itself succeeded; a hook that failed (Java's cacerts not rebuilt, say) only
+        # says so in its output ("E: <hook> exited with code N.").
+        self.warnings.extend(
+            f"{' '.join(layout.command)}: {line.strip()}"
+            for line in said.splitlines()
+            if line.startswith("E: ")
+        )
         # The tool removed the retired certificates (and told its hooks): their files and
         # their `!` lines can go now.
         try:
