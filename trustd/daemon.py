@@ -81,6 +81,14 @@ class Config:
             config_file=paths.config_dir / "trustd.conf",
         )
 
+    def wanted_trust_stores(self, euid: int) -> tuple[str, ...]:
+        """The trust stores to keep in step: as configured, else "auto" for the system daemon
+        (root with the system's state directory) and none for any other."""
+        if self.trust_stores is not None:
+            return self.trust_stores
+        system = euid == 0 and self.state_dir == default_paths(uid=0).state_dir
+        return ("auto",) if system else ()
+
     def with_file(self) -> Config:
         """Apply the TOML configuration file, if there is one (command-line options win later)."""
         try:
@@ -218,11 +226,9 @@ class Daemon:
             self.engine = open_database(config.state_dir / DATABASE)
         except StoreUnusable as problem:  # one line, status 1; the file is left as it is
             raise SystemExit(f"trustd: {problem}") from None
-        wanted = config.trust_stores
-        if wanted is None:  # on for the system daemon: root with the system's state directory
-            system = os.geteuid() == 0 and config.state_dir == default_paths(uid=0).state_dir
-            wanted = ("auto",) if system else ()
-        self.outputs, own_additions = choose_outputs(wanted, config.state_dir)
+        self.outputs, own_additions = choose_outputs(
+            config.wanted_trust_stores(os.geteuid()), config.state_dir
+        )
         self.system = SystemAnchors(config.ca_bundle, exclude=own_additions)
         self.store = TrustStore(self.engine, self.system)
         self.service = TrustService(
