@@ -4,6 +4,10 @@
 #   systemd  systemd-analyze (tests/test_systemd.py verifies the unit files) and
 #            systemd-socket-activate (socket activation tests)
 #   openssl  the openssl command line tool
+#   ca-certificates, curl, gnutls-bin, p11-kit, default-jre-headless (which brings
+#            ca-certificates-java and keytool): the trust store projection tests
+#            (tests/projection) run update-ca-certificates and p11-kit's trust, then check
+#            curl, gnutls-cli and Java's cacerts
 #
 # Idempotent: when every command is present it changes nothing, asks no registry and exits 0.
 # As root it runs `apt-get update` (only then, once) and installs the missing packages
@@ -15,6 +19,11 @@ REQUIRED=(
     "systemd-analyze:systemd"
     "systemd-socket-activate:systemd"
     "openssl:openssl"
+    "update-ca-certificates:ca-certificates"
+    "curl:curl"
+    "gnutls-cli:gnutls-bin"
+    "trust:p11-kit"
+    "keytool:default-jre-headless"
 )
 
 missing_packages() {

@@ -169,7 +169,18 @@ def test_service_settings() -> None:
     assert get("ConfigurationDirectory") == ["trustd"]
     assert get("UMask") == ["0077"]
     assert get("CapabilityBoundingSet") == [""]
-    assert get("MemoryDenyWriteExecute") == ["yes"]
+    # The Java virtual machine of the ca-certificates-java hook needs W+X memory.
+    assert get("MemoryDenyWriteExecute") == ["no"]
+    # Exactly what keeping the distribution's trust stores in step writes, nothing more.
+    assert " ".join(get("ReadWritePaths")).split() == [
+        "-/usr/share/ca-certificates",
+        "-/etc/ca-certificates.conf",
+        "-/etc/ssl/certs",
+        "-/var/lib/dpkg",
+        "-/var/lib/ca-certificates-java",
+        "-/var/log/dpkg.log",
+        "-/etc/pki/ca-trust",
+    ]
     assert get("ProtectSystem") == ["strict"]
     assert "@system-service" in get("SystemCallFilter")
     # Issue 6: AIA, OCSP and CRL fetches need outbound IPv4 and IPv6.

@@ -4,8 +4,10 @@ the service, the varlink API, drop-in directories, signals and systemd readiness
 Runs in the foreground.  As root: state in /var/lib/trustd, socket /run/trustd/trustd.sock,
 configuration and drop-ins under /etc/trustd.  As another user: the XDG state, runtime and
 configuration directories.  TRUSTD_SOCKET overrides the socket path (trustctl and the client
-library honour it too).  SIGHUP reloads the configuration's CA bundle and the drop-ins; SIGTERM
-finishes the calls in flight and exits 0.
+library honour it too).  SIGHUP reloads the configuration's CA bundle and the drop-ins (a
+rebuilt CA bundle is also noticed within a second by itself); SIGTERM finishes the calls in
+flight and exits 0.  The system daemon keeps the distribution's trust stores in step
+(trustd.projection; `trust_stores` in trustd.conf).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -26,11 +29,15 @@ import trustd
 from trustd import systemd
 from trustd.api import methods
 from trustd.api.varlink import MAX_CONNECTIONS_PER_USER, ServiceInfo, VarlinkServer
+from trustd.core.evaluate import Evaluator
 from trustd.core.request import EvaluationRequest
 from trustd.core.trust_settings import Domain
 from trustd.net.completion import FetchOptions
 from trustd.net.fetcher import Fetcher
 from trustd.paths import default_paths
+from trustd.projection.live import LiveProjection
+from trustd.projection.model import Projection, project
+from trustd.projection.outputs import choose_outputs
 from trustd.service import Caller, TrustService
 from trustd.store.engine import StoreUnusable, current_revision, location_problem, open_database
 from trustd.store.repository import TrustStore
@@ -41,6 +48,7 @@ from trustd.workers import EvaluationPool
 log = logging.getLogger("trustd")
 
 DATABASE = "trustd.sqlite3"
+BUNDLE_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,10 @@ class Config:
     max_connections_per_user: int = MAX_CONNECTIONS_PER_USER  # root and trustd's user: no limit
     admin_group: int | None = None
     ca_bundle: Path | None = None
+    # The distribution trust stores kept in step: ("auto",) picks the running distribution's,
+    # () is off; None: auto for the system daemon (root, state in /var/lib/trustd), off for a
+    # per-user daemon and for a root daemon on another state directory (a test or a copy).
+    trust_stores: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -68,6 +80,14 @@ class Config:
             dropin_dir=paths.config_dir,
             config_file=paths.config_dir / "trustd.conf",
         )
+
+    def wanted_trust_stores(self, euid: int) -> tuple[str, ...]:
+        """The trust stores to keep in step: as configured, else "auto" for the system daemon
+        (root with the system's state directory) and none for any other."""
+        if self.trust_stores is not None:
+            return self.trust_stores
+        system = euid == 0 and self.state_dir == default_paths(uid=0).state_dir
+        return ("auto",) if system else ()
 
     def with_file(self) -> Config:
         """Apply the TOML configuration file, if there is one (command-line options win later)."""
@@ -87,6 +107,7 @@ class Config:
             "admin_group",
             "ca_bundle",
             "workers",
+            "trust_stores",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -105,7 +126,22 @@ class Config:
             updates["max_connections_per_user"] = int(data["max_connections_per_user"])
         if "admin_group" in data:
             updates["admin_group"] = _group(data["admin_group"])
+        if "trust_stores" in data:
+            updates["trust_stores"] = _trust_stores(self.config_file, data["trust_stores"])
         return replace(self, **updates)
+
+
+def _trust_stores(source: Path, value: object) -> tuple[str, ...]:
+    """trust_stores = "auto" | "off" | ["debian", "fedora"]"""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise SystemExit(f'trustd: {source}: trust_stores must be "auto", "off" or a list')
+    if names == ["off"]:
+        return ()
+    unknown = sorted(set(names) - {"auto", "debian", "fedora"})
+    if unknown:
+        raise SystemExit(f"trustd: {source}: unknown trust stores {', '.join(unknown)}")
+    return tuple(names)
 
 
 def _group(value: object) -> int:
@@ -190,7 +226,10 @@ class Daemon:
             self.engine = open_database(config.state_dir / DATABASE)
         except StoreUnusable as problem:  # one line, status 1; the file is left as it is
             raise SystemExit(f"trustd: {problem}") from None
-        self.system = SystemAnchors(config.ca_bundle)
+        self.outputs, own_additions = choose_outputs(
+            config.wanted_trust_stores(os.geteuid()), config.state_dir
+        )
+        self.system = SystemAnchors(config.ca_bundle, exclude=own_additions)
         self.store = TrustStore(self.engine, self.system)
         self.service = TrustService(
             self.store, admin_group=config.admin_group, fetcher=Fetcher(cache=self.store)
@@ -207,10 +246,13 @@ class Daemon:
         self.owned_socket: Path | None = None  # removed at exit (not when systemd owns it)
         workers = config.workers or os.cpu_count() or 1
         self.pool = (
-            EvaluationPool(config.state_dir / DATABASE, self.system.path, workers)
+            EvaluationPool(
+                config.state_dir / DATABASE, self.system.path, workers, exclude=own_additions
+            )
             if workers > 1
             else None
         )
+        self.projection = LiveProjection(self.project, self.outputs) if self.outputs else None
         self.server = VarlinkServer(
             ServiceInfo("trustd", "trustd", trustd.__version__, "https://trustd.invalid/"),
             idle_timeout=config.idle_timeout,
@@ -254,7 +296,30 @@ class Daemon:
             "uptime_seconds": round(self.service.uptime, 3),
             "requests_served": self.service.requests,
             "generation": store.generation,
+            "trust_stores": (
+                {
+                    "outputs": [],
+                    "updates": 0,
+                    "digest": "",
+                    "busy": False,
+                    "last_update": "",
+                    "problems": [],
+                }
+                if self.projection is None
+                else self.projection.status()
+            ),
         }
+
+    def project(self) -> Projection:
+        """What the distribution's trust stores should hold, from the admin domain."""
+        evaluator = Evaluator()  # this thread's own (the evaluations' caches stay theirs)
+        return project(self.store.trust_settings(Domain.ADMIN, 0), evaluator.is_self_signed)
+
+    def follow_changes(self) -> None:
+        """Poke the projection at every store generation (what Monitor subscribers see)."""
+        assert self.projection is not None
+        for _ in self.service.watch():
+            self.projection.poke()
 
     def reload(self) -> None:
         """Re-read the CA bundle and the drop-in directories; readers see the result at once."""
@@ -262,14 +327,18 @@ class Daemon:
         try:
             self.reread_configuration()
             self.reconcile_dropins()
-            if self.system.refresh():
-                log.info(
-                    "system CA bundle %s re-read: %d anchors", self.system.path, self.system.count
-                )
-                self.store.bump()
-                self.service.changed()
+            self.refresh_bundle()
+            if self.projection is not None:
+                self.projection.poke()  # check the stores' files even when nothing changed
         finally:
             systemd.ready()
+
+    def refresh_bundle(self) -> None:
+        """Re-read the system CA bundle if it changed (a package update, the projection)."""
+        if self.system.refresh():
+            log.info("system CA bundle %s re-read: %d anchors", self.system.path, self.system.count)
+            self.store.bump()
+            self.service.changed()
 
     def reread_configuration(self) -> None:
         """Apply what can change while running: log level, admin group, connections per user."""
@@ -281,7 +350,7 @@ class Daemon:
         logging.getLogger().setLevel(fresh.log_level.upper())
         self.service.admin_group = fresh.admin_group
         self.server.max_per_user = fresh.max_connections_per_user
-        for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "workers"):
+        for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "workers", "trust_stores"):
             if getattr(fresh, key) != getattr(self.config, key):
                 log.warning("%s changed in %s: it takes effect at restart", key, fresh.config_file)
         self.config = replace(
@@ -325,6 +394,15 @@ class Daemon:
             self.pool.start()
             log.info("evaluating in %d worker processes", self.pool.processes)
         self.listen()
+        if self.projection is not None:
+            self.projection.start()
+            threading.Thread(
+                target=self.follow_changes, name="trust-stores-follow", daemon=True
+            ).start()
+            log.info(
+                "keeping the system trust stores in step: %s",
+                ", ".join(o.name for o in self.outputs),
+            )
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
@@ -336,14 +414,20 @@ class Daemon:
             self.system.count,
             self.system.path,
         )
+        next_look = time.monotonic() + BUNDLE_POLL_SECONDS
         while not self.stop.is_set():
             if self.reload_requested.wait(0.2):
                 self.reload_requested.clear()
                 self.reload()
+            if time.monotonic() >= next_look:  # a CA bundle rebuilt by its tool is seen in 1 s
+                next_look = time.monotonic() + BUNDLE_POLL_SECONDS
+                self.refresh_bundle()
         systemd.stopping()
         log.info("stopping: finishing calls in flight")
         self.dropins.stop()
         self.service.close()
+        if self.projection is not None:
+            self.projection.stop()
         self.server.shutdown()
         if self.pool is not None:
             self.pool.close()

@@ -14,7 +14,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,9 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _start_worker(database: str, bundle: str | None) -> None:
+def _start_worker(
+    database: str, bundle: str | None, exclude: Callable[[], frozenset[bytes]] | None = None
+) -> None:
     _die_with_parent()
     from trustd.net.fetcher import Fetcher
     from trustd.service import TrustService
@@ -50,7 +52,8 @@ def _start_worker(database: str, bundle: str | None) -> None:
     from trustd.store.system_anchors import SystemAnchors
 
     store = TrustStore(
-        open_engine(Path(database)), SystemAnchors(None if bundle is None else Path(bundle))
+        open_engine(Path(database)),
+        SystemAnchors(None if bundle is None else Path(bundle), exclude=exclude),
     )
     _WORKER.update(service=TrustService(store, Evaluator(), fetcher=Fetcher(cache=store)))
 
@@ -82,14 +85,22 @@ def _ping() -> int:
 class EvaluationPool:
     """Evaluate requests in `processes` worker processes (default: one per core)."""
 
-    def __init__(self, database: Path, bundle: Path | None, processes: int | None = None) -> None:
+    def __init__(
+        self,
+        database: Path,
+        bundle: Path | None,
+        processes: int | None = None,
+        *,
+        exclude: Callable[[], frozenset[bytes]] | None = None,
+    ) -> None:
+        """`exclude` (picklable): what SystemAnchors leaves out of the bundle."""
         self.processes = processes or os.cpu_count() or 1
         self._executor = ProcessPoolExecutor(
             max_workers=self.processes,
             # spawn: the daemon has threads, and forking a threaded process is unsafe.
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(str(database), None if bundle is None else str(bundle)),
+            initargs=(str(database), None if bundle is None else str(bundle), exclude),
         )
         self._answers: LRU[Hashable, Answer] = LRU(5000)
 

@@ -7,6 +7,7 @@ OpenSSL's subject-name hash (`trustctl.openssl_dir`) is checked against `openssl
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -174,3 +175,70 @@ def test_unknown_policy_and_bad_outputs_are_one_line(cli: Cli, tmp_path: Path) -
     assert not_dir.code == 1 and not_dir.err == f"trustctl: {plain}: not a directory\n"
     stdout_dir = cli("export-bundle", "-f", "openssl-directory", "-")
     assert stdout_dir.code == 2 and "Traceback" not in stdout_dir.err
+
+
+def openssl_verify(leaf: Issued, purpose: str, *where: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["openssl", "verify", *where, "-purpose", purpose, "/dev/stdin"],
+        input=leaf.pem,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_openssl_trusted_carries_purposes_and_rejects(
+    cli: Cli, daemon: Daemon, tmp_path: Path, pki: PKI, org: tuple[Issued, Issued]
+) -> None:
+    root, leaf = org
+    mail_root = pki.root("Mail Root")
+    mail_leaf = pki.leaf(mail_root, eku=("emailProtection",), emails=["a@example.com"])
+    tls_under_mail = pki.leaf(mail_root, dns=["mail.example"])
+    system_leaf = pki.leaf(daemon.root, dns=["public.example"])
+    _trust_for_ssl(cli, tmp_path, root)
+    (tmp_path / "mail.pem").write_bytes(mail_root.pem)
+    assert cli("add-trusted-cert", "-d", "-p", "smime", str(tmp_path / "mail.pem")).code == 0
+    (tmp_path / "system.pem").write_bytes(daemon.root.pem)
+    deny = cli("add-trusted-cert", "-d", "-r", "deny", "-p", "ssl", str(tmp_path / "system.pem"))
+    assert deny.code == 0
+
+    trusted = tmp_path / "trusted.pem"
+    done = cli("export-bundle", "-f", "openssl-trusted", str(trusted))
+    assert done.code == 0, done.err
+    text = trusted.read_text()
+    assert text.count("-----BEGIN TRUSTED CERTIFICATE-----") == 3
+    assert "CERTIFICATE-----\n" in text and "BEGIN CERTIFICATE" not in text
+    # Per purpose: the organisation's root for TLS, the mail root for S/MIME only.
+    assert openssl_verify(leaf, "sslserver", "-CAfile", str(trusted)).returncode == 0
+    assert openssl_verify(mail_leaf, "smimesign", "-CAfile", str(trusted)).returncode == 0
+    assert openssl_verify(tls_under_mail, "sslserver", "-CAfile", str(trusted)).returncode != 0
+    # The denied system root is rejected for TLS even where the same bundle trusts it again.
+    plain = tmp_path / "plain-system.pem"
+    plain.write_bytes(daemon.root.pem)
+    assert openssl_verify(system_leaf, "sslserver", "-CAfile", str(plain)).returncode == 0
+    both = tmp_path / "both.pem"
+    both.write_bytes(trusted.read_bytes() + plain.read_bytes())
+    vetoed = openssl_verify(system_leaf, "sslserver", "-CAfile", str(both))
+    assert vetoed.returncode != 0 and b"rejected" in vetoed.stdout + vetoed.stderr
+
+
+def test_java_truststore_is_read_by_keytool(
+    cli: Cli, daemon: Daemon, tmp_path: Path, org: tuple[Issued, Issued]
+) -> None:
+    root, _ = org
+    _trust_for_ssl(cli, tmp_path, root)
+    store = tmp_path / "truststore.p12"
+    done = cli("export-bundle", "-f", "java-truststore", "--storepass", "s3cret!", str(store))
+    assert done.code == 0, done.err
+    if shutil.which("keytool") is None:
+        pytest.skip("no Java keytool here to read it")
+    listing = subprocess.run(
+        ["keytool", "-list", "-keystore", str(store), "-storetype", "PKCS12",
+         "-storepass", "s3cret!"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    assert listing.stdout.count("trustedCertEntry") == 2
+    for issued in (root, daemon.root):
+        fingerprint = ":".join(f"{b:02X}" for b in bytes.fromhex(issued.sha256))
+        assert fingerprint in listing.stdout

@@ -11,6 +11,14 @@ Formats:
   requests' `REQUESTS_CA_BUNDLE`; `-` writes to standard output.
 - `openssl-directory`: a directory of `<subject hash>.<n>` PEM files, for OpenSSL's `-CApath`
   and `SSL_CERT_DIR` (trustctl.openssl_dir computes OpenSSL's hash).
+- `openssl-trusted`: OpenSSL's TRUSTED CERTIFICATE blocks carrying per-purpose trust and
+  rejects (serverAuth, clientAuth, emailProtection, codeSigning), for every purpose at once
+  (`--policy` does not apply): each anchor is trusted for the purposes it ends paths for, and a
+  certificate a trust setting denies for a purpose is rejected for it, so the file also vetoes
+  that root where OpenSSL finds it elsewhere.  Written by `openssl x509 -trustout`.
+- `java-truststore`: a PKCS#12 truststore (Java's trusted-certificate entries, alias = subject
+  and digest) for `-Djavax.net.ssl.trustStore`, protected by `--storepass` (default
+  changeit); written by cryptography.
 
 Files are written whole and renamed into place, so a reader never sees half a bundle.  An
 existing output is replaced only with `--overwrite` (in a directory, only hash files are
@@ -32,12 +40,16 @@ from trustctl.errors import Failure
 from trustctl.output import emit_json
 
 if TYPE_CHECKING:
-    from trustd.client.models import StoredCertificate
+    from trustd.client.models import StoredCertificate, TrustSettingsEntry
+    from trustd.client.sync import Client
+    from trustd.projection.model import Purpose
 
 
 class BundleFormat(StrEnum):
     PEM_BUNDLE = "pem-bundle"
     OPENSSL_DIRECTORY = "openssl-directory"
+    OPENSSL_TRUSTED = "openssl-trusted"
+    JAVA_TRUSTSTORE = "java-truststore"
 
 
 OutputArgument = typer.Argument(
@@ -50,6 +62,9 @@ FormatOption = typer.Option(BundleFormat.PEM_BUNDLE, "-f", "--format", help="Out
 CommentOption = typer.Option(False, "--comment", help="Precede each certificate by its name.")
 OverwriteOption = typer.Option(False, "--overwrite", help="Replace an existing output.")
 JsonOption = typer.Option(False, "--json", help="Print what was written as JSON.")
+StorepassOption = typer.Option(
+    "changeit", "--storepass", metavar="password", help="java-truststore: its password."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -66,11 +81,13 @@ def render_bundle(anchors: Sequence[StoredCertificate], *, comment: bool) -> str
     return "".join((_comment(a) if comment else "") + pem_armour(a.certificate) for a in anchors)
 
 
-def _write_file(path: Path, data: str) -> None:
+def _write_file(path: Path, data: str | bytes) -> None:
     """Write a sibling temporary file and rename it over `path`."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(handle, "w") as out:
+        with os.fdopen(handle, "wb") as out:
+            if isinstance(data, str):
+                data = data.encode()
             out.write(data)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
@@ -106,6 +123,80 @@ def _write_directory(
             entry.unlink()
 
 
+def _rejected_purposes(client: Client) -> dict[str, tuple[bytes, frozenset[Purpose]]]:
+    """SHA-1 -> (certificate, purposes its trust settings deny) for the caller: the admin
+    domain's entry where there is one, else the caller's own, as evaluation chooses."""
+    from trustd.client.errors import NoTrustSettings
+    from trustd.core.certificates import parse_certificate
+    from trustd.core.evaluate import Evaluator
+    from trustd.core.trust_settings import (
+        Domain,
+        SettingsResult,
+        TrustSettings,
+        UsageConstraint,
+    )
+    from trustd.projection.model import decisions
+
+    chosen: dict[str, tuple[Domain, TrustSettingsEntry]] = {}
+    for domain in (Domain.USER, Domain.ADMIN):  # admin last: it wins
+        try:
+            entries = client.copy_trust_settings(domain.value)
+        except NoTrustSettings:
+            continue
+        for entry in entries:
+            if entry.certificate is not None:
+                chosen[entry.sha1.upper()] = (domain, entry)
+    evaluator = Evaluator()
+    found = {}
+    for sha1, (domain, entry) in chosen.items():
+        assert entry.certificate is not None
+        constraints = tuple(
+            UsageConstraint(
+                policy_oid=c.policy_oid,
+                policy_name=c.policy_name,
+                policy_string=c.policy_string,
+                application=c.application,
+                allowed_error=c.allowed_error,
+                result=None if c.result is None else SettingsResult(c.result),
+                key_usage=c.key_usage,
+            )
+            for c in entry.constraints
+        )
+        cert = parse_certificate(entry.certificate)
+        _, rejected = decisions(TrustSettings(domain, constraints), evaluator.is_self_signed(cert))
+        if rejected:
+            found[sha1] = (entry.certificate, rejected)
+    return found
+
+
+def render_trusted(client: Client) -> tuple[bytes, list[StoredCertificate]]:
+    """The openssl-trusted file: every purpose's anchors and every denied certificate."""
+    from trustd.client.models import Policy
+    from trustd.projection.formats import openssl_trusted
+    from trustd.projection.model import Purpose
+
+    policies = {
+        Purpose.SERVER_AUTH: Policy.ssl(),
+        Purpose.CLIENT_AUTH: Policy.ssl(client=True),
+        Purpose.EMAIL_PROTECTION: Policy("smime"),
+        Purpose.CODE_SIGNING: Policy("codeSign"),
+    }
+    anchors: dict[str, StoredCertificate] = {}
+    trusted: dict[str, set[Purpose]] = {}
+    for purpose, policy in policies.items():
+        for anchor in client.list_anchors(policy):
+            anchors.setdefault(anchor.sha1.upper(), anchor)
+            trusted.setdefault(anchor.sha1.upper(), set()).add(purpose)
+    rejected = _rejected_purposes(client)
+    out = []
+    for sha1 in sorted(set(anchors) | set(rejected), key=lambda k: (k not in anchors, k)):
+        der = anchors[sha1].certificate if sha1 in anchors else rejected[sha1][0]
+        alias = anchors[sha1].subject if sha1 in anchors else None
+        denied = rejected.get(sha1, (b"", frozenset()))[1] - trusted.get(sha1, set())
+        out.append(openssl_trusted(der, trusted.get(sha1, set()), denied, alias))
+    return b"".join(out), list(anchors.values())
+
+
 def export_bundle(
     ctx: typer.Context,
     *,
@@ -115,17 +206,45 @@ def export_bundle(
     comment: bool = CommentOption,
     overwrite: bool = OverwriteOption,
     as_json: bool = JsonOption,
+    storepass: str = StorepassOption,
 ) -> None:
-    """Write the anchors trusted for a policy as a PEM bundle or an OpenSSL directory."""
+    """Write the anchors trusted for a policy as a PEM bundle, an OpenSSL directory, OpenSSL
+    TRUSTED CERTIFICATEs (every purpose) or a Java PKCS#12 truststore."""
     from trustd.client.errors import UnknownPolicy
 
+    trusted_text = b""
     with ctx.obj.client() as client:
         try:
-            anchors = client.list_anchors(policy)
+            if fmt is BundleFormat.OPENSSL_TRUSTED:
+                trusted_text, anchors = render_trusted(client)
+            else:
+                anchors = list(client.list_anchors(policy))
         except UnknownPolicy:
             raise Failure(f"*** policy creation failed for {policy}") from None
     target = Path(output)
-    if fmt is BundleFormat.PEM_BUNDLE:
+    if fmt in (BundleFormat.OPENSSL_TRUSTED, BundleFormat.JAVA_TRUSTSTORE):
+        from trustd.projection.formats import java_truststore
+
+        if output == "-" and fmt is BundleFormat.JAVA_TRUSTSTORE:
+            raise Failure("trustctl: java-truststore needs an output file, not -", 2)
+        data = (
+            trusted_text
+            if fmt is BundleFormat.OPENSSL_TRUSTED
+            else java_truststore(
+                [(f"{a.subject} [{a.sha256[:12]}]", a.certificate) for a in anchors],
+                storepass.encode(),
+            )
+        )
+        if output == "-":
+            print(data.decode(), end="")
+            return
+        if target.exists() and not overwrite:
+            raise Failure(f"trustctl: {target}: already exists (use --overwrite)")
+        try:
+            _write_file(target, data)
+        except OSError as problem:
+            raise Failure(f"Error ({problem.errno}) writing {target}.") from None
+    elif fmt is BundleFormat.PEM_BUNDLE:
         text = render_bundle(anchors, comment=comment)
         if output == "-":
             if as_json:

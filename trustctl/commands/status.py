@@ -8,9 +8,11 @@ from trustctl.output import emit_json
 
 
 def register(app: typer.Typer) -> None:
-    app.command("status", help="Show trustd's version, database, counts and drop-in problems.")(
-        status
-    )
+    app.command(
+        "status",
+        help="Show trustd's version, database, counts, drop-in problems and the system "
+        "trust stores it keeps in step.",
+    )(status)
 
 
 def status(
@@ -33,6 +35,7 @@ def status(
                 "dropin_problems": list(state.dropin_problems),
                 "uptime_seconds": state.uptime_seconds,
                 "requests_served": state.requests_served,
+                "trust_stores": state.trust_stores,
             }
         )
         return
@@ -45,3 +48,11 @@ def status(
     )
     for problem in state.dropin_problems:
         print(f"drop-in problem: {problem}")
+    stores = state.trust_stores or {}
+    if stores.get("outputs"):
+        print(
+            f"system trust stores kept in step ({', '.join(stores['outputs'])}): "
+            f"{stores.get('updates', 0)} updates, last {stores.get('last_update') or 'never'}"
+        )
+        for problem in stores.get("problems", []):
+            print(f"trust store problem: {problem}")

@@ -380,6 +380,7 @@ class Status:
     uptime_seconds: float
     requests_served: int
     generation: int
+    trust_stores: Mapping[str, Any] | None = None  # the projection's state (TrustStores)
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> Status:
@@ -392,6 +393,9 @@ class Status:
             uptime_seconds=_field(data, "uptime_seconds", float),
             requests_served=_integer(data, "requests_served"),
             generation=_integer(data, "generation"),
+            trust_stores=data.get("trust_stores")
+            if isinstance(data.get("trust_stores"), dict)
+            else None,
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,8 +82,13 @@ class _Loaded:
 class SystemAnchors:
     """The system domain's anchors, indexed by subject; `refresh()` re-reads a changed bundle."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(
+        self, path: Path | None = None, exclude: Callable[[], frozenset[bytes]] | None = None
+    ) -> None:
+        """`exclude`, asked at every re-read: SHA-256s of bundle certificates that are not
+        system anchors (the ones trustd's own projection put into the bundle)."""
         self._configured = path
+        self._exclude = exclude
         self._lock = threading.Lock()
         self._loaded = _Loaded(None, {}, frozenset(), 0, 0)
         self.version = 0  # increases with every re-read
@@ -106,6 +111,9 @@ class SystemAnchors:
             except OSError:
                 data = b""
             certificates, broken = parse_bundle(data)
+            if self._exclude is not None:
+                excluded = self._exclude()
+                certificates = [c for c in certificates if c.sha256 not in excluded]
             grouped: dict[bytes, list[Certificate]] = defaultdict(list)
             for cert in certificates:
                 grouped[cert.subject_key].append(cert)

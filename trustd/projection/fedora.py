@@ -1,0 +1,137 @@
+"""Fedora, RHEL, CentOS: the projection as sources of `update-ca-trust`.
+
+update-ca-trust(8) documents the sources under /etc/pki/ca-trust/source: files in the extended
+BEGIN TRUSTED CERTIFICATE format directly in source/ (read by p11-kit with their per-purpose
+trust and rejects), and distrusted certificates in source/blocklist/.  So:
+
+- a certificate trustd trusts or rejects for some purposes becomes
+  source/trustd-<name>.pem, a TRUSTED CERTIFICATE carrying exactly those purposes: a root trusted
+  for S/MIME only reaches the e-mail bundle and not the TLS one; a system root denied for TLS
+  is rejected for serverAuth (and only that);
+- a certificate denied for every purpose (or known only by its digest: then no file can name it,
+  which is reported) is put in source/blocklist/trustd-<name>.pem.
+
+Then `update-ca-trust extract` rebuilds /etc/pki/ca-trust/extracted (the PEM bundles, the
+OpenSSL directory, Java's cacerts, the EDK2 store).  Only files named trustd-* are trustd's.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from trustd.projection.files import (
+    OutputFailure,
+    OwnAdditions,
+    file_digests,
+    file_name,
+    pem,
+    public_directory,
+    run_command,
+    source_files,
+    write_atomic,
+)
+from trustd.projection.formats import openssl_trusted
+from trustd.projection.model import Projected, Projection, Purpose
+
+log = logging.getLogger(__name__)
+
+PREFIX = "trustd-"
+
+
+@dataclass(frozen=True, slots=True)
+class FedoraLayout:
+    source: Path = Path("/etc/pki/ca-trust/source")
+    distribution: Path = Path("/usr/share/pki/ca-trust-source")
+    command: tuple[str, ...] = ("update-ca-trust", "extract")
+
+    @property
+    def blocklist(self) -> Path:
+        return self.source / "blocklist"
+
+
+def applies(layout: FedoraLayout = FedoraLayout()) -> bool:
+    return shutil.which(layout.command[0]) is not None and layout.source.is_dir()
+
+
+class FedoraOutput:
+    name = "fedora"
+
+    def __init__(self, state_file: Path, layout: FedoraLayout = FedoraLayout()) -> None:
+        self.layout = layout
+        self.state_file = state_file
+        self.warnings: list[str] = []
+
+    def own_additions(self) -> OwnAdditions:
+        layout = self.layout
+        return OwnAdditions(
+            own=(str(layout.source),),
+            others=(str(layout.distribution), str(layout.source / "anchors")),
+            own_prefix=PREFIX,
+        )
+
+    def wanted(self, projection: Projection) -> tuple[dict[str, bytes], dict[str, bytes]]:
+        """The files trustd's sources should be: (in source/, in source/blocklist/)."""
+        trusted: dict[str, bytes] = {}
+        blocked: dict[str, bytes] = {}
+        warnings = []
+        distribution = self._distribution() if projection.certificates else frozenset()
+        for p in projection.certificates:
+            if p.certificate is None:
+                warnings.append(f"{p.label} is denied but trustd does not hold the certificate")
+                continue
+            name = file_name(p.certificate, PREFIX) + ".pem"
+            if p.rejected == set(Purpose) and not p.trusted:
+                blocked[name] = pem(p.certificate)
+            elif p.certificate.sha256 in distribution:
+                # p11-kit reads the purposes of a TRUSTED CERTIFICATE as the only ones: for a
+                # system anchor, every purpose its trust settings do not reject (evaluation
+                # falls back to the system anchor where they decide nothing).
+                everything = frozenset(Purpose) - p.rejected
+                trusted[name] = _trusted(replace(p, trusted=everything))
+            else:
+                trusted[name] = _trusted(p)
+        self.warnings = warnings
+        return trusted, blocked
+
+    def _distribution(self) -> frozenset[bytes]:
+        """SHA-256s of the certificates of the distribution's and the administrator's sources."""
+        layout = self.layout
+        found: set[bytes] = set()
+        for path in source_files(layout.distribution):
+            found |= file_digests(path).sha256
+        for path in source_files(layout.source):
+            if not path.name.startswith(PREFIX):
+                found |= file_digests(path).sha256
+        return frozenset(found)
+
+    def apply(self, projection: Projection) -> bool:
+        trusted, blocked = self.wanted(projection)
+        layout = self.layout
+        changed = self.state_file.exists()  # a marker: an earlier update did not finish
+        try:
+            public_directory(layout.blocklist)
+            for directory, files in ((layout.source, trusted), (layout.blocklist, blocked)):
+                for name, data in files.items():
+                    changed |= write_atomic(directory / name, data)
+                for path in directory.glob(PREFIX + "*"):
+                    if path.name not in files:
+                        path.unlink()
+                        changed = True
+            if changed:
+                write_atomic(self.state_file, b"pending\n", 0o600)
+        except OSError as problem:
+            raise OutputFailure(f"cannot write the sources: {problem}") from None
+        if not changed:
+            return False
+        said = run_command(layout.command)
+        log.debug("%s: %s", " ".join(layout.command), said)
+        self.state_file.unlink(missing_ok=True)
+        return True
+
+
+def _trusted(p: Projected) -> bytes:
+    assert p.certificate is not None
+    return openssl_trusted(p.certificate.der, p.trusted, p.rejected, p.certificate.subject_summary)
