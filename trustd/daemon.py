@@ -36,7 +36,7 @@ from trustd.store.engine import StoreUnusable, current_revision, location_proble
 from trustd.store.repository import TrustStore
 from trustd.store.system_anchors import SystemAnchors
 from trustd.watcher.watch import DropinDirectories, DropinWatcher
-from trustd.workers import EvaluationPool
+from trustd.workers import WORKER_TIMEOUT, EvaluationPool
 
 log = logging.getLogger("trustd")
 
@@ -53,6 +53,7 @@ class Config:
     config_file: Path
     log_level: str = "info"
     workers: int = 0  # evaluation processes; 0 = one per core
+    worker_timeout: float = WORKER_TIMEOUT  # seconds before a worker that does not answer is killed
     idle_timeout: float = 120.0  # seconds a connection may stay silent
     max_connections_per_user: int = MAX_CONNECTIONS_PER_USER  # root and trustd's user: no limit
     admin_group: int | None = None
@@ -87,6 +88,7 @@ class Config:
             "admin_group",
             "ca_bundle",
             "workers",
+            "worker_timeout",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -99,6 +101,8 @@ class Config:
             updates["log_level"] = str(data["log_level"])
         if "workers" in data:
             updates["workers"] = int(data["workers"])
+        if "worker_timeout" in data:
+            updates["worker_timeout"] = float(data["worker_timeout"])
         if "idle_timeout" in data:
             updates["idle_timeout"] = float(data["idle_timeout"])
         if "max_connections_per_user" in data:
@@ -154,6 +158,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
         type=int,
         help="evaluation worker processes (default: one per core; 1 = in-process)",
     )
+    parser.add_argument(
+        "--worker-timeout",
+        type=float,
+        help="seconds an evaluation may take in a worker before the worker is killed and "
+        f"replaced (default {WORKER_TIMEOUT:g})",
+    )
     parser.add_argument("--version", action="version", version=f"trustd {trustd.__version__}")
     args = parser.parse_args(argv)
     config = Config.defaults()
@@ -168,6 +178,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
             "ca_bundle",
             "log_level",
             "workers",
+            "worker_timeout",
             "idle_timeout",
             "max_connections_per_user",
         )
@@ -207,7 +218,13 @@ class Daemon:
         self.owned_socket: Path | None = None  # removed at exit (not when systemd owns it)
         workers = config.workers or os.cpu_count() or 1
         self.pool = (
-            EvaluationPool(config.state_dir / DATABASE, self.system.path, workers)
+            EvaluationPool(
+                config.state_dir / DATABASE,
+                self.system.path,
+                workers,
+                fetcher=self.service.fetcher,
+                timeout=config.worker_timeout,
+            )
             if workers > 1
             else None
         )
@@ -254,6 +271,7 @@ class Daemon:
             "uptime_seconds": round(self.service.uptime, 3),
             "requests_served": self.service.requests,
             "generation": store.generation,
+            **({} if self.pool is None else {"workers": self.pool.health()}),
         }
 
     def reload(self) -> None:
