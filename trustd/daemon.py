@@ -203,8 +203,11 @@ class Daemon:
             raise SystemExit(f"trustd: {problem}") from None
         self.system = SystemAnchors(config.ca_bundle)
         self.store = TrustStore(self.engine, self.system)
+        # The network cache on a store object of its own: caching an answer changes no trust
+        # state, so it must not move the generation that caches and Monitor follow.
+        network_cache = TrustStore(self.engine)
         self.service = TrustService(
-            self.store, admin_group=config.admin_group, fetcher=Fetcher(cache=self.store)
+            self.store, admin_group=config.admin_group, fetcher=Fetcher(cache=network_cache)
         )
         self.dropins = DropinWatcher(
             self.store,

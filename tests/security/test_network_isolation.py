@@ -147,6 +147,7 @@ def test_a_slow_ocsp_host_does_not_make_another_users_revoked_leaf_pass(
         assert verdict_of(reply)["result"] == "unspecified"  # the attacker's own soft fail
     assert len(drip.hits) >= 2
 
+    generation = daemon.call("Status")["parameters"]["generation"]
     ssl = {"policy": "ssl", "name": "victim.example"}
     calls = [
         ("Evaluate", evaluate([revoked, issuing_ca], ssl, revocation=["ocsp"])),
@@ -158,3 +159,5 @@ def test_a_slow_ocsp_host_does_not_make_another_users_revoked_leaf_pass(
         verdict = verdict_of(reply)
         assert verdict["result"] == "fatalTrustFailure", json.dumps(verdict["details"])
         assert "Revocation" in verdict["details"][0]
+    # Caching the answers is no change of trust state: the generation stays.
+    assert daemon.call("Status")["parameters"]["generation"] == generation
