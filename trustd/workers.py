@@ -214,27 +214,39 @@ class EvaluationPool:
             worker = self._take()
             try:
                 worker.conn.send(message)
-                if not worker.conn.poll(self.timeout):
-                    self._discard(worker, f"no answer within {self.timeout:g} s; killed")
-                    raise EvaluationFailed(
-                        f"the evaluation did not finish within {self.timeout:g} s"
-                    )
-                status, value = worker.conn.recv()
             except (EOFError, OSError):
-                self._discard(worker, "died during an evaluation")
-                if attempt == 2:
-                    raise EvaluationFailed(
-                        "evaluation workers died during the evaluation"
-                    ) from None
-                continue
-            except BaseException:
+                reply = None  # died before the call reached it
+            except BaseException:  # the message does not pickle: nothing was sent
                 self._give_back(worker)
                 raise
+            else:
+                reply = self._reply(worker)
+            if reply is None:
+                self._discard(worker, "died during an evaluation")
+                if attempt == 2:
+                    raise EvaluationFailed("evaluation workers died during the evaluation")
+                continue
             self._give_back(worker)
+            status, value = reply
             if status == "raise":
                 raise value
             return value
         raise AssertionError("unreachable")
+
+    def _reply(self, worker: _Worker) -> tuple[str, Any] | None:
+        """The worker's reply; None when it died first.  One that does not answer in time is
+        killed (and replaced) and the call fails: the request may be what hangs."""
+        try:
+            if not worker.conn.poll(self.timeout):
+                self._discard(worker, f"gave no answer within {self.timeout:g} s: killed")
+                raise EvaluationFailed(f"the evaluation did not finish within {self.timeout:g} s")
+            reply: tuple[str, Any] = worker.conn.recv()
+        except (EOFError, OSError):
+            return None
+        except BaseException:
+            self._discard(worker, "was interrupted during an evaluation")  # its reply may follow
+            raise
+        return reply
 
     # -- the workers ---------------------------------------------------------------------------
 
