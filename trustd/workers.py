@@ -113,6 +113,7 @@ class _Worker:
             target=_worker_main, args=(child, database, bundle), name="trustd-worker", daemon=True
         )
         self.process.start()
+        self.pid = self.process.pid
         child.close()
         self.discarded = False
 
@@ -127,6 +128,8 @@ class _Worker:
             self.process.kill()
         self.process.join(5)
         self.conn.close()
+        with contextlib.suppress(ValueError):  # still running after 5 s: left to the finaliser
+            self.process.close()
 
 
 class EvaluationPool:
@@ -291,7 +294,7 @@ class EvaluationPool:
         worker.kill()
         if closing:
             return
-        log.error("evaluation worker %d %s; starting another", worker.process.pid, why)
+        log.error("evaluation worker %d %s; starting another", worker.pid, why)
         with self._changed:
             self._wanted += 1
             self._changed.notify_all()
@@ -329,7 +332,11 @@ class EvaluationPool:
             if not watched:
                 time.sleep(0.2)
                 continue
-            for sentinel in multiprocessing.connection.wait(list(watched), timeout=0.5):
+            try:
+                ended = multiprocessing.connection.wait(list(watched), timeout=0.5)
+            except (OSError, ValueError):  # a worker discarded meanwhile closed its sentinel
+                continue
+            for sentinel in ended:
                 self._discard(watched[sentinel], "died", only_idle=True)
 
     def close(self) -> None:

@@ -143,6 +143,7 @@ def test_kill_9_of_a_worker_idle_or_in_flight_and_evaluation_goes_on(
         time.sleep(0.1)
     assert health == {"processes": 2, "alive": 2, "replaced": 2}
     assert not {victim, in_flight} & workers(running)
+    assert "Traceback" not in running.log.read_text()
 
 
 def test_a_hung_worker_is_killed_after_the_deadline(
@@ -166,3 +167,4 @@ def test_a_hung_worker_is_killed_after_the_deadline(
     assert time.monotonic() - started < 8
     for pid in frozen:  # killed, not left stopped
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    assert "Traceback" not in running.log.read_text()
