@@ -154,6 +154,7 @@ class EvaluationPool:
         self._answers: LRU[Hashable, Answer] = LRU(5000)
         self._changed = threading.Condition()
         self._idle: collections.deque[_Worker] = collections.deque()
+        self._waiting: collections.deque[object] = collections.deque()  # callers, in order
         self._workers: set[_Worker] = set()  # ready ones, idle or busy
         self._closing = False
         self._wanted = 0  # workers to start
@@ -254,14 +255,21 @@ class EvaluationPool:
     # -- the workers ---------------------------------------------------------------------------
 
     def _take(self) -> _Worker:
+        """The next idle worker, callers served in the order they came."""
         deadline = time.monotonic() + QUEUE_TIMEOUT
+        turn = object()
         with self._changed:
-            while not self._idle:
-                left = deadline - time.monotonic()
-                if self._closing or left <= 0:
-                    raise EvaluationFailed("no evaluation worker is free")
-                self._changed.wait(left)
-            return self._idle.popleft()
+            self._waiting.append(turn)
+            try:
+                while not (self._idle and self._waiting[0] is turn):
+                    left = deadline - time.monotonic()
+                    if self._closing or left <= 0:
+                        raise EvaluationFailed("no evaluation worker is free")
+                    self._changed.wait(left)
+                return self._idle.popleft()
+            finally:
+                self._waiting.remove(turn)
+                self._changed.notify_all()  # the next in line may go
 
     def _give_back(self, worker: _Worker) -> None:
         with self._changed:
