@@ -209,9 +209,16 @@ class EvaluationPool:
             return judged
 
         fetcher = None if self.fetcher is None else self.fetcher.for_user(uid)
-        answer = complete(judge, request, fetcher, fetch, now)
-        self._answers.put(key, answer)
-        return answer[0]
+        encoded, since, until = complete(judge, request, fetcher, fetch, now)
+        # The window is the whole evaluation's (an unanswered question empties it), not the
+        # last round's: replies are reused by it.
+        encoded = {
+            **encoded,
+            "valid_from": None if since is None else since.isoformat(),
+            "valid_until": None if until is None else until.isoformat(),
+        }
+        self._answers.put(key, (encoded, since, until))
+        return encoded
 
     def _call(self, message: tuple[Any, ...]) -> Any:
         for attempt in (1, 2):

@@ -114,6 +114,7 @@ def test_a_dripping_server_delays_only_the_evaluations_that_asked_it(
         verdict = verdict_of(reply)
         assert verdict["result"] == "recoverableTrustFailure"
         assert ["MissingIntermediate"] in verdict["details"]
+        assert verdict["valid_from"] == verdict["valid_until"]  # unanswered: never reused
         assert seconds < DEADLINE * 2 + 1
     for seconds, reply in outcomes[2:]:
         assert verdict_of(reply)["result"] == "unspecified"  # revocation soft-fails, as asked
