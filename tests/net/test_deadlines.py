@@ -54,7 +54,7 @@ def test_a_server_dripping_a_byte_every_2_s_is_cut_at_the_deadline(drip: Drip) -
     assert set(outcomes) == {"/headers", "/body"}, "a fetch outlived its deadline"
     for seconds, outcome in outcomes.values():
         assert "did not answer within 3 s" in outcome
-        assert 2.9 <= seconds < 4.0
+        assert 2.9 <= seconds < 5.0  # not at the first 2 s pause, and not as long as it drips
 
 
 def test_back_off_is_per_user_and_per_host_and_port(drip: Drip, web: Web) -> None:
@@ -109,11 +109,10 @@ def test_a_fetch_skipped_for_back_off_is_an_unanswered_question(
     started = time.monotonic()
     timed_out = trust.evaluate_with_window(me, request, fetch=soft)
     assert time.monotonic() - started >= 0.5  # the network was asked, and timed out
-    started = time.monotonic()
     skipped = trust.evaluate_with_window(me, request, fetch=soft)
-    assert time.monotonic() - started < 0.4  # back-off: not asked again
     drip.wait_for_hits(1)
-    assert len(drip.hits) == 1
+    time.sleep(0.2)  # a second request, had there been one, would have been seen by now
+    assert len(drip.hits) == 1  # back-off: not asked again
     for verdict, since, until in (timed_out, skipped):
         assert verdict.result is TrustResult.UNSPECIFIED  # soft fail, as the caller asked
         assert since == until  # never reused: the next attempt may get an answer
