@@ -145,9 +145,9 @@ def rss_kib(pid: int) -> int:
     """RSS of a process and its children (the worker processes), in KiB."""
     total = 0
     pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
+    try:  # each thread's children: the workers are started by a thread of the pool
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pids += [int(c) for c in (task / "children").read_text().split()]
     except OSError:
         pass
     for one in pids:

@@ -43,7 +43,7 @@ from trustd.store.engine import StoreUnusable, current_revision, location_proble
 from trustd.store.repository import TrustStore
 from trustd.store.system_anchors import SystemAnchors
 from trustd.watcher.watch import DropinDirectories, DropinWatcher
-from trustd.workers import EvaluationPool
+from trustd.workers import WORKER_TIMEOUT, EvaluationPool
 
 log = logging.getLogger("trustd")
 
@@ -61,6 +61,7 @@ class Config:
     config_file: Path
     log_level: str = "info"
     workers: int = 0  # evaluation processes; 0 = one per core
+    worker_timeout: float = WORKER_TIMEOUT  # seconds before a worker that does not answer is killed
     idle_timeout: float = 120.0  # seconds a connection may stay silent
     max_connections_per_user: int = MAX_CONNECTIONS_PER_USER  # root and trustd's user: no limit
     admin_group: int | None = None
@@ -108,6 +109,7 @@ class Config:
             "ca_bundle",
             "workers",
             "trust_stores",
+            "worker_timeout",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -120,6 +122,8 @@ class Config:
             updates["log_level"] = str(data["log_level"])
         if "workers" in data:
             updates["workers"] = int(data["workers"])
+        if "worker_timeout" in data:
+            updates["worker_timeout"] = float(data["worker_timeout"])
         if "idle_timeout" in data:
             updates["idle_timeout"] = float(data["idle_timeout"])
         if "max_connections_per_user" in data:
@@ -190,6 +194,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
         type=int,
         help="evaluation worker processes (default: one per core; 1 = in-process)",
     )
+    parser.add_argument(
+        "--worker-timeout",
+        type=float,
+        help="seconds an evaluation may take in a worker before the worker is killed and "
+        f"replaced (default {WORKER_TIMEOUT:g})",
+    )
     parser.add_argument("--version", action="version", version=f"trustd {trustd.__version__}")
     args = parser.parse_args(argv)
     config = Config.defaults()
@@ -204,6 +214,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
             "ca_bundle",
             "log_level",
             "workers",
+            "worker_timeout",
             "idle_timeout",
             "max_connections_per_user",
         )
@@ -231,8 +242,11 @@ class Daemon:
         )
         self.system = SystemAnchors(config.ca_bundle, exclude=own_additions)
         self.store = TrustStore(self.engine, self.system)
+        # The network cache on a store object of its own: caching an answer changes no trust
+        # state, so it must not move the generation that caches and Monitor follow.
+        network_cache = TrustStore(self.engine)
         self.service = TrustService(
-            self.store, admin_group=config.admin_group, fetcher=Fetcher(cache=self.store)
+            self.store, admin_group=config.admin_group, fetcher=Fetcher(cache=network_cache)
         )
         self.dropins = DropinWatcher(
             self.store,
@@ -247,7 +261,12 @@ class Daemon:
         workers = config.workers or os.cpu_count() or 1
         self.pool = (
             EvaluationPool(
-                config.state_dir / DATABASE, self.system.path, workers, exclude=own_additions
+                config.state_dir / DATABASE,
+                self.system.path,
+                workers,
+                exclude=own_additions,
+                fetcher=self.service.fetcher,
+                timeout=config.worker_timeout,
             )
             if workers > 1
             else None
@@ -308,6 +327,7 @@ class Daemon:
                 if self.projection is None
                 else self.projection.status()
             ),
+            **({} if self.pool is None else {"workers": self.pool.health()}),
         }
 
     def project(self) -> Projection:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from trustd.core.certificates import Certificate
 from trustd.core.evaluate import Evaluator
@@ -31,7 +31,12 @@ from trustd.core.trust_settings import (
     validate_for_storage,
 )
 from trustd.core.verdict import Verdict
-from trustd.net.completion import MAX_ROUNDS, FetchOptions, next_request
+from trustd.net.completion import (
+    FetchOptions,
+    Judged,
+    complete,
+    questions,
+)
 from trustd.net.fetcher import Fetcher
 from trustd.store.models import ADMIN_UID
 from trustd.store.repository import (
@@ -43,7 +48,6 @@ from trustd.store.repository import (
     TrustStore,
 )
 
-NETWORK_ANSWER_TTL = timedelta(minutes=5)  # how long a verdict that used the network is reused
 AUDIT_LIMIT = 1000  # audit rows answered when the caller names no limit
 MAX_AUDIT_LIMIT = 10_000  # the most one AuditLog call answers
 # What one user (not an administrator) may store: the database belongs to root, and no user may
@@ -60,6 +64,10 @@ class PermissionDenied(PermissionError):
 
 class InvalidTrustSettings(ValueError):
     """Trust settings Apple's validateApiTrustSettings would refuse."""
+
+
+class EvaluationFailed(RuntimeError):
+    """An evaluation worker died or hung while it held the evaluation (it has been replaced)."""
 
 
 def _check_constraints(count: int) -> None:
@@ -143,32 +151,43 @@ class TrustService:
         """evaluate(), and the moments [since, until) between which the verdict holds.
 
         With `fetch`, what the verdict leaves open (a missing issuer, revocation asked for) is
-        asked of the network or its cache and the chain judged again with the answers; such a
-        verdict holds for NETWORK_ANSWER_TTL at most, since the network may answer differently,
-        and is not reused at all when a question went unanswered.
+        asked of the network or its cache, for this caller (trustd.net.completion.complete),
+        and the chain judged again with the answers.
         """
         self.requests += 1
+        snapshot, now = self.store.snapshot(caller.uid), self.clock()
+        request = self._with_stored_exceptions(caller, request, host, port)
+
+        def judge(request: EvaluationRequest) -> Judged[Verdict]:
+            verdict, since, until = self.evaluator.evaluate_with_window(request, snapshot, now)
+            return verdict, since, until, questions(verdict, fetch)
+
+        fetcher = None if self.fetcher is None else self.fetcher.for_user(caller.uid)
+        return complete(judge, request, fetcher, fetch, now)
+
+    def judge(
+        self,
+        caller: Caller,
+        request: EvaluationRequest,
+        host: str | None = None,
+        port: int = 0,
+        fetch: FetchOptions | None = None,
+    ) -> Judged[Verdict]:
+        """One evaluation without the network (an evaluation worker's part): the verdict, its
+        window and what it leaves for the network to answer."""
+        snapshot, now = self.store.snapshot(caller.uid), self.clock()
+        request = self._with_stored_exceptions(caller, request, host, port)
+        verdict, since, until = self.evaluator.evaluate_with_window(request, snapshot, now)
+        return verdict, since, until, questions(verdict, fetch)
+
+    def _with_stored_exceptions(
+        self, caller: Caller, request: EvaluationRequest, host: str | None, port: int
+    ) -> EvaluationRequest:
         if host and request.exceptions is None:
             stored = self.store.exceptions_for(caller.uid, host, port)
             if stored is not None:
-                request = dataclasses.replace(request, exceptions=stored)
-        snapshot, now = self.store.snapshot(caller.uid), self.clock()
-        verdict, since, until = self.evaluator.evaluate_with_window(request, snapshot, now)
-        if fetch is None or not fetch.active or self.fetcher is None:
-            return verdict, since, until
-        moment = request.verify_date or now
-        unanswered = False
-        for _ in range(MAX_ROUNDS):
-            completion = next_request(request, verdict, self.fetcher, fetch, moment)
-            unanswered = completion.unanswered
-            if completion.request is None:
-                break
-            request = completion.request
-            verdict, since, until = self.evaluator.evaluate_with_window(request, snapshot, now)
-        if unanswered:
-            return verdict, now, now  # an empty window: never reused
-        cap = now + NETWORK_ANSWER_TTL
-        return verdict, since, cap if until is None else min(until, cap)
+                return dataclasses.replace(request, exceptions=stored)
+        return request
 
     # -- certificates --------------------------------------------------------------------------
 

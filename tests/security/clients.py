@@ -76,3 +76,59 @@ def as_uid(
     )
     replies: list[dict[str, Any]] = json.loads(done.stdout)
     return replies
+
+
+_TIMED_CLIENT = textwrap.dedent(
+    """
+    import json, os, socket, sys, time
+    uid, path, timeout = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+    os.setgroups([]); os.setgid(uid); os.setuid(uid)
+    out = []
+    for message in json.loads(sys.stdin.read()):
+        started = time.monotonic()
+        reply = None
+        try:
+            with socket.socket(socket.AF_UNIX) as conn:
+                conn.settimeout(timeout)
+                conn.connect(path)
+                conn.sendall(json.dumps(message).encode() + b"\\0")
+                data = b""
+                while b"\\0" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                reply = json.loads(data.split(b"\\0")[0]) if data else None
+        except OSError:
+            pass
+        out.append([time.monotonic() - started, reply])
+    print(json.dumps(out))
+    """
+)
+
+
+def start_as_uid(
+    socket_path: Path, uid: int, calls: list[tuple[str, dict[str, Any]]], *, timeout: float = 60
+) -> subprocess.Popen[str]:
+    """Like `as_uid`, in the background; `timed_replies` collects [(seconds, reply)] (reply
+    None when the call got no answer within `timeout` seconds)."""
+    messages = [
+        {"method": f"io.trustd.Trust.{method}", "parameters": parameters}
+        for method, parameters in calls
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-c", _TIMED_CLIENT, str(uid), str(socket_path), str(timeout)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(messages))
+    process.stdin.close()
+    return process
+
+
+def timed_replies(process: subprocess.Popen[str], timeout: float = 120) -> list[tuple[float, Any]]:
+    assert process.stdout is not None
+    process.wait(timeout=timeout)
+    return [(seconds, reply) for seconds, reply in json.loads(process.stdout.read())]

@@ -27,6 +27,7 @@ from trustd.service import (
     AUDIT_LIMIT,
     MAX_AUDIT_LIMIT,
     Caller,
+    EvaluationFailed,
     InvalidTrustSettings,
     PermissionDenied,
     TrustService,
@@ -332,6 +333,8 @@ def interface(
                 raise _err("StorageFailure", reason=str(problem)) from None
             except QuotaExceeded as problem:
                 raise _err("QuotaExceeded", what=problem.what, limit=problem.limit) from None
+            except EvaluationFailed as problem:  # the worker was replaced; the caller may retry
+                raise _err("EvaluationFailed", reason=str(problem)) from None
 
         return wrapped
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 
+from trustd.core.certificates import parse_certificate
 from trustd.core.policy import Policy, PolicyKind
 from trustd.core.request import EvaluationRequest
 from trustd.core.verdict import Verdict
@@ -29,6 +31,7 @@ from trustd.net.fetcher import Fetcher, Mode
 
 DEFAULT_MODE = Mode()  # cached answers while fresh, else the network
 MAX_ROUNDS = 4  # AIA levels chased for one evaluation, plus the revocation round
+NETWORK_ANSWER_TTL = timedelta(minutes=5)  # how long a verdict that used the network is reused
 _NO_NETWORK_POLICIES = frozenset({PolicyKind.BASIC, PolicyKind.EAP})
 REVOCATION_OPTIONS = ("ocsp", "crl", "require", "offline", "online")
 
@@ -83,38 +86,72 @@ class Completion:
     unanswered: bool
 
 
-def next_request(
+@dataclass(frozen=True, slots=True)
+class Questions:
+    """What a verdict leaves for the network to answer, as DER: it crosses from the evaluation
+    workers, which never fetch, to the daemon, which does.
+
+    `issuer_of`: the certificate whose issuer is missing (its caIssuers are asked);
+    `revocation`: (certificate, issuer) pairs below the anchor whose status is asked."""
+
+    issuer_of: bytes | None = None
+    revocation: tuple[tuple[bytes, bytes], ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.issuer_of is not None or bool(self.revocation)
+
+
+def questions(verdict: Verdict, options: FetchOptions | None) -> Questions:
+    """What the network (or its cache) could add to this verdict, under these options."""
+    chain = verdict.chain
+    if not chain or options is None or not options.active:
+        return Questions()
+    if any(f.check == "MissingIntermediate" for f in verdict.failures):
+        return Questions(issuer_of=chain[-1].der) if chain[-1].ca_issuer_urls else Questions()
+    if options.revocation:
+        return Questions(
+            revocation=tuple(
+                (cert.der, issuer.der)
+                for cert, issuer in itertools.pairwise(chain)
+                if cert.ocsp_urls or cert.crl_urls
+            )
+        )
+    return Questions()
+
+
+def answer(
     request: EvaluationRequest,
-    verdict: Verdict,
+    asked: Questions,
     fetcher: Fetcher,
     options: FetchOptions,
     moment: datetime,
 ) -> Completion:
-    """The request with what the network adds for this verdict (None when it adds nothing)."""
-    chain = verdict.chain
-    if not chain:
-        return Completion(None, False)
+    """The request with what the network adds for these questions (None when it adds nothing).
+
+    A question the network could not answer (a timeout, a host in back-off, garbage) counts as
+    unanswered; the core then judges without that answer, as it does for a request that
+    brought none (soft fail unless a positive answer is required)."""
     certificates = list(request.fetched_certificates)
     responses = list(request.ocsp_responses)
     crls = list(request.fetched_crls)
-    asked = answered = 0
+    count = {"asked": 0, "answered": 0}
 
     def ask(items: list[bytes], found: list[bytes]) -> None:
-        nonlocal asked, answered
-        asked += 1
-        answered += bool(found)
+        count["asked"] += 1
+        count["answered"] += bool(found)
         items.extend(item for item in found if item not in items)
 
-    if any(f.check == "MissingIntermediate" for f in verdict.failures):
-        if chain[-1].ca_issuer_urls:
-            ask(certificates, fetcher.issuers(chain[-1], moment, options.mode))
-    elif options.revocation:
-        for cert, issuer in itertools.pairwise(chain):
-            asked_ocsp = Method.OCSP in options.revocation and bool(cert.ocsp_urls)
-            if asked_ocsp:
-                ask(responses, fetcher.ocsp(cert, issuer, options.mode))
-            if (Method.CRL in options.revocation or not asked_ocsp) and cert.crl_urls:
-                ask(crls, fetcher.crls(cert, options.mode))
+    if asked.issuer_of is not None:
+        child = parse_certificate(asked.issuer_of)
+        if child.ca_issuer_urls:
+            ask(certificates, fetcher.issuers(child, moment, options.mode))
+    for cert_der, issuer_der in asked.revocation if options.revocation else ():
+        cert, issuer = parse_certificate(cert_der), parse_certificate(issuer_der)
+        asked_ocsp = Method.OCSP in options.revocation and bool(cert.ocsp_urls)
+        if asked_ocsp:
+            ask(responses, fetcher.ocsp(cert, issuer, options.mode))
+        if (Method.CRL in options.revocation or not asked_ocsp) and cert.crl_urls:
+            ask(crls, fetcher.crls(cert, options.mode))
     unchanged = (certificates, responses, crls) == (
         list(request.fetched_certificates),
         list(request.ocsp_responses),
@@ -130,4 +167,53 @@ def next_request(
             fetched_crls=tuple(crls),
         )
     )
-    return Completion(following, answered < asked)
+    return Completion(following, count["answered"] < count["asked"])
+
+
+def next_request(
+    request: EvaluationRequest,
+    verdict: Verdict,
+    fetcher: Fetcher,
+    options: FetchOptions,
+    moment: datetime,
+) -> Completion:
+    """The request with what the network adds for this verdict (None when it adds nothing)."""
+    return answer(request, questions(verdict, options), fetcher, options, moment)
+
+
+V = TypeVar("V")
+Judged = tuple[V, datetime | None, datetime | None, Questions]
+
+
+def complete(
+    judge: Callable[[EvaluationRequest], Judged[V]],
+    request: EvaluationRequest,
+    fetcher: Fetcher | None,
+    options: FetchOptions | None,
+    now: datetime,
+) -> tuple[V, datetime | None, datetime | None]:
+    """Judge the request, ask the network what the verdict leaves open, judge again: at most
+    MAX_ROUNDS times.  `judge` evaluates (in this thread or a worker) and never fetches; the
+    fetching happens here, in the caller's thread, so a slow peer holds no evaluation worker.
+
+    The verdict and [since, until): a verdict that used the network holds for
+    NETWORK_ANSWER_TTL at most, since the network may answer differently, and one with an
+    unanswered question not at all (the next attempt may get an answer)."""
+    verdict, since, until, asked = judge(request)
+    if fetcher is None or options is None or not options.active:
+        return verdict, since, until
+    moment = request.verify_date or now
+    unanswered = False
+    for _ in range(MAX_ROUNDS):
+        if not asked:
+            break
+        completion = answer(request, asked, fetcher, options, moment)
+        unanswered = completion.unanswered
+        if completion.request is None:
+            break
+        request = completion.request
+        verdict, since, until, asked = judge(request)
+    if unanswered:
+        return verdict, now, now  # an empty window: never reused
+    cap = now + NETWORK_ANSWER_TTL
+    return verdict, since, cap if until is None else min(until, cap)

@@ -21,11 +21,12 @@ module only finds candidates.
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import hashlib
 import logging
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -69,11 +70,20 @@ class Fetcher:
         http: HttpClient | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         ocsp_get_limit: int = OCSP_GET_LIMIT,
+        scope: Hashable = None,
     ) -> None:
         self.cache = cache
         self.http = http or HttpClient()
         self.clock = clock
         self.ocsp_get_limit = ocsp_get_limit
+        self.scope = scope  # whose fetches these are (a uid): back-off and turns are per scope
+
+    def for_user(self, uid: int) -> Fetcher:
+        """This fetcher (same cache, same HTTP client) fetching for `uid`: that user's slow
+        peers and back-offs are that user's alone (trustd.net.http)."""
+        scoped = copy.copy(self)
+        scoped.scope = uid
+        return scoped
 
     # -- the three questions -------------------------------------------------------------------
 
@@ -163,7 +173,7 @@ class Fetcher:
         return body
 
     def _aia(self, uri: str) -> tuple[bytes, datetime]:
-        response = self.http.get(uri, limit=LIMITS["aia"])
+        response = self.http.get(uri, limit=LIMITS["aia"], scope=self.scope)
         ttl = AIA_DEFAULT_TTL
         if response.max_age is not None:
             ttl = min(max(timedelta(seconds=response.max_age), AIA_MIN_TTL), AIA_MAX_TTL)
@@ -173,10 +183,12 @@ class Fetcher:
         response: Response
         if len(request) <= self.ocsp_get_limit:
             encoded = urllib.parse.quote(base64.b64encode(request).decode(), safe="")
-            response = self.http.get(f"{uri.rstrip('/')}/{encoded}", limit=LIMITS["ocsp"])
+            response = self.http.get(
+                f"{uri.rstrip('/')}/{encoded}", limit=LIMITS["ocsp"], scope=self.scope
+            )
         else:
             response = self.http.post(
-                uri, request, "application/ocsp-request", limit=LIMITS["ocsp"]
+                uri, request, "application/ocsp-request", limit=LIMITS["ocsp"], scope=self.scope
             )
         parsed = parse_response(response.body)
         if parsed is None:
@@ -185,7 +197,7 @@ class Fetcher:
         return response.body, min(updates, default=self.clock() + DEFAULT_TTL)
 
     def _crl(self, uri: str) -> tuple[bytes, datetime]:
-        response = self.http.get(uri, limit=LIMITS["crl"])
+        response = self.http.get(uri, limit=LIMITS["crl"], scope=self.scope)
         parsed = parse_crl(response.body)
         if parsed is None:
             raise FetchFailed(f"{uri}: not a CRL")
