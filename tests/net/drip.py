@@ -68,14 +68,20 @@ class Drip:
         self.port = port
         self._hits: list[str] = []
         self._lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("hit "):
-                with self._lock:
-                    self._hits.append(line[4:].strip())
+        with self.process.stdout:  # closed here, at the end the server's exit makes
+            for line in self.process.stdout:
+                if line.startswith("hit "):
+                    with self._lock:
+                        self._hits.append(line[4:].strip())
+
+    def join(self) -> None:
+        """After the server exited: wait until its output is read and closed."""
+        self._reader.join(10)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -100,15 +106,21 @@ def drip_server(interval: float = 2.0) -> Iterator[Drip]:
         stdout=subprocess.PIPE,
         text=True,
     )
+    drip = None
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
         if not first.startswith("port "):
             raise RuntimeError(f"the drip server did not start: {first!r}")
-        yield Drip(process, int(first.split()[1]))
+        drip = Drip(process, int(first.split()[1]))
+        yield drip
     finally:
         process.kill()
         process.wait()
+        if drip is not None:
+            drip.join()
+        elif process.stdout is not None:
+            process.stdout.close()
 
 
 if __name__ == "__main__":
