@@ -14,7 +14,6 @@ import argparse
 import logging
 import os
 import signal
-import sys
 import threading
 import tomllib
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import trustd
-from trustd import systemd
+from trustd import journal, systemd
 from trustd.api import methods
 from trustd.api.varlink import MAX_CONNECTIONS_PER_USER, ServiceInfo, VarlinkServer
 from trustd.core.request import EvaluationRequest
@@ -356,11 +355,7 @@ class Daemon:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config, overrides = parse_arguments(argv)
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    journal.configure(config.log_level)  # `<N>` priorities under journald, else timestamps
     logging.getLogger("alembic").setLevel(logging.WARNING)
     return Daemon(config, overrides).run()
 
