@@ -181,13 +181,23 @@ def test_service_settings() -> None:
     # SO_PEERCRED uids are translated into the daemon's user namespace: none may be private.
     assert get("PrivateUsers") in ([], ["no"])
     assert get("DynamicUser") in ([], ["no"])
+    documentation = " ".join(get("Documentation", "Unit")).split()
+    assert documentation == ["man:trustd(8)", "man:trustd.conf(5)", "man:trustctl(1)"]
     assert get("Requires", "Unit") == ["trustd.socket"]
     assert "trustd.socket" in " ".join(get("After", "Unit")).split()
     assert get("Also", "Install") == ["trustd.socket"]
 
 
+def test_comments_name_the_drop_in_directories_the_daemon_reads() -> None:
+    """The daemon watches anchors/, distrust/ and trust-settings/ (README, drop-in tests)."""
+    text = SERVICE.read_text()
+    assert "the anchors/, distrust/ and trust-settings/ drop-ins" in text
+    assert not re.search(r"\b(anchors|distrust|trust-settings)\.d\b", text)
+
+
 def test_socket_settings() -> None:
     unit = _directives(SOCKET)
+    assert unit[("Unit", "Documentation")] == ["man:trustd(8) man:trustctl(1)"]
     assert unit[("Socket", "ListenStream")] == [SOCKET_PATH]
     assert unit[("Socket", "SocketMode")] == ["0666"]
     assert unit[("Socket", "DirectoryMode")] == ["0755"]

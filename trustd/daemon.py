@@ -42,6 +42,21 @@ log = logging.getLogger("trustd")
 DATABASE = "trustd.sqlite3"
 
 
+# The settings trustd.conf may hold (trustd.conf(5) and the example are generated from this list
+# and the command-line options of the same names).
+FILE_SETTINGS = (
+    "socket",
+    "state_dir",
+    "dropin_dir",
+    "ca_bundle",
+    "admin_group",
+    "log_level",
+    "workers",
+    "idle_timeout",
+    "max_connections_per_user",
+)
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything the daemon can be told, with the defaults for the running user."""
@@ -76,18 +91,7 @@ class Config:
             return self
         except (OSError, tomllib.TOMLDecodeError) as problem:
             raise SystemExit(f"trustd: cannot read {self.config_file}: {problem}") from None
-        known = {
-            "socket",
-            "state_dir",
-            "dropin_dir",
-            "idle_timeout",
-            "max_connections_per_user",
-            "log_level",
-            "admin_group",
-            "ca_bundle",
-            "workers",
-        }
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - set(FILE_SETTINGS))
         if unknown:
             raise SystemExit(f"trustd: {self.config_file}: unknown settings {', '.join(unknown)}")
         updates: dict[str, Any] = {}
@@ -118,9 +122,8 @@ def _group(value: object) -> int:
         raise SystemExit(f"trustd: unknown admin group {value!r}") from None
 
 
-def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str, Any]]:
-    """The configuration, and the options given on the command line (they win over the file,
-    also when it is re-read on SIGHUP)."""
+def argument_parser() -> argparse.ArgumentParser:
+    """trustd's command line (also the source of trustd(8) and trustd.conf(5))."""
     parser = argparse.ArgumentParser(
         prog="trustd",
         description="The trust service: evaluates certificate chains and keeps "
@@ -132,7 +135,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
     parser.add_argument(
         "--dropin-dir",
         type=Path,
-        help="directory holding anchors.d, distrust.d and trust-settings.d",
+        help="directory holding the anchors/, distrust/ and trust-settings/ drop-ins",
     )
     parser.add_argument("--ca-bundle", type=Path, help="system CA bundle (default: the OS one)")
     parser.add_argument("--admin-group", help="group whose members may change the admin domain")
@@ -154,7 +157,13 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
         help="evaluation worker processes (default: one per core; 1 = in-process)",
     )
     parser.add_argument("--version", action="version", version=f"trustd {trustd.__version__}")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str, Any]]:
+    """The configuration, and the options given on the command line (they win over the file,
+    also when it is re-read on SIGHUP)."""
+    args = argument_parser().parse_args(argv)
     config = Config.defaults()
     if args.config is not None:
         config = replace(config, config_file=args.config)
