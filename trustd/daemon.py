@@ -139,7 +139,11 @@ def argument_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ca-bundle", type=Path, help="system CA bundle (default: the OS one)")
     parser.add_argument("--admin-group", help="group whose members may change the admin domain")
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe messages logged (default info)",
+    )
     parser.add_argument(
         "--idle-timeout",
         type=float,
