@@ -4,6 +4,8 @@
 #   systemd  systemd-analyze (tests/test_systemd.py verifies the unit files) and
 #            systemd-socket-activate (socket activation tests)
 #   openssl  the openssl command line tool
+#   man-db   man (tests/test_packaging.py and tests/test_install.py render the manual pages;
+#            groff-base comes with it)
 #
 # Idempotent: when every command is present it changes nothing, asks no registry and exits 0.
 # As root it runs `apt-get update` (only then, once) and installs the missing packages
@@ -15,6 +17,7 @@ REQUIRED=(
     "systemd-analyze:systemd"
     "systemd-socket-activate:systemd"
     "openssl:openssl"
+    "man:man-db"
 )
 
 missing_packages() {
