@@ -405,6 +405,20 @@ def test_zsh_and_fish_files(staged: Path) -> None:
             _run([shell, "-n", staged / "usr/local/share" / path])
 
 
+def test_reinstall_keeps_an_edited_configuration(staged: Path, wheelhouse: Path) -> None:
+    """Installing again (an upgrade) rebuilds the environment and rewrites what it owns, but
+    never the administrator's edits to trustd.conf."""
+    config = staged / "etc/trustd/trustd.conf"
+    pristine = config.read_text()
+    before = _tree(staged)
+    config.write_text(pristine + 'log_level = "warning"\n')
+    output = _make("install", wheelhouse, f"DESTDIR={staged}").stdout
+    assert "kept your edited /etc/trustd/trustd.conf" in output
+    assert config.read_text() == pristine + 'log_level = "warning"\n'
+    assert _tree(staged) == before
+    config.write_text(pristine)  # as installed again: the uninstall below may remove it
+
+
 def test_uninstall_leaves_the_destdir_empty(staged: Path, wheelhouse: Path) -> None:
     """Runs last in this module: it removes what the tests above looked at."""
     output = _make("uninstall", wheelhouse, f"DESTDIR={staged}").stdout
