@@ -81,16 +81,11 @@ def _run(*command: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str
     )
 
 
-def test_generated_files_match_the_code() -> None:
+def test_generated_files_match_the_code(tmp_path: Path) -> None:
     """man/ and docs/trustd.conf.example are what scripts/manpages.py writes from the code
     today: change a --help text, an option or a configuration key and this fails until
-    `make man` is run."""
-    result = _run(sys.executable, REPO / "scripts" / "manpages.py", "--check")
-    assert result.returncode == 0, result.stderr
-
-
-def test_the_check_notices_drift(tmp_path: Path) -> None:
-    """The comparison above can fail: a page edited by hand is reported."""
+    `make man` is run.  Checked on a copy with one page edited by hand, so that the one run
+    shows both that the check notices a difference and that there is no other."""
     copy = tmp_path / "tree"
     for name in ("man", "docs"):
         shutil.copytree(REPO / name, copy / name)
@@ -99,7 +94,9 @@ def test_the_check_notices_drift(tmp_path: Path) -> None:
     page.write_text(page.read_text().replace("Print JSON", "Print YAML"))
     result = _run(sys.executable, REPO / "scripts" / "manpages.py", "--check", copy)
     assert result.returncode == 1
-    assert "man/trustctl-status.1" in result.stderr
+    assert result.stderr.splitlines() == [
+        "man/trustctl-status.1: differs from what scripts/manpages.py writes"
+    ]
 
 
 def _page_text(page: Path) -> str:
@@ -194,7 +191,7 @@ def test_trustd_help_and_configuration_keys_are_documented() -> None:
     accepts, with the help of the option of the same name."""
     from trustd.daemon import FILE_SETTINGS, argument_parser
 
-    help_text = _run(sys.executable, "-m", "trustd.daemon", "--help").stdout
+    help_text = argument_parser().format_help()  # what `trustd --help` prints
     options = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", help_text))
     assert "--max-connections-per-user" in options
     daemon_page = _page_text(MAN / "trustd.8")
