@@ -27,9 +27,9 @@ directories when empty; the configuration file only when it is unchanged (an edi
 kept, and said so).  The state the daemon keeps (/var/lib/trustd) is never touched.
 
 systemd: where systemd runs (/run/systemd/system exists, as sd_booted(3) checks) and DESTDIR is
-empty, install reloads systemd and enables and starts trustd.socket; uninstall stops and
-disables both units first.  Elsewhere (a container, a chroot, a package being staged) nothing
-is asked of systemd.
+empty, install reloads systemd, enables and starts trustd.socket and restarts trustd.service if
+it was running (an upgrade); uninstall stops and disables both units first.  Elsewhere (a
+container, a chroot, a package being staged) nothing is asked of systemd.
 """
 
 from __future__ import annotations
@@ -318,6 +318,7 @@ def install(layout: Layout, python: str, pip: list[str], wheelhouse: Path) -> No
     elif _systemd_booted():
         _run(["systemctl", "daemon-reload"])
         _run(["systemctl", "enable", "--now", "trustd.socket"])
+        _run(["systemctl", "try-restart", "trustd.service"])  # an upgrade: the new code runs
         print("  systemd: trustd.socket enabled and listening on /run/trustd/trustd.sock")
     else:
         print("  systemd is not running here: start the daemon with `trustd` (as root)")
