@@ -8,6 +8,8 @@
 #            ca-certificates-java and keytool): the trust store projection tests
 #            (tests/projection) run update-ca-certificates and p11-kit's trust, then check
 #            curl, gnutls-cli and Java's cacerts
+#   man-db   man (tests/test_packaging.py and tests/test_install.py render the manual pages;
+#            groff-base comes with it)
 #
 # Idempotent: when every command is present it changes nothing, asks no registry and exits 0.
 # As root it runs `apt-get update` (only then, once) and installs the missing packages
@@ -24,6 +26,7 @@ REQUIRED=(
     "gnutls-cli:gnutls-bin"
     "trust:p11-kit"
     "keytool:default-jre-headless"
+    "man:man-db"
 )
 
 missing_packages() {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -191,13 +192,23 @@ def test_service_settings() -> None:
     # SO_PEERCRED uids are translated into the daemon's user namespace: none may be private.
     assert get("PrivateUsers") in ([], ["no"])
     assert get("DynamicUser") in ([], ["no"])
+    documentation = " ".join(get("Documentation", "Unit")).split()
+    assert documentation == ["man:trustd(8)", "man:trustd.conf(5)", "man:trustctl(1)"]
     assert get("Requires", "Unit") == ["trustd.socket"]
     assert "trustd.socket" in " ".join(get("After", "Unit")).split()
     assert get("Also", "Install") == ["trustd.socket"]
 
 
+def test_comments_name_the_drop_in_directories_the_daemon_reads() -> None:
+    """The daemon watches anchors/, distrust/ and trust-settings/ (README, drop-in tests)."""
+    text = SERVICE.read_text()
+    assert "the anchors/, distrust/ and trust-settings/ drop-ins" in text
+    assert not re.search(r"\b(anchors|distrust|trust-settings)\.d\b", text)
+
+
 def test_socket_settings() -> None:
     unit = _directives(SOCKET)
+    assert unit[("Unit", "Documentation")] == ["man:trustd(8) man:trustctl(1)"]
     assert unit[("Socket", "ListenStream")] == [SOCKET_PATH]
     assert unit[("Socket", "SocketMode")] == ["0666"]
     assert unit[("Socket", "DirectoryMode")] == ["0755"]
@@ -574,3 +585,83 @@ def test_listen_fds_rejects_malformed_variables(
         systemd.listen_fds()
     # Removed even though they were unusable, like sd_listen_fds(3) does.
     assert not {"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} & set(os.environ)
+
+
+# --- journald ----------------------------------------------------------------------------------
+
+# Configure logging as the daemon does, with stderr wherever the parent put it, and log a line at
+# each level, a multi-line one, and one record below the configured level.
+LOGGING_CHILD = """
+import logging
+from trustd import journal
+
+journal.configure("debug")
+log = logging.getLogger("trustd")
+log.critical("c")
+log.error("e")
+log.warning("w")
+log.info("i")
+log.debug("d")
+log.warning("first\\nsecond")
+logging.getLogger("trustd").setLevel(logging.INFO)
+log.debug("hidden")
+"""
+
+
+def _log_lines(stderr_file: Path, journal_stream: str | None) -> list[str]:
+    """What LOGGING_CHILD writes to `stderr_file`, run with JOURNAL_STREAM=`journal_stream`."""
+    environment = _child_environment()
+    environment.pop("JOURNAL_STREAM", None)
+    if journal_stream is not None:
+        environment["JOURNAL_STREAM"] = journal_stream
+    with stderr_file.open("wb") as stderr:
+        subprocess.run(
+            [sys.executable, "-c", LOGGING_CHILD],
+            env=environment,
+            stderr=stderr,
+            timeout=60,
+            check=True,
+        )
+    return stderr_file.read_text().splitlines()
+
+
+def _stream_id(path: Path) -> str:
+    status = path.stat()
+    return f"{status.st_dev}:{status.st_ino}"
+
+
+def test_journal_lines_carry_syslog_priorities(tmp_path: Path) -> None:
+    """stderr is the stream JOURNAL_STREAM names: `<N>` per line, crit 2 ... debug 7."""
+    target = tmp_path / "journal"
+    target.touch()
+    lines = _log_lines(target, _stream_id(target))
+    assert lines == [
+        "<2>CRITICAL trustd: c",
+        "<3>ERROR trustd: e",
+        "<4>WARNING trustd: w",
+        "<6>INFO trustd: i",
+        "<7>DEBUG trustd: d",
+        "<4>WARNING trustd: first",
+        "<4>second",
+    ]
+
+
+STAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (CRITICAL|ERROR|WARNING|INFO|DEBUG) ")
+
+
+@pytest.mark.parametrize("journal_stream", [None, "", "garbage", "1:2", "other"])
+def test_other_streams_get_timestamps(tmp_path: Path, journal_stream: str | None) -> None:
+    """Without JOURNAL_STREAM, or when it names another stream (inherited from a parent whose
+    stderr was the journal), lines start with a timestamp and carry no priority prefix."""
+    target = tmp_path / "log"
+    target.touch()
+    if journal_stream == "other":
+        other = tmp_path / "journal"
+        other.touch()
+        journal_stream = _stream_id(other)
+    lines = _log_lines(target, journal_stream)
+    assert len(lines) == 7, lines
+    assert all(STAMPED.match(line) for line in lines[:6]), lines
+    assert lines[0].endswith("CRITICAL trustd: c")
+    assert lines[6] == "second"
+    assert not any(line.startswith("<") for line in lines)

@@ -21,9 +21,10 @@ from typing import Any
 
 import typer
 
+import trustd
 from trustctl.errors import Failure, UsageProblem
 
-VERSION = "0.1.0"  # kept equal to trustd.__version__ by tests/trustctl/test_cli.py
+VERSION = trustd.__version__  # the one version source (trustd/__init__.py)
 
 
 @dataclass

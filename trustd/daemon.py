@@ -16,7 +16,6 @@ import argparse
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 import tomllib
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import trustd
-from trustd import systemd
+from trustd import journal, systemd
 from trustd.api import methods
 from trustd.api.varlink import MAX_CONNECTIONS_PER_USER, ServiceInfo, VarlinkServer
 from trustd.core.evaluate import Evaluator
@@ -49,6 +48,23 @@ log = logging.getLogger("trustd")
 
 DATABASE = "trustd.sqlite3"
 BUNDLE_POLL_SECONDS = 1.0
+
+
+# The settings trustd.conf may hold (trustd.conf(5) and the example are generated from this list
+# and the command-line options of the same names).
+FILE_SETTINGS = (
+    "socket",
+    "state_dir",
+    "dropin_dir",
+    "ca_bundle",
+    "admin_group",
+    "log_level",
+    "workers",
+    "worker_timeout",
+    "idle_timeout",
+    "max_connections_per_user",
+    "trust_stores",
+)
 
 
 @dataclass(frozen=True)
@@ -98,20 +114,7 @@ class Config:
             return self
         except (OSError, tomllib.TOMLDecodeError) as problem:
             raise SystemExit(f"trustd: cannot read {self.config_file}: {problem}") from None
-        known = {
-            "socket",
-            "state_dir",
-            "dropin_dir",
-            "idle_timeout",
-            "max_connections_per_user",
-            "log_level",
-            "admin_group",
-            "ca_bundle",
-            "workers",
-            "trust_stores",
-            "worker_timeout",
-        }
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - set(FILE_SETTINGS))
         if unknown:
             raise SystemExit(f"trustd: {self.config_file}: unknown settings {', '.join(unknown)}")
         updates: dict[str, Any] = {}
@@ -135,9 +138,12 @@ class Config:
         return replace(self, **updates)
 
 
-def _trust_stores(source: Path, value: object) -> tuple[str, ...]:
-    """trust_stores = "auto" | "off" | ["debian", "fedora"]"""
+def _trust_stores(source: Path | str, value: object) -> tuple[str, ...]:
+    """trust_stores = "auto" | "off" | ["debian", "fedora"] (on the command line: auto, off, or
+    a comma-separated list)."""
     names = [value] if isinstance(value, str) else value
+    if isinstance(source, str) and isinstance(value, str):
+        names = [name.strip() for name in value.split(",")]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise SystemExit(f'trustd: {source}: trust_stores must be "auto", "off" or a list')
     if names == ["off"]:
@@ -159,9 +165,8 @@ def _group(value: object) -> int:
         raise SystemExit(f"trustd: unknown admin group {value!r}") from None
 
 
-def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str, Any]]:
-    """The configuration, and the options given on the command line (they win over the file,
-    also when it is re-read on SIGHUP)."""
+def argument_parser() -> argparse.ArgumentParser:
+    """trustd's command line (also the source of trustd(8) and trustd.conf(5))."""
     parser = argparse.ArgumentParser(
         prog="trustd",
         description="The trust service: evaluates certificate chains and keeps "
@@ -173,11 +178,15 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
     parser.add_argument(
         "--dropin-dir",
         type=Path,
-        help="directory holding anchors.d, distrust.d and trust-settings.d",
+        help="directory holding the anchors/, distrust/ and trust-settings/ drop-ins",
     )
     parser.add_argument("--ca-bundle", type=Path, help="system CA bundle (default: the OS one)")
     parser.add_argument("--admin-group", help="group whose members may change the admin domain")
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe messages logged (default info)",
+    )
     parser.add_argument(
         "--idle-timeout",
         type=float,
@@ -200,8 +209,21 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
         help="seconds an evaluation may take in a worker before the worker is killed and "
         f"replaced (default {WORKER_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--trust-stores",
+        metavar="auto|off|debian,fedora",
+        help="the distribution trust stores kept in step with what trustd trusts machine-wide "
+        "(default: auto for the system daemon, root with the system state directory; off for "
+        "any other)",
+    )
     parser.add_argument("--version", action="version", version=f"trustd {trustd.__version__}")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str, Any]]:
+    """The configuration, and the options given on the command line (they win over the file,
+    also when it is re-read on SIGHUP)."""
+    args = argument_parser().parse_args(argv)
     config = Config.defaults()
     if args.config is not None:
         config = replace(config, config_file=args.config)
@@ -222,6 +244,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
     }
     if args.admin_group is not None:
         overrides["admin_group"] = _group(args.admin_group)
+    if args.trust_stores is not None:
+        overrides["trust_stores"] = _trust_stores("--trust-stores", args.trust_stores)
     return replace(config.with_file(), **overrides), overrides
 
 
@@ -460,11 +484,7 @@ class Daemon:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config, overrides = parse_arguments(argv)
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    journal.configure(config.log_level)  # `<N>` priorities under journald, else timestamps
     logging.getLogger("alembic").setLevel(logging.WARNING)
     return Daemon(config, overrides).run()
 
