@@ -20,6 +20,7 @@ import functools
 import os
 import stat
 import threading
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 
 BUSY_TIMEOUT_MS = 10_000
@@ -264,16 +265,51 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+class ForeignKeysBroken(StoreUnusable):
+    """A migration would leave rows pointing at rows that do not exist; it was rolled back."""
+
+
+def _foreign_keys(connection: Connection, on: bool) -> None:
+    """PRAGMA foreign_keys, set outside any transaction (inside one, SQLite ignores it)."""
+    raw = connection.connection.dbapi_connection
+    assert raw is not None and not connection.in_transaction()
+    cursor = raw.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
+def _run_migrations(engine: Engine, step: Callable[[Config], None]) -> None:
+    """Run an Alembic command in one transaction, foreign keys off, as SQLite's procedure for
+    schema changes says (https://sqlite.org/lang_altertable.html#otheralter): SQLite alters a
+    table by copying it, and with foreign keys on, dropping the old copy would delete (ON
+    DELETE CASCADE) or unlink (SET NULL) every row that points at it.  Before the commit,
+    foreign_key_check must find nothing; the connection gets its foreign keys back after."""
+    config = alembic_config(engine)
+    with writer(engine).connect() as connection:
+        _foreign_keys(connection, on=False)
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                step(config)
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    table, rowid, parent, _ = broken[0]
+                    raise ForeignKeysBroken(
+                        f"{len(broken)} rows would point at missing rows, the first "
+                        f"{table} row {rowid} at {parent}; nothing was changed"
+                    )
+        finally:
+            if connection.in_transaction():
+                connection.rollback()
+            _foreign_keys(connection, on=True)
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the database to `revision` (the newest by default) in one transaction."""
-    config = alembic_config(engine)
-    with writer(engine).begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    _run_migrations(engine, lambda config: command.upgrade(config, revision))
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    config = alembic_config(engine)
-    with writer(engine).begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    _run_migrations(engine, lambda config: command.downgrade(config, revision))
