@@ -16,6 +16,8 @@ at start (`DamagedDatabase`) rather than serving from it or replacing it.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import functools
 import os
 import stat
@@ -133,6 +135,59 @@ def _secure_directory(directory: Path) -> None:
         raise UnsafeLocation(f"unsafe state directory: {problem}")
 
 
+LOCK_FILE = "trustd.lock"
+
+
+class AlreadyRunning(StoreUnusable):
+    """Another daemon holds the state directory's lock."""
+
+
+class NotWritable(StoreUnusable):
+    """The state directory or the database cannot be written (read-only, permissions)."""
+
+
+def lock_state_directory(directory: Path) -> int:
+    """Take the state directory's lock for the life of this process; the file descriptor
+    (keep it open: closing it releases the lock).
+
+    One daemon per state directory: two would each cache what the other changes and take
+    the socket from each other.  A POSIX record lock (fcntl) is released by the kernel when
+    the process ends, however it ends, and is not held by child processes.  AlreadyRunning
+    names the holder's pid; NotWritable when the directory cannot be written.
+    """
+    _secure_directory(directory)
+    path = directory / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as problem:
+        raise NotWritable(not_writable(directory, problem)) from None
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as problem:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        if problem.errno not in (errno.EACCES, errno.EAGAIN):
+            raise NotWritable(not_writable(directory, problem)) from None
+        who = f"another trustd (pid {holder})" if holder.isdigit() else "another trustd"
+        raise AlreadyRunning(
+            f"{who} is running on the state directory {directory}; one daemon per state "
+            "directory: stop it first, or give this one another --state-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def not_writable(directory: Path, problem: OSError) -> str:
+    """Why the state directory cannot be written, without advice that would lose data."""
+    reason = problem.strerror or str(problem)
+    return (
+        f"cannot write to the state directory {directory} ({reason}); trustd needs to write "
+        "its database there: make it writable for trustd (a read-only mount, ownership or "
+        "permissions); the database was left untouched"
+    )
+
+
 def _database_files(path: Path) -> tuple[Path, Path, Path]:
     return path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
 
@@ -186,6 +241,8 @@ def check_integrity(engine: Engine) -> None:
         with engine.connect() as connection:
             rows = connection.exec_driver_sql("PRAGMA quick_check").scalars().all()
     except DBAPIError as problem:
+        if not _damage(problem):
+            raise  # cannot read it (locked, permissions, I/O): says nothing about damage
         raise DamagedDatabase(first_line(problem.orig or problem)) from None
     if rows != ["ok"]:
         found = [
@@ -207,8 +264,18 @@ def open_database(path: Path) -> Engine:
     try:
         engine = open_engine(path)
         check_integrity(engine)
+    except OSError as problem:  # creating, or tightening the mode of, the directory or files
+        if problem.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise NotWritable(not_writable(path.parent, problem)) from None
+        raise StoreUnusable(_untouched(path, problem.strerror or str(problem))) from None
     except DBAPIError as problem:
-        raise DamagedDatabase(_unusable(path, first_line(problem.orig or problem))) from None
+        reason = first_line(problem.orig or problem)
+        if _damage(problem):
+            raise DamagedDatabase(_unusable(path, reason)) from None
+        unwritable = _unwritable(path)
+        if unwritable is not None:
+            raise NotWritable(not_writable(path.parent, unwritable)) from None
+        raise StoreUnusable(_untouched(path, reason)) from None
     except DamagedDatabase as problem:
         raise DamagedDatabase(_unusable(path, str(problem))) from None
     try:
@@ -220,6 +287,36 @@ def open_database(path: Path) -> Engine:
             f"the database {path} cannot be migrated ({reason}); it was left untouched"
         ) from None
     return engine
+
+
+def _damage(problem: DBAPIError) -> bool:
+    """Whether SQLite says the file itself is damaged or not a database (as opposed to: it
+    cannot be opened, written or locked, which says nothing about its contents)."""
+    name = str(getattr(problem.orig, "sqlite_errorname", ""))
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
+def _unwritable(path: Path) -> OSError | None:
+    """Why the database or its directory cannot be written by this process, if so (SQLite
+    says only "unable to open database file" or "attempt to write a readonly database")."""
+    for candidate, must_exist in ((path.parent, True), (path, False)):
+        try:
+            writable = os.access(candidate, os.W_OK, effective_ids=True)
+        except OSError as problem:
+            return problem
+        if not writable and (must_exist or candidate.exists()):
+            try:
+                statvfs = os.statvfs(candidate)
+            except OSError as problem:
+                return problem
+            if statvfs.f_flag & os.ST_RDONLY:
+                return OSError(errno.EROFS, os.strerror(errno.EROFS))
+            return OSError(errno.EACCES, os.strerror(errno.EACCES))
+    return None
+
+
+def _untouched(path: Path, reason: str) -> str:
+    return f"the database {path} cannot be opened ({reason}); it was left untouched"
 
 
 def _unusable(path: Path, reason: str) -> str:
