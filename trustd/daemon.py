@@ -372,13 +372,13 @@ class Daemon:
                 self.reload_requested.clear()
                 self.reload()
         systemd.stopping()
-        log.info("stopping: finishing calls in flight")
+        log.info("stopping: answering the calls accepted")
+        self.remove_socket()  # first: new clients learn at once that trustd is gone
         self.dropins.stop()
-        self.service.close()
+        self.service.close()  # ends Monitor streams
         self.server.shutdown()
         if self.pool is not None:
             self.pool.close()
-        self.remove_socket()
         self.engine.dispose()
         log.info("stopped")
         return 0
