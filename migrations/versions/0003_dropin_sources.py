@@ -6,6 +6,10 @@ the same transaction as the file's rows: a restart re-applies only the files tha
 `certificates.source` and `trust_settings.source` get indexes, so a file's rows are replaced
 without scanning the tables.
 
+Audit rows of changes to a user's own certificate store now carry the domain "user" (they are
+that user's alone); rows written before are marked where the certificate still says whose
+store it is in (one of the user's own, not also in the shared store).
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-03 09:40:00
@@ -35,6 +39,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_certificates_source"), ["source"], unique=False)
     with op.batch_alter_table("trust_settings", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_trust_settings_source"), ["source"], unique=False)
+    op.execute(
+        "UPDATE audit_log SET domain = 'user' WHERE domain IS NULL "
+        "AND operation IN ('add-certificate', 'delete-certificate') "
+        "AND EXISTS (SELECT 1 FROM certificates c WHERE c.uid = audit_log.uid "
+        "AND upper(hex(c.sha1)) = audit_log.object) "
+        "AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.uid = -1 "
+        "AND upper(hex(c.sha1)) = audit_log.object)"
+    )
 
 
 def downgrade() -> None:

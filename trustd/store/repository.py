@@ -198,10 +198,17 @@ def _under(column: Any, prefix: str) -> ColumnElement[bool]:
 
 
 # Audit rows about state every user shares, readable by all: the admin domain, and the
-# certificate store (candidate issuers for everyone; drop-in files removed).  Users' own domains
-# and exceptions are readable by their owner alone.
+# shared certificate store (candidate issuers for everyone; drop-in files removed), whose rows
+# have no domain.  Users' own domains, own certificate stores (rows with domain "user") and
+# exceptions are readable by their owner alone.
 SHARED_AUDIT_DOMAINS = ("admin",)
 SHARED_AUDIT_OPERATIONS = ("add-certificate", "delete-certificate", "remove-source")
+
+
+def _store_domain(uid: int) -> Domain | None:
+    """The audit domain of a change to a certificate store: none for the shared one, "user"
+    for a user's own (private to that user, as their trust settings are)."""
+    return None if uid == ADMIN_UID else Domain.USER
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,7 +416,12 @@ class TrustStore:
                     continue
                 session.add(self._certificate_row(cert, source, uid))
                 self._audit(
-                    session, actor, "add-certificate", cert.sha1.hex().upper(), cert.subject_summary
+                    session,
+                    actor,
+                    "add-certificate",
+                    cert.sha1.hex().upper(),
+                    cert.subject_summary,
+                    domain=_store_domain(uid),
                 )
                 results.append((cert, True))
             if max_count is not None and _count(session, CertificateRow.uid == uid) > max_count:
@@ -491,7 +503,14 @@ class TrustStore:
             if row is None:
                 raise NotFound(sha1.hex().upper())
             session.delete(row)
-            self._audit(session, actor, "delete-certificate", sha1.hex().upper(), row.summary)
+            self._audit(
+                session,
+                actor,
+                "delete-certificate",
+                sha1.hex().upper(),
+                row.summary,
+                domain=_store_domain(uid),
+            )
 
     def count_user_settings(self) -> int:
         """Trust-settings entries in all user domains together."""
@@ -1079,7 +1098,10 @@ class TrustStore:
                 or_(
                     AuditRow.uid == visible_to,
                     AuditRow.domain.in_(SHARED_AUDIT_DOMAINS),
-                    AuditRow.operation.in_(SHARED_AUDIT_OPERATIONS),
+                    and_(
+                        AuditRow.operation.in_(SHARED_AUDIT_OPERATIONS),
+                        AuditRow.domain.is_(None),
+                    ),
                 )
             )
         with self._read() as session:
