@@ -673,17 +673,13 @@ class TrustStore:
         with _refusing(None):
             session.flush()
         # rows of other sources that pointed at a certificate removed and added again above
+        shared = select(CertificateRow.id).where(
+            CertificateRow.sha1 == TrustSettingsRow.sha1, CertificateRow.uid == ADMIN_UID
+        )
         session.execute(
             update(TrustSettingsRow)
-            .where(TrustSettingsRow.certificate_id.is_(None), TrustSettingsRow.sha1.is_not(None))
-            .values(
-                certificate_id=select(CertificateRow.id)
-                .where(
-                    CertificateRow.sha1 == TrustSettingsRow.sha1,
-                    CertificateRow.uid == ADMIN_UID,
-                )
-                .scalar_subquery()
-            ),
+            .where(TrustSettingsRow.certificate_id.is_(None), shared.exists())
+            .values(certificate_id=shared.scalar_subquery()),
             execution_options=_UNSYNCHRONISED,
         )
         return pending

@@ -117,8 +117,6 @@ def apply_plan(store: TrustStore, plan: Plan) -> ApplyReport:
     if not to_apply and not removals:
         return report
 
-    # files with certificates first: entries of trust-settings files find them
-    to_apply.sort(key=lambda p: (not p.certificates, p.source))
     try:
         done = store.replace_sources(
             sorted(removals), [_contents(p) for p in to_apply], actor=actor_for
