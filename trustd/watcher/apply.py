@@ -74,11 +74,6 @@ def stored_records(
     return store.sources_under(_prefixes(directories))
 
 
-def stored_sources(store: TrustStore, directories: Iterable[Path | str]) -> set[str]:
-    """Sources the store has rows or a record for, under these directories."""
-    return set(stored_records(store, directories))
-
-
 def applied_records(records: dict[str, SourceRecord | None]) -> dict[str, Applied]:
     """The recorded sources as `reconcile` takes them."""
     return {
