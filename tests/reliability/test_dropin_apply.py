@@ -35,6 +35,7 @@ from trustd.core.trust_settings import SettingsResult
 
 OTHERS = 1000  # certificates in the distrust file besides X
 KILLS = 3
+KILL_OTHERS = 500  # smaller files in the kill test: each round restarts and re-applies
 
 
 def pem(der: bytes) -> bytes:
@@ -192,8 +193,8 @@ def test_kill_9_during_a_drop_in_apply_leaves_each_file_whole_or_absent(
     def version(number: int) -> dict[Path, tuple[list[bytes], int]]:
         """Each file's certificates and the result its settings carry."""
         return {
-            bad: ([compromised.der, *bulk_certificates(OTHERS, f"deny {number}")], deny),
-            org: (bulk_certificates(200, f"anchor {number}"), trust_as_root),
+            bad: ([compromised.der, *bulk_certificates(KILL_OTHERS, f"deny {number}")], deny),
+            org: (bulk_certificates(100, f"anchor {number}"), trust_as_root),
         }
 
     def write(files: dict[Path, tuple[list[bytes], int]]) -> None:
