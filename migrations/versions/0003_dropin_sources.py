@@ -1,8 +1,9 @@
 """drop-in files remember what they applied; rows are found by their source
 
-`dropin_sources` holds, for each drop-in file applied, the digest of what it put in the store
-and the SHA-1s of its trust-settings entries still waiting for their certificate, written in
-the same transaction as the file's rows: a restart re-applies only the files that changed.
+`dropin_sources` holds, for each drop-in file applied, the digest of what it put in the store,
+how many certificate and trust-settings rows that was, and the SHA-1s of its entries still
+waiting for their certificate, written in the same transaction as the file's rows: a restart
+re-applies only the files that changed (or whose rows were changed by other means).
 `certificates.source` and `trust_settings.source` get indexes, so a file's rows are replaced
 without scanning the tables.
 
@@ -32,6 +33,8 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=4096), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("pending", sa.LargeBinary(), nullable=False),
+        sa.Column("certificates", sa.Integer(), nullable=False),
+        sa.Column("settings", sa.Integer(), nullable=False),
         sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("source", name=op.f("pk_dropin_sources")),
     )

@@ -455,3 +455,9 @@ def test_a_restart_re_applies_only_the_files_that_changed(
     )
     assert admin(store) == {key(root): (), key(bad): DENY, key(other): DENY}
     assert not DropinWatcher(store, dirs).reconcile_now().changed
+
+    # a deny of a file removed by other means (an administrator's call) comes back with the
+    # next reconcile (a restart, SIGHUP, any drop-in change): the files say what applies
+    store.remove_trust_settings(Domain.ADMIN, 0, parse_certificate(bad.der).sha1, actor=API)
+    assert DropinWatcher(store, dirs).reconcile_now().applied == [str(distrust)]
+    assert admin(store) == {key(root): (), key(bad): DENY, key(other): DENY}

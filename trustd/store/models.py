@@ -215,4 +215,7 @@ class DropinSourceRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     # SHA-1s (20 bytes each) of its trust-settings entries whose certificate is not stored yet
     pending: Mapped[bytes] = mapped_column(LargeBinary)
+    # the rows it stored: fewer now means another change (an administrator's call) took some
+    certificates: Mapped[int] = mapped_column(Integer)
+    settings: Mapped[int] = mapped_column(Integer)
     applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -548,17 +548,25 @@ class TrustStore:
 
     def sources_under(self, prefixes: Iterable[str]) -> dict[str, SourceRecord | None]:
         """Every source under these prefixes (drop-in directories, ending in "/") that has
-        rows or a record of what it applied: its record, or None for rows without one."""
+        rows or a record of what it applied: its record, or None for rows without one or
+        rows that no longer are what it recorded (an administrator deleted some)."""
         found: dict[str, SourceRecord | None] = {}
         with self._read() as session:
             for prefix in prefixes:
-                for column in (CertificateRow.source, TrustSettingsRow.source):
-                    query = select(column).where(_under(column, prefix)).distinct()
-                    found.update((source, None) for source in session.scalars(query))
+                counts: dict[str, list[int]] = {}
+                for index, column in enumerate((CertificateRow.source, TrustSettingsRow.source)):
+                    query = select(column, func.count()).where(_under(column, prefix))
+                    for source, count in session.execute(query.group_by(column)):
+                        counts.setdefault(source, [0, 0])[index] = count
+                        found[source] = None
                 records = session.scalars(
                     select(DropinSourceRow).where(_under(DropinSourceRow.source, prefix))
                 )
                 for row in records:
+                    if counts.get(row.source, [0, 0]) != [row.certificates, row.settings]:
+                        # its rows were changed by other means: not what it applied
+                        found[row.source] = None
+                        continue
                     pending = frozenset(
                         row.pending[i : i + 20] for i in range(0, len(row.pending), 20)
                     )
@@ -633,10 +641,13 @@ class TrustStore:
         # Flushing once per phase, not once per source, saves most of the time of thousands
         # of files; a refusal then names no source, and the call is made again carefully.
         held = _existing(session, [c.sha256 for item in todo for c in item.certificates])
+        added: dict[str, int] = {}
         with session.no_autoflush:
             for item in todo:
                 with _refusing(item.source):
-                    self._add_source_certificates(session, item, actor(item.source), held)
+                    added[item.source] = self._add_source_certificates(
+                        session, item, actor(item.source), held
+                    )
                     if careful:
                         session.flush()
         with _refusing(None):
@@ -666,7 +677,7 @@ class TrustStore:
             for item in todo:
                 with _refusing(item.source):
                     pending[item.source] = self._add_source_settings(
-                        session, item, actor(item.source), stored
+                        session, item, actor(item.source), stored, added[item.source]
                     )
                     if careful:
                         session.flush()
@@ -686,17 +697,20 @@ class TrustStore:
 
     def _add_source_certificates(
         self, session: Session, item: SourceContents, actor: Actor, held: set[bytes]
-    ) -> None:
+    ) -> int:
         """The certificates the shared store does not hold yet (`held`: SHA-256s it holds),
-        with their audit rows."""
+        with their audit rows; how many."""
+        added = 0
         for cert in item.certificates:
             if cert.sha256 in held:
                 continue
             held.add(cert.sha256)
+            added += 1
             session.add(self._certificate_row(cert, item.source, ADMIN_UID))
             self._audit(
                 session, actor, "add-certificate", cert.sha1.hex().upper(), cert.subject_summary
             )
+        return added
 
     def _add_source_settings(
         self,
@@ -704,6 +718,7 @@ class TrustStore:
         item: SourceContents,
         actor: Actor,
         stored: Mapping[bytes, CertificateRow],
+        certificates: int,
     ) -> frozenset[bytes]:
         """The source's admin trust settings (their keys' old rows are gone) and its record;
         the SHA-1s left pending.  `stored`: the shared store's certificates by SHA-1."""
@@ -743,6 +758,8 @@ class TrustStore:
                 source=item.source,
                 fingerprint=item.fingerprint,
                 pending=b"".join(sorted(pending)),
+                certificates=certificates,
+                settings=len(entries),
                 applied_at=self.clock(),
             )
         )
