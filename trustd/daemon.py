@@ -5,7 +5,8 @@ Runs in the foreground.  As root: state in /var/lib/trustd, socket /run/trustd/t
 configuration and drop-ins under /etc/trustd.  As another user: the XDG state, runtime and
 configuration directories.  TRUSTD_SOCKET overrides the socket path (trustctl and the client
 library honour it too).  SIGHUP reloads the configuration's CA bundle and the drop-ins; SIGTERM
-finishes the calls in flight and exits 0.
+answers every call accepted (also connections still queued on the socket) and exits 0.  One
+daemon per state directory: a lock in it refuses a second one.
 """
 
 from __future__ import annotations

@@ -327,9 +327,7 @@ class _ThreadedServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
         while True:
             try:
                 request, address = self.socket.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # BlockingIOError: the backlog is empty
                 return
             request.setblocking(True)
             self.process_request(request, address)
