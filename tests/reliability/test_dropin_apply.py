@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import resource
 import sqlite3
 import ssl
 import threading
@@ -238,3 +239,46 @@ def test_kill_9_during_a_drop_in_apply_leaves_each_file_whole_or_absent(
         daemon = start_daemon(tmp_path, root, *_options(tmp_path))
         wait_for(lambda: applied(versions[-1]))
     daemon.stop()
+
+
+def test_a_drop_in_change_the_database_cannot_hold_changes_nothing_and_says_so(
+    tmp_path: Path, pki: PKI
+) -> None:
+    """The database files may not grow (RLIMIT_FSIZE on the daemon, as systemd's LimitFSIZE=
+    would set): a bigger version of the distrust file is not applied, the old one stays whole
+    and keeps denying, Status says why, and a reload once there is room applies it."""
+    root, compromised, leaf = _chain(pki)
+    distrust, _ = _dropin_dirs(tmp_path)
+    daemon = start_daemon(tmp_path, root, *_options(tmp_path))
+    pid = daemon.process.pid
+    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    try:
+        bad = distrust / "compromised.pem"
+        old = [compromised.der, *bulk_certificates(100, "small version")]
+        replace_file(bad, old)
+        probe = Connection(daemon.socket)
+        wait_for(lambda: stored(daemon, old[-1]))
+        files = [daemon.state / DATABASE, daemon.state / (DATABASE + "-wal")]
+        limit = max(path.stat().st_size for path in files) + 2**16
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, hard))
+        new = [compromised.der, *bulk_certificates(1500, "big version")]  # under 1 MiB of PEM
+        replace_file(bad, new)
+
+        def problems() -> list[str]:
+            found: list[str] = daemon.call("Status")["parameters"]["dropin_problems"]
+            return found
+
+        wait_for(lambda: any("not appl" in p for p in problems()), 40)
+        assert verdict(probe, [leaf, compromised]) == "deny"
+        assert any(p.startswith("drop-ins not applied: ") for p in problems()), problems()
+        assert stored(daemon, old[-1]) and not stored(daemon, new[-1])  # the old one, whole
+
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
+        assert daemon.call("Reload") == {"parameters": {}}
+        wait_for(lambda: stored(daemon, new[-1]) and not stored(daemon, old[-1]))
+        assert problems() == []
+        assert verdict(probe, [leaf, compromised]) == "deny"
+        probe.close()
+    finally:
+        daemon.stop()
+    assert integrity(daemon.state / DATABASE) == ["ok"]
