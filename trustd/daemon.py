@@ -5,9 +5,10 @@ Runs in the foreground.  As root: state in /var/lib/trustd, socket /run/trustd/t
 configuration and drop-ins under /etc/trustd.  As another user: the XDG state, runtime and
 configuration directories.  TRUSTD_SOCKET overrides the socket path (trustctl and the client
 library honour it too).  SIGHUP reloads the configuration's CA bundle and the drop-ins (a
-rebuilt CA bundle is also noticed within a second by itself); SIGTERM finishes the calls in
-flight and exits 0.  The system daemon keeps the distribution's trust stores in step
-(trustd.projection; `trust_stores` in trustd.conf).
+rebuilt CA bundle is also noticed within a second by itself); SIGTERM answers every call
+accepted (also connections still queued on the socket) and exits 0.  One daemon per state
+directory: a lock in it refuses a second one.  The system daemon keeps the distribution's trust
+stores in step (trustd.projection; `trust_stores` in trustd.conf).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 import tomllib
@@ -38,7 +40,13 @@ from trustd.projection.live import LiveProjection
 from trustd.projection.model import Projection, project
 from trustd.projection.outputs import choose_outputs
 from trustd.service import Caller, TrustService
-from trustd.store.engine import StoreUnusable, current_revision, location_problem, open_database
+from trustd.store.engine import (
+    StoreUnusable,
+    current_revision,
+    location_problem,
+    lock_state_directory,
+    open_database,
+)
 from trustd.store.repository import TrustStore
 from trustd.store.system_anchors import SystemAnchors
 from trustd.watcher.watch import DropinDirectories, DropinWatcher
@@ -258,6 +266,8 @@ class Daemon:
         self.stop = threading.Event()
         self.reload_requested = threading.Event()
         try:
+            # held until the process ends; a second daemon on this directory is refused
+            self.lock = lock_state_directory(config.state_dir)
             self.engine = open_database(config.state_dir / DATABASE)
         except StoreUnusable as problem:  # one line, status 1; the file is left as it is
             raise SystemExit(f"trustd: {problem}") from None
@@ -281,7 +291,9 @@ class Daemon:
             ),
             on_change=self.service.changed,
         )
-        self.owned_socket: Path | None = None  # removed at exit (not when systemd owns it)
+        # The socket this daemon made, and its identity (device, inode): removed at exit only
+        # if it is still that file (not when systemd owns it, nor once another took the path).
+        self.owned_socket: tuple[Path, tuple[int, int]] | None = None
         workers = config.workers or os.cpu_count() or 1
         self.pool = (
             EvaluationPool(
@@ -427,9 +439,29 @@ class Daemon:
         unsafe = location_problem(self.config.socket.parent)
         if unsafe is not None:  # whoever could replace the socket could answer for trustd
             raise SystemExit(f"trustd: unsafe socket directory: {unsafe}; refusing to start")
+        if _answering(self.config.socket):  # never take the path from a live daemon
+            raise SystemExit(
+                f"trustd: another daemon is answering on {self.config.socket}; refusing to "
+                "take its socket (give this one another --socket)"
+            )
         self.server.listen(str(self.config.socket))
-        self.owned_socket = self.config.socket
+        made = self.config.socket.lstat()
+        self.owned_socket = (self.config.socket, (made.st_dev, made.st_ino))
         log.info("listening on %s", self.config.socket)
+
+    def remove_socket(self) -> None:
+        """Remove the socket file this daemon made, if the path still names it."""
+        if self.owned_socket is None:
+            return
+        path, identity = self.owned_socket
+        try:
+            now = path.lstat()
+        except FileNotFoundError:
+            return
+        if (now.st_dev, now.st_ino) != identity:
+            log.warning("%s is no longer the socket this daemon made; left in place", path)
+            return
+        path.unlink(missing_ok=True)
 
     def run(self) -> int:
         self.reconcile_dropins()
@@ -467,19 +499,30 @@ class Daemon:
                 next_look = time.monotonic() + BUNDLE_POLL_SECONDS
                 self.refresh_bundle()
         systemd.stopping()
-        log.info("stopping: finishing calls in flight")
+        log.info("stopping: answering the calls accepted")
+        self.remove_socket()  # first: new clients learn at once that trustd is gone
         self.dropins.stop()
-        self.service.close()
+        self.service.close()  # ends Monitor streams
         if self.projection is not None:
             self.projection.stop()
         self.server.shutdown()
         if self.pool is not None:
             self.pool.close()
-        if self.owned_socket is not None:
-            self.owned_socket.unlink(missing_ok=True)
         self.engine.dispose()
         log.info("stopped")
         return 0
+
+
+def _answering(path: Path) -> bool:
+    """Whether a process accepts connections on the Unix socket at `path` (a stale file left
+    by a daemon that died refuses them)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

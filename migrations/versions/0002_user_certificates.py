@@ -31,6 +31,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Users' own certificates have no place in 0001.  Migrations run with foreign keys off
+    # (trustd.store.engine), so what points at those rows is removed or unlinked by hand.
+    own = "SELECT id FROM certificates WHERE uid != -1"
+    op.execute(f"DELETE FROM certificate_emails WHERE certificate_id IN ({own})")
+    op.execute(f"UPDATE trust_settings SET certificate_id = NULL WHERE certificate_id IN ({own})")
     op.execute("DELETE FROM certificates WHERE uid != -1")
     with op.batch_alter_table("certificates", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_certificates_sha1"))

@@ -147,3 +147,35 @@ def test_a_store_of_revision_0001_keeps_its_certificates_as_the_shared_store(
         assert connection.execute(text("SELECT summary FROM certificates")).scalars().all() == [
             "Old"
         ]
+
+
+def test_audit_rows_of_users_own_stores_become_private_at_revision_0003(db_path: Path) -> None:
+    """Rows written before 0003 about a user's own certificate are marked as that user's."""
+    engine = open_engine(db_path)
+    migrate(engine, "0002")
+
+    def certificate(uid: int, sha1: bytes) -> dict[str, object]:
+        return {"uid": uid, "sha1": sha1, "sha256": sha1 + bytes(12), "der": b"0",
+                "subject_key": b"s", "issuer_key": b"i", "serial": b"\x01",
+                "not_before": "2024-01-01 00:00:00", "not_after": "2034-01-01 00:00:00",
+                "summary": "x", "source": "api", "added_at": "2024-01-01 00:00:00"}  # fmt: skip
+
+    own, shared = b"\x01" * 20, b"\x02" * 20
+    with engine.begin() as connection:
+        for row in (certificate(1000, own), certificate(-1, shared)):
+            connection.execute(
+                text(f"INSERT INTO certificates ({', '.join(row)}) VALUES (:{', :'.join(row)})"),
+                row,
+            )
+        for uid, sha1 in ((1000, own), (0, shared)):
+            connection.execute(
+                text(
+                    "INSERT INTO audit_log (at, uid, operation, object, summary) "
+                    "VALUES ('2024-01-01 00:00:00', :uid, 'add-certificate', :object, 'x')"
+                ),
+                {"uid": uid, "object": sha1.hex().upper()},
+            )
+    migrate(engine, "0003")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT uid, domain FROM audit_log ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [(1000, "user"), (0, None)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import plistlib
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -419,3 +420,44 @@ def test_anchor_file_makes_a_leaf_trusted_and_distrust_file_denies_it(
     watcher.reconcile_now()
     denied = evaluate(request, store.snapshot(1000), NOW)
     assert denied.result is TrustResult.DENY
+
+
+# -- restarts ------------------------------------------------------------------------------------
+
+
+def test_a_restart_re_applies_only_the_files_that_changed(
+    store: TrustStore, dirs: DropinDirectories, db_path: Path, pki: PKI
+) -> None:
+    """What each file applied is recorded with its rows: a new watcher (a restarted daemon)
+    writes nothing for unchanged files, and re-applies exactly the one edited meanwhile."""
+    root, bad, other = pki.root("Org Root"), pki.root("Bad Root"), pki.root("Other Root")
+    anchors = put(dirs.anchors, "org.pem", root.pem)
+    distrust = put(dirs.distrust, "bad.pem", bad.pem)
+    assert sorted(DropinWatcher(store, dirs).reconcile_now().applied) == sorted(
+        [str(anchors), str(distrust)]
+    )
+    audited = len(store.audit_entries())
+
+    report = DropinWatcher(store, dirs).reconcile_now()
+    assert not report.changed and report.problems == []
+    assert len(store.audit_entries()) == audited  # nothing written
+
+    put(dirs.distrust, "bad.pem", bad.pem + other.pem)  # edited while "stopped"
+    report = DropinWatcher(store, dirs).reconcile_now()
+    assert (report.applied, report.removed) == ([str(distrust)], [])
+    assert admin(store) == {key(root): (), key(bad): DENY, key(other): DENY}
+
+    # rows stored before records were kept (an older database) are applied again, once
+    with sqlite3.connect(db_path) as db:
+        db.execute("DELETE FROM dropin_sources")
+    assert sorted(DropinWatcher(store, dirs).reconcile_now().applied) == sorted(
+        [str(anchors), str(distrust)]
+    )
+    assert admin(store) == {key(root): (), key(bad): DENY, key(other): DENY}
+    assert not DropinWatcher(store, dirs).reconcile_now().changed
+
+    # a deny of a file removed by other means (an administrator's call) comes back with the
+    # next reconcile (a restart, SIGHUP, any drop-in change): the files say what applies
+    store.remove_trust_settings(Domain.ADMIN, 0, parse_certificate(bad.der).sha1, actor=API)
+    assert DropinWatcher(store, dirs).reconcile_now().applied == [str(distrust)]
+    assert admin(store) == {key(root): (), key(bad): DENY, key(other): DENY}

@@ -26,6 +26,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -143,11 +144,12 @@ class VarlinkServer:
         self._connections: collections.Counter[int] = collections.Counter()
         self._unlimited = frozenset({0, os.geteuid()})
         self.interfaces = {i.name: i for i in interfaces}
-        self._servers: list[socketserver.BaseServer] = []
+        self._servers: list[_ThreadedServer] = []
         self._threads: list[threading.Thread] = []
         self.active = 0
         self._active_lock = threading.Lock()
         self.idle = threading.Condition(self._active_lock)
+        self._open: set[socket.socket] = set()  # connections being served
 
     # -- sockets -------------------------------------------------------------------------------
 
@@ -156,6 +158,7 @@ class VarlinkServer:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         server = _ThreadedServer(path, _Connection, bind_and_activate=True)
+        server.own = True
         os.chmod(path, 0o666)
         self._adopt(server)
 
@@ -174,13 +177,43 @@ class VarlinkServer:
         thread.start()
         self._threads.append(thread)
 
-    def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop accepting, then wait up to `timeout` for calls in flight to finish."""
+    def shutdown(self, timeout: float = 30.0, grace: float = 1.0) -> None:
+        """Stop, answering every call already accepted; wait at most `timeout` for them.
+
+        The accept loops stop; connections the kernel has queued on our own sockets (the
+        backlog) are accepted and served like the others, before the listening socket is
+        closed: closing it would reset them, with their requests unanswered.  (A socket
+        systemd passed keeps its queue for the next start.)  Connections then have `grace`
+        seconds to send their next call; after that the reading side of each is shut: what a
+        client already sent is read and answered, then it sees the end of the connection.
+        """
         for server in self._servers:
             server.shutdown()
+        for server in self._servers:
+            if server.own:
+                server.drain()
             server.server_close()
+        deadline = time.monotonic() + timeout
         with self.idle:
-            self.idle.wait_for(lambda: self.active == 0, timeout=timeout)
+            self.idle.wait_for(lambda: not self._open, timeout=grace)
+            open_now = list(self._open)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RD)
+        with self.idle:
+            self.idle.wait_for(
+                lambda: self.active == 0 and not self._open,
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+
+    def opened(self, connection: socket.socket) -> None:
+        with self.idle:
+            self._open.add(connection)
+
+    def closed(self, connection: socket.socket) -> None:
+        with self.idle:
+            self._open.discard(connection)
+            self.idle.notify_all()
 
     # -- connections per user ------------------------------------------------------------------
 
@@ -281,7 +314,23 @@ class _ThreadedServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
     # socketserver's default backlog is 5: a burst of clients connecting at once got EAGAIN
     # from connect() (a Unix socket with a timeout does not wait for room in the backlog).
     request_queue_size = socket.SOMAXCONN
+    # shutdown() waits for connections itself, with a deadline (server_close would wait for
+    # every connection thread, however long its client stays)
+    block_on_close = False
     varlink: VarlinkServer
+    own = False  # a socket we bound (not one systemd passed): its backlog is drained at stop
+
+    def drain(self) -> None:
+        """Accept and serve every connection waiting in the backlog (the accept loop has
+        stopped)."""
+        self.socket.setblocking(False)
+        while True:
+            try:
+                request, address = self.socket.accept()
+            except OSError:  # BlockingIOError: the backlog is empty
+                return
+            request.setblocking(True)
+            self.process_request(request, address)
 
 
 class _Connection(socketserver.BaseRequestHandler):
@@ -293,6 +342,13 @@ class _Connection(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         varlink = self.server.varlink
         self.request.settimeout(varlink.idle_timeout)
+        varlink.opened(self.request)
+        try:
+            self._handle(varlink)
+        finally:
+            varlink.closed(self.request)
+
+    def _handle(self, varlink: VarlinkServer) -> None:
         try:
             peer = peer_of(self.request)
         except OSError:

@@ -16,10 +16,13 @@ at start (`DamagedDatabase`) rather than serving from it or replacing it.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import functools
 import os
 import stat
 import threading
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 
 BUSY_TIMEOUT_MS = 10_000
@@ -132,6 +135,59 @@ def _secure_directory(directory: Path) -> None:
         raise UnsafeLocation(f"unsafe state directory: {problem}")
 
 
+LOCK_FILE = "trustd.lock"
+
+
+class AlreadyRunning(StoreUnusable):
+    """Another daemon holds the state directory's lock."""
+
+
+class NotWritable(StoreUnusable):
+    """The state directory or the database cannot be written (read-only, permissions)."""
+
+
+def lock_state_directory(directory: Path) -> int:
+    """Take the state directory's lock for the life of this process; the file descriptor
+    (keep it open: closing it releases the lock).
+
+    One daemon per state directory: two would each cache what the other changes and take
+    the socket from each other.  A POSIX record lock (fcntl) is released by the kernel when
+    the process ends, however it ends, and is not held by child processes.  AlreadyRunning
+    names the holder's pid; NotWritable when the directory cannot be written.
+    """
+    _secure_directory(directory)
+    path = directory / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as problem:
+        raise NotWritable(not_writable(directory, problem)) from None
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as problem:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        if problem.errno not in (errno.EACCES, errno.EAGAIN):
+            raise NotWritable(not_writable(directory, problem)) from None
+        who = f"another trustd (pid {holder})" if holder.isdigit() else "another trustd"
+        raise AlreadyRunning(
+            f"{who} is running on the state directory {directory}; one daemon per state "
+            "directory: stop it first, or give this one another --state-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def not_writable(directory: Path, problem: OSError) -> str:
+    """Why the state directory cannot be written, without advice that would lose data."""
+    reason = problem.strerror or str(problem)
+    return (
+        f"cannot write to the state directory {directory} ({reason}); trustd needs to write "
+        "its database there: make it writable for trustd (a read-only mount, ownership or "
+        "permissions); the database was left untouched"
+    )
+
+
 def _database_files(path: Path) -> tuple[Path, Path, Path]:
     return path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
 
@@ -185,6 +241,8 @@ def check_integrity(engine: Engine) -> None:
         with engine.connect() as connection:
             rows = connection.exec_driver_sql("PRAGMA quick_check").scalars().all()
     except DBAPIError as problem:
+        if not _damage(problem):
+            raise  # cannot read it (locked, permissions, I/O): says nothing about damage
         raise DamagedDatabase(first_line(problem.orig or problem)) from None
     if rows != ["ok"]:
         found = [
@@ -206,8 +264,18 @@ def open_database(path: Path) -> Engine:
     try:
         engine = open_engine(path)
         check_integrity(engine)
+    except OSError as problem:  # creating, or tightening the mode of, the directory or files
+        if problem.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise NotWritable(not_writable(path.parent, problem)) from None
+        raise StoreUnusable(_untouched(path, problem.strerror or str(problem))) from None
     except DBAPIError as problem:
-        raise DamagedDatabase(_unusable(path, first_line(problem.orig or problem))) from None
+        reason = first_line(problem.orig or problem)
+        if _damage(problem):
+            raise DamagedDatabase(_unusable(path, reason)) from None
+        unwritable = _unwritable(path)
+        if unwritable is not None:
+            raise NotWritable(not_writable(path.parent, unwritable)) from None
+        raise StoreUnusable(_untouched(path, reason)) from None
     except DamagedDatabase as problem:
         raise DamagedDatabase(_unusable(path, str(problem))) from None
     try:
@@ -219,6 +287,36 @@ def open_database(path: Path) -> Engine:
             f"the database {path} cannot be migrated ({reason}); it was left untouched"
         ) from None
     return engine
+
+
+def _damage(problem: DBAPIError) -> bool:
+    """Whether SQLite says the file itself is damaged or not a database (as opposed to: it
+    cannot be opened, written or locked, which says nothing about its contents)."""
+    name = str(getattr(problem.orig, "sqlite_errorname", ""))
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
+def _unwritable(path: Path) -> OSError | None:
+    """Why the database or its directory cannot be written by this process, if so (SQLite
+    says only "unable to open database file" or "attempt to write a readonly database")."""
+    for candidate, must_exist in ((path.parent, True), (path, False)):
+        try:
+            writable = os.access(candidate, os.W_OK, effective_ids=True)
+        except OSError as problem:
+            return problem
+        if not writable and (must_exist or candidate.exists()):
+            try:
+                statvfs = os.statvfs(candidate)
+            except OSError as problem:
+                return problem
+            if statvfs.f_flag & os.ST_RDONLY:
+                return OSError(errno.EROFS, os.strerror(errno.EROFS))
+            return OSError(errno.EACCES, os.strerror(errno.EACCES))
+    return None
+
+
+def _untouched(path: Path, reason: str) -> str:
+    return f"the database {path} cannot be opened ({reason}); it was left untouched"
 
 
 def _unusable(path: Path, reason: str) -> str:
@@ -264,16 +362,58 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+class ForeignKeysBroken(StoreUnusable):
+    """A migration would leave rows pointing at rows that do not exist; it was rolled back."""
+
+
+def _foreign_keys(connection: Connection, on: bool) -> None:
+    """PRAGMA foreign_keys, set outside any transaction (inside one, SQLite ignores it)."""
+    raw = connection.connection.dbapi_connection
+    assert raw is not None and not connection.in_transaction()
+    cursor = raw.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
+def _run_migrations(engine: Engine, step: Callable[[Config], None]) -> None:
+    """Run an Alembic command in one transaction, foreign keys off, as SQLite's procedure for
+    schema changes says (https://sqlite.org/lang_altertable.html#otheralter): SQLite alters a
+    table by copying it, and with foreign keys on, dropping the old copy would delete (ON
+    DELETE CASCADE) or unlink (SET NULL) every row that points at it.  Before the commit,
+    foreign_key_check must find nothing; the connection gets its foreign keys back after."""
+    config = alembic_config(engine)
+    with writer(engine).connect() as connection:
+        _foreign_keys(connection, on=False)
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                before = MigrationContext.configure(connection).get_current_revision()
+                step(config)
+                after = MigrationContext.configure(connection).get_current_revision()
+                # the check reads every link: only when a migration ran (not at every start)
+                broken = (
+                    connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if after != before
+                    else []
+                )
+                if broken:
+                    table, rowid, parent, _ = broken[0]
+                    raise ForeignKeysBroken(
+                        f"{len(broken)} rows would point at missing rows, the first "
+                        f"{table} row {rowid} at {parent}; nothing was changed"
+                    )
+        finally:
+            if connection.in_transaction():
+                connection.rollback()
+            _foreign_keys(connection, on=True)
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the database to `revision` (the newest by default) in one transaction."""
-    config = alembic_config(engine)
-    with writer(engine).begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    _run_migrations(engine, lambda config: command.upgrade(config, revision))
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    config = alembic_config(engine)
-    with writer(engine).begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    _run_migrations(engine, lambda config: command.downgrade(config, revision))

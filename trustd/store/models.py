@@ -64,7 +64,7 @@ class CertificateRow(Base):
     not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     not_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     summary: Mapped[str] = mapped_column(Text)  # subject summary, for find-certificate -c
-    source: Mapped[str] = mapped_column(String(4096))
+    source: Mapped[str] = mapped_column(String(4096), index=True)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     emails: Mapped[list[CertificateEmailRow]] = relationship(
@@ -117,7 +117,7 @@ class TrustSettingsRow(Base):
     serial_number: Mapped[bytes] = mapped_column(LargeBinary)
     mod_date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     extra: Mapped[bytes | None] = mapped_column(LargeBinary)  # unknown keys, binary plist
-    source: Mapped[str] = mapped_column(String(4096))
+    source: Mapped[str] = mapped_column(String(4096), index=True)
 
     constraints: Mapped[list[UsageConstraintRow]] = relationship(
         back_populates="settings",
@@ -203,3 +203,19 @@ class AuditRow(Base):
     object: Mapped[str] = mapped_column(String(4096))  # certificate SHA-1, host, file...
     summary: Mapped[str] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(String(4096))  # drop-in file, if any
+
+
+class DropinSourceRow(Base):
+    """A drop-in file as last applied, written in the same transaction as its rows: the
+    digest of what it put in the store, so that a restart re-applies only changed files."""
+
+    __tablename__ = "dropin_sources"
+
+    source: Mapped[str] = mapped_column(String(4096), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # SHA-1s (20 bytes each) of its trust-settings entries whose certificate is not stored yet
+    pending: Mapped[bytes] = mapped_column(LargeBinary)
+    # the rows it stored: fewer now means another change (an administrator's call) took some
+    certificates: Mapped[int] = mapped_column(Integer)
+    settings: Mapped[int] = mapped_column(Integer)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -12,14 +12,14 @@ import itertools
 import logging
 import plistlib
 import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, delete, func, or_, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
@@ -40,6 +40,7 @@ from trustd.store.models import (
     AuditRow,
     CertificateEmailRow,
     CertificateRow,
+    DropinSourceRow,
     ExceptionEpochRow,
     ExceptionRow,
     NetworkCacheRow,
@@ -115,11 +116,99 @@ class StoredExceptions:
     last_used_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """What the store remembers of an applied drop-in file: the fingerprint of what it put in,
+    and the SHA-1s of its trust-settings entries that wait for their certificate."""
+
+    fingerprint: str
+    pending: frozenset[bytes] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContents:
+    """Everything one drop-in file puts in the store: certificates (added to the shared store
+    unless it holds them already) and admin trust settings as (SHA-1, the certificate when
+    known, usage constraints)."""
+
+    source: str
+    fingerprint: str
+    certificates: Sequence[Certificate]
+    settings: Sequence[tuple[bytes, Certificate | None, Sequence[UsageConstraint]]]
+
+
+@dataclass(frozen=True, slots=True)
+class SourcesReplaced:
+    """What `replace_sources` did: the sources stored, each with its pending SHA-1s, and the
+    sources left out (with the store's reason), whose old rows stay as they were."""
+
+    stored: dict[str, frozenset[bytes]]
+    failed: dict[str, str]
+
+
+class _SourceRefused(Exception):
+    """The store refused rows of `source` (None: of a flush of several sources)."""
+
+    def __init__(self, source: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.source, self.reason = source, reason
+
+
+@contextmanager
+def _refusing(source: str | None) -> Iterator[None]:
+    """A refusal of this source's rows (a constraint, a value) names the source; a failure of
+    the database itself (OperationalError) is everyone's and passes on."""
+    try:
+        yield
+    except OperationalError:
+        raise
+    except (SQLAlchemyError, ValueError) as problem:
+        raise _SourceRefused(source, first_line(problem)) from None
+
+
+# Bulk deletes and updates in a session that adds rows for thousands of files: matching them
+# against every object in the session would cost O(rows) each.  The rows they touch are never
+# used again in that session (each file's old rows go before its new ones come).
+_UNSYNCHRONISED = {"synchronize_session": False}
+_CHUNK = 500  # values per IN (...): well below SQLite's limit on bound parameters
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _in_chunks(session: Session, query: Any, column: Any, values: Sequence[Any]) -> Iterator[Any]:
+    """The rows of `query` whose `column` is one of `values`, asked in chunks."""
+    for chunk in _chunks(values):
+        yield from session.scalars(query.where(column.in_(chunk)))
+
+
+def _existing(session: Session, sha256s: Sequence[bytes]) -> set[bytes]:
+    """Which of these certificates (by SHA-256) the shared store holds."""
+    query = select(CertificateRow.sha256).where(CertificateRow.uid == ADMIN_UID)
+    return set(_in_chunks(session, query, CertificateRow.sha256, sha256s))
+
+
+def _under(column: Any, prefix: str) -> ColumnElement[bool]:
+    """`column` starts with `prefix`, as a range the column's index answers (LIKE does not,
+    under SQLite's default case-insensitive LIKE)."""
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(column >= prefix, column < end)
+
+
 # Audit rows about state every user shares, readable by all: the admin domain, and the
-# certificate store (candidate issuers for everyone; drop-in files removed).  Users' own domains
-# and exceptions are readable by their owner alone.
+# shared certificate store (candidate issuers for everyone; drop-in files removed), whose rows
+# have no domain.  Users' own domains, own certificate stores (rows with domain "user") and
+# exceptions are readable by their owner alone.
 SHARED_AUDIT_DOMAINS = ("admin",)
 SHARED_AUDIT_OPERATIONS = ("add-certificate", "delete-certificate", "remove-source")
+
+
+def _store_domain(uid: int) -> Domain | None:
+    """The audit domain of a change to a certificate store: none for the shared one, "user"
+    for a user's own (private to that user, as their trust settings are)."""
+    return None if uid == ADMIN_UID else Domain.USER
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +416,12 @@ class TrustStore:
                     continue
                 session.add(self._certificate_row(cert, source, uid))
                 self._audit(
-                    session, actor, "add-certificate", cert.sha1.hex().upper(), cert.subject_summary
+                    session,
+                    actor,
+                    "add-certificate",
+                    cert.sha1.hex().upper(),
+                    cert.subject_summary,
+                    domain=_store_domain(uid),
                 )
                 results.append((cert, True))
             if max_count is not None and _count(session, CertificateRow.uid == uid) > max_count:
@@ -409,7 +503,14 @@ class TrustStore:
             if row is None:
                 raise NotFound(sha1.hex().upper())
             session.delete(row)
-            self._audit(session, actor, "delete-certificate", sha1.hex().upper(), row.summary)
+            self._audit(
+                session,
+                actor,
+                "delete-certificate",
+                sha1.hex().upper(),
+                row.summary,
+                domain=_store_domain(uid),
+            )
 
     def count_user_settings(self) -> int:
         """Trust-settings entries in all user domains together."""
@@ -423,16 +524,246 @@ class TrustStore:
     def delete_by_source(self, source: str, *, actor: Actor) -> int:
         """Remove exactly what one drop-in file added (certificates and trust settings)."""
         with self._write() as session:
-            settings = session.execute(
-                delete(TrustSettingsRow).where(TrustSettingsRow.source == source)
-            ).rowcount  # type: ignore[attr-defined]
-            certificates = session.execute(
-                delete(CertificateRow).where(CertificateRow.source == source)
-            ).rowcount  # type: ignore[attr-defined]
-            removed = (settings or 0) + (certificates or 0)
-            if removed:
-                self._audit(session, actor, "remove-source", source, f"{removed} rows")
-            return removed
+            return self._remove_source(session, source, actor)
+
+    def _remove_source(self, session: Session, source: str, actor: Actor) -> int:
+        settings = session.execute(
+            delete(TrustSettingsRow).where(TrustSettingsRow.source == source),
+            execution_options=_UNSYNCHRONISED,
+        ).rowcount  # type: ignore[attr-defined]
+        certificates = session.execute(
+            delete(CertificateRow).where(CertificateRow.source == source),
+            execution_options=_UNSYNCHRONISED,
+        ).rowcount  # type: ignore[attr-defined]
+        session.execute(
+            delete(DropinSourceRow).where(DropinSourceRow.source == source),
+            execution_options=_UNSYNCHRONISED,
+        )
+        removed = (settings or 0) + (certificates or 0)
+        if removed:
+            self._audit(session, actor, "remove-source", source, f"{removed} rows")
+        return removed
+
+    # -- drop-in files -------------------------------------------------------------------------
+
+    def sources_under(self, prefixes: Iterable[str]) -> dict[str, SourceRecord | None]:
+        """Every source under these prefixes (drop-in directories, ending in "/") that has
+        rows or a record of what it applied: its record, or None for rows without one or
+        rows that no longer are what it recorded (an administrator deleted some)."""
+        found: dict[str, SourceRecord | None] = {}
+        with self._read() as session:
+            for prefix in prefixes:
+                counts: dict[str, list[int]] = {}
+                for index, column in enumerate((CertificateRow.source, TrustSettingsRow.source)):
+                    query = select(column, func.count()).where(_under(column, prefix))
+                    for source, count in session.execute(query.group_by(column)):
+                        counts.setdefault(source, [0, 0])[index] = count
+                        found[source] = None
+                records = session.scalars(
+                    select(DropinSourceRow).where(_under(DropinSourceRow.source, prefix))
+                )
+                for row in records:
+                    if counts.get(row.source, [0, 0]) != [row.certificates, row.settings]:
+                        # its rows were changed by other means: not what it applied
+                        found[row.source] = None
+                        continue
+                    pending = frozenset(
+                        row.pending[i : i + 20] for i in range(0, len(row.pending), 20)
+                    )
+                    found[row.source] = SourceRecord(row.fingerprint, pending)
+        return found
+
+    def admin_settings_by_source(self, prefix: str) -> dict[str, frozenset[bytes]]:
+        """The SHA-1s each source under `prefix` holds admin trust settings for."""
+        query = select(TrustSettingsRow.source, TrustSettingsRow.sha1).where(
+            _under(TrustSettingsRow.source, prefix), TrustSettingsRow.uid == ADMIN_UID
+        )
+        found: dict[str, set[bytes]] = {}
+        with self._read() as session:
+            for source, sha1 in session.execute(query):
+                if sha1 is not None:
+                    found.setdefault(source, set()).add(sha1)
+        return {source: frozenset(sha1s) for source, sha1s in found.items()}
+
+    def replace_sources(
+        self,
+        removals: Sequence[str],
+        contents: Sequence[SourceContents],
+        *,
+        actor: Callable[[str], Actor],
+    ) -> SourcesReplaced:
+        """Remove the rows of `removals` (which must name every source in `contents` that has
+        rows already), then store each source's certificates, admin trust settings and record,
+        in ONE transaction:
+        readers see every file's old rows or its new ones, never a file half applied or a
+        deny lifted in between, and a crash leaves each file whole or absent.
+
+        Certificates go in before trust settings, so an entry finds a certificate another
+        source adds in the same call; an entry whose certificate is still unknown is pending
+        (not stored) and listed.  A source whose rows the store refuses (a constraint, a
+        value; `failed`) is left out and the call is done again without it, so one file never
+        blocks the others; a failure of the database itself (disk full, I/O, locked) ends the
+        call with StorageFailure and nothing changed.
+        """
+        skipped: dict[str, str] = {}
+        careful = False  # flush after each source, to tell whose rows are refused
+        while True:
+            try:
+                with self._write() as session:
+                    pending = self._replace_sources(
+                        session, removals, contents, skipped, actor, careful=careful
+                    )
+                return SourcesReplaced(pending, skipped)
+            except _SourceRefused as refused:
+                log.debug("drop-in rows refused (%s): %s", refused.source, refused.reason)
+                if refused.source is not None:
+                    skipped[refused.source] = refused.reason
+                elif careful:  # refused, but not for one source's rows
+                    raise StorageFailure(refused.reason) from None
+                careful = True
+
+    def _replace_sources(
+        self,
+        session: Session,
+        removals: Sequence[str],
+        contents: Sequence[SourceContents],
+        skipped: Mapping[str, str],
+        actor: Callable[[str], Actor],
+        *,
+        careful: bool,
+    ) -> dict[str, frozenset[bytes]]:
+        todo = [c for c in contents if c.source not in skipped]
+        # old rows first: a certificate moving from one file to another must not be taken
+        # for one the store already holds, and then go with its old file
+        for source in sorted(set(removals) - set(skipped)):
+            with _refusing(source):
+                self._remove_source(session, source, actor(source))
+        # Flushing once per phase, not once per source, saves most of the time of thousands
+        # of files; a refusal then names no source, and the call is made again carefully.
+        held = _existing(session, [c.sha256 for item in todo for c in item.certificates])
+        added: dict[str, int] = {}
+        with session.no_autoflush:
+            for item in todo:
+                with _refusing(item.source):
+                    added[item.source] = self._add_source_certificates(
+                        session, item, actor(item.source), held
+                    )
+                    if careful:
+                        session.flush()
+        with _refusing(None):
+            session.flush()
+        pending: dict[str, frozenset[bytes]] = {}
+        wanted = [sha1 for item in todo for sha1, _, _ in item.settings]
+        query = select(CertificateRow).where(CertificateRow.uid == ADMIN_UID)
+        stored = {row.sha1: row for row in _in_chunks(session, query, CertificateRow.sha1, wanted)}
+        known = [
+            sha1.hex().upper()
+            for item in todo
+            for sha1, given, _ in item.settings
+            if given is not None or sha1 in stored
+        ]
+        if known:
+            self._ensure_domain(session, ADMIN_UID)
+            # each certificate's array is replaced, as set_trust_settings does
+            for chunk in _chunks(known):
+                session.execute(
+                    delete(TrustSettingsRow).where(
+                        TrustSettingsRow.uid == ADMIN_UID, TrustSettingsRow.key.in_(chunk)
+                    ),
+                    execution_options=_UNSYNCHRONISED,
+                )
+            session.flush()
+        with session.no_autoflush:
+            for item in todo:
+                with _refusing(item.source):
+                    pending[item.source] = self._add_source_settings(
+                        session, item, actor(item.source), stored, added[item.source]
+                    )
+                    if careful:
+                        session.flush()
+        with _refusing(None):
+            session.flush()
+        # rows of other sources that pointed at a certificate removed and added again above
+        shared = select(CertificateRow.id).where(
+            CertificateRow.sha1 == TrustSettingsRow.sha1, CertificateRow.uid == ADMIN_UID
+        )
+        session.execute(
+            update(TrustSettingsRow)
+            .where(TrustSettingsRow.certificate_id.is_(None), shared.exists())
+            .values(certificate_id=shared.scalar_subquery()),
+            execution_options=_UNSYNCHRONISED,
+        )
+        return pending
+
+    def _add_source_certificates(
+        self, session: Session, item: SourceContents, actor: Actor, held: set[bytes]
+    ) -> int:
+        """The certificates the shared store does not hold yet (`held`: SHA-256s it holds),
+        with their audit rows; how many."""
+        added = 0
+        for cert in item.certificates:
+            if cert.sha256 in held:
+                continue
+            held.add(cert.sha256)
+            added += 1
+            session.add(self._certificate_row(cert, item.source, ADMIN_UID))
+            self._audit(
+                session, actor, "add-certificate", cert.sha1.hex().upper(), cert.subject_summary
+            )
+        return added
+
+    def _add_source_settings(
+        self,
+        session: Session,
+        item: SourceContents,
+        actor: Actor,
+        stored: Mapping[bytes, CertificateRow],
+        certificates: int,
+    ) -> frozenset[bytes]:
+        """The source's admin trust settings (their keys' old rows are gone) and its record;
+        the SHA-1s left pending.  `stored`: the shared store's certificates by SHA-1."""
+        pending, entries = set(), []
+        for sha1, given, constraints in item.settings:
+            row = stored.get(sha1)
+            cert = given or (None if row is None else self._certificate(row))
+            if cert is None:
+                pending.add(sha1)
+            else:
+                entries.append((cert, row, constraints))
+        keys = [cert.sha1.hex().upper() for cert, _, _ in entries]
+        for (cert, row, constraints), key in zip(entries, keys, strict=True):
+            settings = TrustSettingsRow(
+                uid=ADMIN_UID,
+                key=key,
+                sha1=cert.sha1,
+                certificate_id=None if row is None else row.id,
+                issuer_name=cert.issuer_der,
+                serial_number=cert.parts.serial,
+                mod_date=self.clock(),
+                extra=None,
+                source=item.source,
+            )
+            settings.constraints = [_constraint_row(i, c) for i, c in enumerate(constraints)]
+            session.add(settings)
+            self._audit(
+                session,
+                actor,
+                "set-trust-settings",
+                key,
+                f"{len(constraints)} usage constraints for {cert.subject_summary}",
+                domain=Domain.ADMIN,
+            )
+        session.add(
+            DropinSourceRow(
+                source=item.source,
+                fingerprint=item.fingerprint,
+                pending=b"".join(sorted(pending)),
+                certificates=certificates,
+                settings=len(entries),
+                applied_at=self.clock(),
+            )
+        )
+        return frozenset(pending)
 
     # -- trust settings ------------------------------------------------------------------------
 
@@ -780,7 +1111,10 @@ class TrustStore:
                 or_(
                     AuditRow.uid == visible_to,
                     AuditRow.domain.in_(SHARED_AUDIT_DOMAINS),
-                    AuditRow.operation.in_(SHARED_AUDIT_OPERATIONS),
+                    and_(
+                        AuditRow.operation.in_(SHARED_AUDIT_OPERATIONS),
+                        AuditRow.domain.is_(None),
+                    ),
                 )
             )
         with self._read() as session:

@@ -13,12 +13,12 @@ Modules: `parse` decodes files, `reconcile` computes what to change as a pure di
 reads the directories with the safety rules, `apply` writes a plan to the `TrustStore`, and
 `watch.DropinWatcher` ties them to watchdog events.
 
-Store API this package would use if it existed (it works around their absence today):
-`TrustStore.sources(prefix) -> set[str]` instead of its read-only query of the `source`
-columns; `TrustStore.set_trust_settings_entries(domain, uid, entries, *, actor, source)` to
-merge raw `TrustSettingsEntry` values (with `modDate` and unknown keys) for certificates the
-store does not hold, instead of leaving them pending; and `TrustStore.replace_source(source,
-certificates, settings, *, actor)` to swap a file's rows in one transaction.
+The store owns every query: `TrustStore.sources_under` lists the sources with rows and the
+record of what each applied, `admin_settings_by_source` the denies a broken distrust file
+keeps, and `replace_sources` swaps the files' rows in one transaction.  One store method is
+still missing: `set_trust_settings_entries(domain, uid, entries, *, actor, source)` to merge raw
+`TrustSettingsEntry` values (with `modDate` and unknown keys) for certificates the store does
+not hold, instead of leaving them pending.
 """
 
 from trustd.watcher.apply import ApplyReport, apply_plan

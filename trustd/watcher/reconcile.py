@@ -6,7 +6,7 @@ watcher applied before (`Applied`, per source).  Output: a `Plan` saying which s
 remove, which to (re)apply and which files are broken.
 
 Every row a file adds carries the file's path as its source, so removing or editing a file
-undoes exactly what it added (`TrustStore.delete_by_source`, then re-apply).
+undoes exactly what it added (`TrustStore.replace_sources` swaps its rows in one transaction).
 
 The desired state is computed from every valid file at once, because files can name the same
 certificate.  The store holds one admin trust-settings array per certificate and one row per

@@ -10,9 +10,10 @@ Missing directories are fine: the watcher then watches the nearest existing ance
 starts watching the directory itself once it appears.  It also watches each directory's parent,
 so a directory that is removed, renamed or replaced (`mv anchors.new anchors`) is noticed.
 
-What the watcher remembers between reconciles (each source's fingerprint) lives in memory.
-After a restart it knows nothing, so `reconcile_now()` at start re-applies every valid file
-once (and removes rows of files that disappeared while the daemon was stopped).
+What the watcher knows of each applied file (its fingerprint, its pending entries) lives in
+the store, written in the same transaction as the file's rows.  After a restart,
+`reconcile_now()` re-applies only the files that changed while the daemon was stopped (and
+removes the rows of files that disappeared); unchanged files cost a read and a parse.
 """
 
 from __future__ import annotations
@@ -50,7 +51,13 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from trustd.store.repository import TrustStore
-from trustd.watcher.apply import ApplyReport, apply_plan, stored_denies, stored_sources
+from trustd.watcher.apply import (
+    ApplyReport,
+    applied_records,
+    apply_plan,
+    stored_denies,
+    stored_records,
+)
 from trustd.watcher.reconcile import Applied, Kind, reconcile
 from trustd.watcher.scan import normalise, read_directory
 
@@ -159,9 +166,9 @@ class DropinWatcher:
         """Read the directories, apply what changed, return what was done (synchronous)."""
         with self._reconcile_lock:
             contents = [read_directory(kind, path) for kind, path in self._dirs.items()]
-            stored = stored_sources(self.store, self._dirs.values())
+            records = stored_records(self.store, self._dirs.values())
             denies = stored_denies(self.store, self._dirs[Kind.DISTRUST])
-            plan = reconcile(contents, stored, self._applied, denies)
+            plan = reconcile(contents, set(records), applied_records(records), denies)
             report = apply_plan(self.store, plan)
             self._applied = report.state
             with self._wake:
