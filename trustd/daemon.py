@@ -30,7 +30,9 @@ import trustd
 from trustd import journal, systemd
 from trustd.api import methods
 from trustd.api.varlink import MAX_CONNECTIONS_PER_USER, ServiceInfo, VarlinkServer
+from trustd.cms import SignedContent
 from trustd.core.evaluate import Evaluator
+from trustd.core.policy import Policy
 from trustd.core.request import EvaluationRequest
 from trustd.core.trust_settings import Domain
 from trustd.net.completion import FetchOptions
@@ -49,6 +51,7 @@ from trustd.store.engine import (
 )
 from trustd.store.repository import TrustStore
 from trustd.store.system_anchors import SystemAnchors
+from trustd.watcher.profiles import ProfileReader
 from trustd.watcher.watch import DropinDirectories, DropinWatcher
 from trustd.workers import WORKER_TIMEOUT, EvaluationPool
 
@@ -72,6 +75,7 @@ FILE_SETTINGS = (
     "idle_timeout",
     "max_connections_per_user",
     "trust_stores",
+    "profile_signers",
 )
 
 
@@ -94,6 +98,9 @@ class Config:
     # () is off; None: auto for the system daemon (root, state in /var/lib/trustd), off for a
     # per-user daemon and for a root daemon on another state directory (a test or a copy).
     trust_stores: tuple[str, ...] | None = None
+    # Organisations (the O of a signer's subject) whose signed profiles are applied; empty:
+    # every profile, signed or not (signed ones are still checked and shown verified or not).
+    profile_signers: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -143,7 +150,16 @@ class Config:
             updates["admin_group"] = _group(data["admin_group"])
         if "trust_stores" in data:
             updates["trust_stores"] = _trust_stores(self.config_file, data["trust_stores"])
+        if "profile_signers" in data:
+            updates["profile_signers"] = _names(self.config_file, data["profile_signers"])
         return replace(self, **updates)
+
+
+def _names(source: Path, value: object) -> tuple[str, ...]:
+    """A list of names (profile_signers = ["Example Org", ...])."""
+    if not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
+        raise SystemExit(f"trustd: {source}: profile_signers must be a list of names")
+    return tuple(value)
 
 
 def _trust_stores(source: Path | str, value: object) -> tuple[str, ...]:
@@ -224,6 +240,14 @@ def argument_parser() -> argparse.ArgumentParser:
         "(default: auto for the system daemon, root with the system state directory; off for "
         "any other)",
     )
+    parser.add_argument(
+        "--profile-signer",
+        dest="profile_signers",
+        metavar="ORGANISATION",
+        action="append",
+        help="apply only configuration profiles signed by a signer trustd trusts whose subject "
+        "names this organisation (O); may be repeated (default: every profile, signed or not)",
+    )
     parser.add_argument("--version", action="version", version=f"trustd {trustd.__version__}")
     return parser
 
@@ -254,6 +278,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[Config, dict[str
         overrides["admin_group"] = _group(args.admin_group)
     if args.trust_stores is not None:
         overrides["trust_stores"] = _trust_stores("--trust-stores", args.trust_stores)
+    if args.profile_signers:
+        overrides["profile_signers"] = tuple(args.profile_signers)
     return replace(config.with_file(), **overrides), overrides
 
 
@@ -284,12 +310,9 @@ class Daemon:
         )
         self.dropins = DropinWatcher(
             self.store,
-            DropinDirectories(
-                anchors=config.dropin_dir / "anchors",
-                distrust=config.dropin_dir / "distrust",
-                trust_settings=config.dropin_dir / "trust-settings",
-            ),
+            DropinDirectories.under(config.dropin_dir),
             on_change=self.service.changed,
+            profiles=ProfileReader(self.profile_signer, config.profile_signers),
         )
         # The socket this daemon made, and its identity (device, inode): removed at exit only
         # if it is still that file (not when systemd owns it, nor once another took the path).
@@ -366,6 +389,13 @@ class Daemon:
             **({} if self.pool is None else {"workers": self.pool.health()}),
         }
 
+    def profile_signer(self, signed: SignedContent) -> str | None:
+        """Whether trustd trusts a signed profile's signer (basic X.509 policy, evaluated as
+        root, the profile's own certificates offered as intermediates): None, or why not."""
+        request = EvaluationRequest(certificates=signed.certificates, policies=(Policy(),))
+        verdict = self.service.evaluate(Caller(0, None), request)
+        return None if verdict.trusted else verdict.message
+
     def project(self) -> Projection:
         """What the distribution's trust stores should hold, from the admin domain."""
         evaluator = Evaluator()  # this thread's own (the evaluations' caches stay theirs)
@@ -406,7 +436,11 @@ class Daemon:
         logging.getLogger().setLevel(fresh.log_level.upper())
         self.service.admin_group = fresh.admin_group
         self.server.max_per_user = fresh.max_connections_per_user
-        for key in ("socket", "state_dir", "dropin_dir", "ca_bundle", "workers", "trust_stores"):
+        restart_only = (
+            "socket", "state_dir", "dropin_dir", "ca_bundle", "workers", "trust_stores",
+            "profile_signers",
+        )  # fmt: skip
+        for key in restart_only:
             if getattr(fresh, key) != getattr(self.config, key):
                 log.warning("%s changed in %s: it takes effect at restart", key, fresh.config_file)
         self.config = replace(

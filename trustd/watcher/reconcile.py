@@ -1,6 +1,6 @@
 """Reconciling the drop-in directories with the store, as a pure diff (no I/O).
 
-Input: what the three directories hold now (`DirectoryContents`: path -> bytes, or the reason a
+Input: what the drop-in directories hold now (`DirectoryContents`: path -> bytes, or the reason a
 file could not be read safely), the drop-in sources the store has rows for, and what this
 watcher applied before (`Applied`, per source).  Output: a `Plan` saying which sources to
 remove, which to (re)apply and which files are broken.
@@ -37,9 +37,11 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from trustd.core.certificates import Certificate
+from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
+from trustd.core.policy import Policy, PolicyKind
 from trustd.core.signatures import verify_signature
 from trustd.core.trust_settings import SettingsResult, UsageConstraint
+from trustd.plist.profiles import InvalidProfile, decode_profile
 from trustd.watcher.parse import (
     MAX_FILE_BYTES,
     BrokenFile,
@@ -54,10 +56,16 @@ class Kind(StrEnum):
     ANCHORS = "anchors"  # certificates trusted as roots in the admin domain
     DISTRUST = "distrust"  # certificates denied in the admin domain
     TRUST_SETTINGS = "trust-settings"  # macOS trust-settings plists merged into the admin domain
+    PROFILES = "profiles"  # configuration profiles: root payloads trusted, certificates stored
 
 
 # Precedence when files of different kinds name the same certificate: higher wins.
-_RANK = {Kind.ANCHORS: 0, Kind.TRUST_SETTINGS: 1, Kind.DISTRUST: 2}
+_RANK = {Kind.ANCHORS: 0, Kind.PROFILES: 1, Kind.TRUST_SETTINGS: 2, Kind.DISTRUST: 3}
+
+# A profile's root payload: trusted for the SSL and basic X.509 policies, as the root
+# certificate payload of a configuration profile is on macOS (TrustAsRoot when the certificate
+# is not self-signed, as for an anchor file).
+PROFILE_ROOT_POLICIES = (Policy(PolicyKind.SSL).oid, Policy(PolicyKind.BASIC).oid)
 
 DENY: tuple[UsageConstraint, ...] = (UsageConstraint(result=SettingsResult.DENY),)
 TRUST_AS_ROOT: tuple[UsageConstraint, ...] = (UsageConstraint(result=SettingsResult.TRUST_AS_ROOT),)
@@ -162,11 +170,13 @@ class _Decoded:
     settings: list[SettingsChange]
 
 
+def _self_signed(certificate: Certificate) -> bool:
+    return certificate.is_self_issued and verify_signature(certificate, certificate)
+
+
 def anchor_constraints(certificate: Certificate) -> tuple[UsageConstraint, ...]:
     """An anchor's admin settings: empty (TrustRoot) if self-signed, else TrustAsRoot."""
-    if certificate.is_self_issued and verify_signature(certificate, certificate):
-        return ()
-    return TRUST_AS_ROOT
+    return () if _self_signed(certificate) else TRUST_AS_ROOT
 
 
 def decode_file(kind: Kind, data: bytes) -> tuple[list[Certificate], list[SettingsChange]]:
@@ -179,12 +189,37 @@ def decode_file(kind: Kind, data: bytes) -> tuple[list[Certificate], list[Settin
             for entry in parse_trust_settings_file(data)
         ]
         return [], settings
+    if kind is Kind.PROFILES:
+        return _profile_rows(data)
     certificates = _unique(parse_certificate_file(data))
     if kind is Kind.ANCHORS:
         return certificates, [
             SettingsChange(c.sha1, anchor_constraints(c), c) for c in certificates
         ]
     return certificates, [SettingsChange(c.sha1, DENY, c) for c in certificates]
+
+
+def profile_root_constraints(certificate: Certificate) -> tuple[UsageConstraint, ...]:
+    """A profile root's admin settings: SSL and basic, TrustRoot (TrustAsRoot if not
+    self-signed)."""
+    result = None if _self_signed(certificate) else SettingsResult.TRUST_AS_ROOT
+    return tuple(UsageConstraint(policy_oid=oid, result=result) for oid in PROFILE_ROOT_POLICIES)
+
+
+def _profile_rows(data: bytes) -> tuple[list[Certificate], list[SettingsChange]]:
+    """A profile's certificate payloads stored, its root payloads trusted."""
+    try:
+        profile = decode_profile(data)
+        certificates = _unique(parse_certificate(p.certificate) for p in profile.certificates)
+        roots = {parse_certificate(p.certificate).sha1 for p in profile.roots}
+    except (InvalidProfile, MalformedCertificate) as problem:
+        raise BrokenFile(str(problem)) from None
+    settings = [
+        SettingsChange(c.sha1, profile_root_constraints(c), c)
+        for c in certificates
+        if c.sha1 in roots
+    ]
+    return certificates, settings
 
 
 def reconcile(

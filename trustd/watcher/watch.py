@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from watchdog.events import (
@@ -58,7 +58,15 @@ from trustd.watcher.apply import (
     stored_denies,
     stored_records,
 )
-from trustd.watcher.reconcile import Applied, Kind, reconcile
+from trustd.watcher.profiles import ProfileReader, ProfileRecord
+from trustd.watcher.reconcile import (
+    Applied,
+    DirectoryContents,
+    FileContent,
+    Kind,
+    ReadProblem,
+    reconcile,
+)
 from trustd.watcher.scan import normalise, read_directory
 
 log = logging.getLogger(__name__)
@@ -91,6 +99,12 @@ class DropinDirectories:
     anchors: Path = DEFAULT_ROOT / "anchors"
     distrust: Path = DEFAULT_ROOT / "distrust"
     trust_settings: Path = DEFAULT_ROOT / "trust-settings"
+    profiles: Path = DEFAULT_ROOT / "profiles"
+
+    @classmethod
+    def under(cls, root: Path) -> DropinDirectories:
+        """The directories of one drop-in root (`--dropin-dir`)."""
+        return cls(root / "anchors", root / "distrust", root / "trust-settings", root / "profiles")
 
     def by_kind(self) -> dict[Kind, str]:
         """Each kind's directory in the absolute form sources use."""
@@ -98,6 +112,7 @@ class DropinDirectories:
             Kind.ANCHORS: normalise(self.anchors),
             Kind.DISTRUST: normalise(self.distrust),
             Kind.TRUST_SETTINGS: normalise(self.trust_settings),
+            Kind.PROFILES: normalise(self.profiles),
         }
 
 
@@ -129,8 +144,11 @@ class DropinWatcher:
         on_change: Callable[[], None] | None = None,
         debounce: float = DEBOUNCE_SECONDS,
         max_delay: float = MAX_DELAY_SECONDS,
+        profiles: ProfileReader | None = None,
     ) -> None:
         self.store = store
+        self.profile_reader = profiles or ProfileReader()
+        self._profiles: dict[str, ProfileRecord] = {}
         self.directories = directories or DropinDirectories()
         self.on_change = on_change
         self.debounce = debounce
@@ -162,10 +180,34 @@ class DropinWatcher:
         with self._reconcile_lock:
             return dict(self._applied)
 
+    @property
+    def profiles(self) -> list[ProfileRecord]:
+        """The configuration profiles of the profiles directory, as last read (by file)."""
+        with self._wake:
+            return [self._profiles[source] for source in sorted(self._profiles)]
+
+    def _open_profiles(self, contents: DirectoryContents) -> DirectoryContents:
+        """The profiles directory with signed profiles opened and judged, and their records."""
+        files: dict[str, FileContent] = {}
+        records: dict[str, ProfileRecord] = {}
+        for source, content in contents.files.items():
+            if isinstance(content, ReadProblem):
+                files[source] = content
+                continue
+            files[source], record = self.profile_reader.read(source, content)
+            if record is not None:
+                records[source] = record
+        with self._wake:
+            self._profiles = records
+        return replace(contents, files=files)
+
     def reconcile_now(self) -> ApplyReport:
         """Read the directories, apply what changed, return what was done (synchronous)."""
         with self._reconcile_lock:
-            contents = [read_directory(kind, path) for kind, path in self._dirs.items()]
+            contents = []
+            for kind, path in self._dirs.items():
+                read = read_directory(kind, path)
+                contents.append(self._open_profiles(read) if kind is Kind.PROFILES else read)
             records = stored_records(self.store, self._dirs.values())
             denies = stored_denies(self.store, self._dirs[Kind.DISTRUST])
             plan = reconcile(contents, set(records), applied_records(records), denies)

@@ -1,0 +1,182 @@
+"""Configuration profiles in the profiles/ drop-in directory, end to end through the daemon.
+
+Profiles are built with the test PKI (unsigned XML and binary, signed by a signer trustd trusts,
+signed by one it does not, changed after signing); what they make trusted, what is refused and
+why, removal and replacement, and the `profile_signers` setting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from api.conftest import Daemon, start_daemon
+from api.conftest import daemon as _daemon_fixture
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from mobileconfig import PKCS1, ROOT, payload, profile, sign
+from pki import PKI, Issued
+from security.clients import b64
+
+daemon = _daemon_fixture  # the real daemon of tests/api
+NOW = dt.datetime.now(dt.UTC)
+SHORT = {"not_before": NOW - dt.timedelta(days=10), "not_after": NOW + dt.timedelta(days=300)}
+
+
+def _org_name(cn: str, organization: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+
+
+def _until(condition: Callable[[], bool], what: str, daemon: Daemon, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: {daemon.log.read_text()[-2000:]}"
+        time.sleep(0.05)
+
+
+class Org:
+    """An organisation's root, an issuing CA sent in a pkcs1 payload, and a TLS leaf."""
+
+    def __init__(self, pki: PKI, name: str) -> None:
+        self.root = pki.root(f"{name} Root")
+        self.issuing = pki.intermediate(self.root, f"{name} Issuing CA")
+        self.leaf = pki.leaf(self.issuing, dns=["intranet.example"], **SHORT)
+
+    def profile(self, identifier: str = "com.example.trust", **options: object) -> bytes:
+        payloads = [payload(ROOT, self.root), payload(PKCS1, self.issuing)]
+        return profile(identifier, payloads, **options)  # type: ignore[arg-type]
+
+
+def _result(daemon: Daemon, leaf: Issued) -> str:
+    """The verdict for the leaf alone: its issuing CA must come from the store."""
+    request = {
+        "certificates": [b64(leaf.der)],
+        "policies": [{"policy": "ssl", "name": "intranet.example"}],
+    }
+    return str(daemon.call("Evaluate", **request)["parameters"]["verdict"]["result"])
+
+
+def _problems(daemon: Daemon) -> list[str]:
+    return list(daemon.call("Status")["parameters"]["dropin_problems"])
+
+
+def _install(daemon: Daemon, name: str, data: bytes) -> Path:
+    folder = daemon.dropins / "profiles"
+    folder.mkdir(mode=0o755, exist_ok=True)
+    staged = folder / f".{name}.tmp"
+    staged.write_bytes(data)
+    staged.chmod(0o644)
+    staged.rename(folder / name)  # whole, as a configuration manager writes it
+    return folder / name
+
+
+def test_an_unsigned_profile_trusts_its_root_and_stores_its_certificates(
+    daemon: Daemon, pki: PKI
+) -> None:
+    org = Org(pki, "Example Org")
+    assert _result(daemon, org.leaf) == "recoverableTrustFailure"
+    installed = _install(daemon, "org.mobileconfig", org.profile())
+    _until(lambda: _result(daemon, org.leaf) == "proceed", "the profile's root applies", daemon)
+    found = daemon.call("FindCertificates")["parameters"]["certificates"]
+    stored = {c["sha1"].upper() for c in found}
+    assert {_sha1(org.root), _sha1(org.issuing)} <= stored
+    # Removing the file removes exactly what it added.
+    installed.unlink()
+    _until(lambda: _result(daemon, org.leaf) != "proceed", "removal undoes it", daemon)
+
+
+def test_a_binary_profile_applies_and_a_newer_one_replaces_it(daemon: Daemon, pki: PKI) -> None:
+    first, second = Org(pki, "First Org"), Org(pki, "Second Org")
+    _install(daemon, "org.mobileconfig", first.profile(binary=True))
+    _until(lambda: _result(daemon, first.leaf) == "proceed", "binary profile applies", daemon)
+    _install(daemon, "org.mobileconfig", second.profile(binary=True))  # same file, replaced
+    _until(lambda: _result(daemon, second.leaf) == "proceed", "replacement applies", daemon)
+    assert _result(daemon, first.leaf) != "proceed"
+
+
+def test_signed_profiles_open_and_tampered_ones_are_refused(daemon: Daemon, pki: PKI) -> None:
+    trusted_signer = pki.leaf(daemon.root, dns=["profiles.example"], **SHORT)
+    stranger = pki.leaf(pki.root("Stranger Root"), dns=["profiles.example"], **SHORT)
+    good, other, evil = Org(pki, "Good Org"), Org(pki, "Other Org"), Org(pki, "Evil Org")
+
+    _install(daemon, "good.mobileconfig", sign(good.profile("com.good"), trusted_signer))
+    _install(daemon, "other.mobileconfig", sign(other.profile("com.other"), stranger))
+    signed = sign(evil.profile("com.evil", name="Harmless CA"), trusted_signer)
+    tampered = signed.replace(b"Harmless CA", b"Harmful  CA")
+    assert tampered != signed
+    evil_file = _install(daemon, "evil.mobileconfig", tampered)
+
+    _until(lambda: _result(daemon, good.leaf) == "proceed", "signed profile applies", daemon)
+    # Without profile_signers an untrusted signer does not block the profile (it is shown as
+    # not verified); a broken signature always does.
+    _until(lambda: _result(daemon, other.leaf) == "proceed", "unverified profile applies", daemon)
+    assert _result(daemon, evil.leaf) != "proceed"
+    assert [p for p in _problems(daemon) if p.startswith(str(evil_file))] == [
+        f"{evil_file}: signed profile refused: the signature does not hold: verification failure"
+    ]
+
+
+@pytest.fixture
+def strict_daemon(pki: PKI) -> Iterator[Daemon]:
+    """A daemon that applies only profiles signed by a trusted signer of "Example Org"."""
+    base = Path(tempfile.mkdtemp(prefix="trustd-profiles-", dir="/tmp"))
+    running = start_daemon(base, pki.root("System Root"), "--profile-signer", "Example Org")
+    try:
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_profile_signers_requires_a_trusted_signer_of_the_organisation(
+    strict_daemon: Daemon, pki: PKI
+) -> None:
+    daemon = strict_daemon
+    ours = pki.leaf(
+        daemon.root, subject=_org_name("Profiles", "Example Org"), dns=["p.example"], **SHORT
+    )
+    theirs = pki.leaf(
+        daemon.root, subject=_org_name("Profiles", "Other Org"), dns=["p.example"], **SHORT
+    )
+    forged = pki.leaf(
+        pki.root("Forger Root"),
+        subject=_org_name("Profiles", "Example Org"),
+        dns=["p.example"],
+        **SHORT,
+    )
+    orgs = {name: Org(pki, name) for name in ("Signed", "Unsigned", "Theirs", "Forged")}
+    files = {
+        "Signed": _install(daemon, "a.mobileconfig", sign(orgs["Signed"].profile("a"), ours)),
+        "Unsigned": _install(daemon, "b.mobileconfig", orgs["Unsigned"].profile("b")),
+        "Theirs": _install(daemon, "c.mobileconfig", sign(orgs["Theirs"].profile("c"), theirs)),
+        "Forged": _install(daemon, "d.mobileconfig", sign(orgs["Forged"].profile("d"), forged)),
+    }
+    _until(lambda: _result(daemon, orgs["Signed"].leaf) == "proceed", "signed applies", daemon)
+    _until(lambda: len(_problems(daemon)) == 3, "the others refused", daemon)
+    for name in ("Unsigned", "Theirs", "Forged"):
+        assert _result(daemon, orgs[name].leaf) != "proceed", name
+    problems = {p.split(": ", 1)[0]: p.split(": ", 1)[1] for p in _problems(daemon)}
+    assert problems[str(files["Unsigned"])] == (
+        "unsigned; profile_signers requires a signature by Example Org"
+    )
+    assert problems[str(files["Theirs"])] == (
+        "signed by Other Org; profile_signers requires Example Org"
+    )
+    assert problems[str(files["Forged"])].startswith("its signer is not trusted (")
+
+
+def _sha1(certificate: Issued) -> str:
+    return hashlib.sha1(certificate.der).hexdigest().upper()
