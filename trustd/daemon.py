@@ -212,7 +212,7 @@ class Daemon:
             else None
         )
         self.server = VarlinkServer(
-            ServiceInfo("trustd", "trustd", trustd.__version__, "https://trustd.invalid/"),
+            ServiceInfo("trustd", "trustd", trustd.__version__, ""),
             idle_timeout=config.idle_timeout,
             max_per_user=config.max_connections_per_user,
             interfaces=[

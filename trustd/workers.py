@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -79,6 +80,10 @@ def _ping() -> int:
     return os.getpid()
 
 
+def _digest(value: Hashable) -> bytes:
+    return hashlib.sha256(repr(value).encode()).digest()
+
+
 class EvaluationPool:
     """Evaluate requests in `processes` worker processes (default: one per core)."""
 
@@ -111,7 +116,8 @@ class EvaluationPool:
         generation: int,
         fetch: FetchOptions | None = None,
     ) -> dict[str, Any]:
-        key = (generation, uid, host, port, fetch, request_key(request))
+        # A digest, not the request: a key must not pin megabytes of certificates.
+        key = (generation, uid, _digest((host, port, fetch, request_key(request))))
         moment = (request.verify_date or datetime.now(UTC)).replace(microsecond=0)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
