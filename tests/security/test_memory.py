@@ -162,3 +162,39 @@ def test_one_users_partial_messages_are_bounded(daemon: Daemon, pki: PKI) -> Non
     assert other[0] == {"parameters": {"text": "still here"}}
     assert other[1]["parameters"]["verdict"]["trusted"] is True
     assert answered_in < 5
+
+
+def test_all_users_partial_messages_are_bounded_together(daemon: Daemon) -> None:
+    """Four users each holding their 16 MiB of unfinished calls fill the 64 MiB all users may
+    hold: a fifth user's big call is answered PendingTooLarge (naming the total), its small
+    calls are still answered, and the daemon holds no more than the total."""
+    require_root()
+    before = rss(daemon.process.pid)
+    holders = [
+        subprocess.Popen(
+            [sys.executable, "-c", _HOLDER, str(uid), str(daemon.socket), "4", str(4 * MIB)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for uid in (NOBODY, OTHER, OTHER + 1, OTHER + 2)
+    ]
+    try:
+        states = []
+        for holder in holders:
+            assert holder.stdout is not None
+            states.append(json.loads(holder.stdout.readline()))
+        grown = rss(daemon.process.pid) - before
+        fifth = OTHER + 3
+        big = subprocess.run(
+            [sys.executable, "-c", _HOLDER, str(fifth), str(daemon.socket), "1", str(2 * MIB)],
+            input="", capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        small = as_uid(daemon.socket, fifth, [("Echo", {"text": "small"})])
+    finally:
+        for holder in holders:
+            holder.communicate("", timeout=60)
+    assert states == [["held"] * 4] * 4  # each user within its own budget
+    assert json.loads(big.stdout) == ["io.trustd.Trust.PendingTooLarge"]
+    assert small == [{"parameters": {"text": "small"}}]
+    assert grown < 64 * MIB + 20 * MIB, f"the daemon grew by {grown / MIB:.1f} MiB"
