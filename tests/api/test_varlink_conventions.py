@@ -270,3 +270,14 @@ def test_replies_fit_the_interface(daemon: Daemon, pki: PKI) -> None:
         ("Status", {}),
     ]:
         _fits(method, daemon.call(method, **parameters))
+
+
+def test_trustctl_prints_the_standard_error(daemon: Daemon) -> None:
+    """trustctl turns the standard InvalidParameter into its message, as before."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "trustctl"), "--socket", str(daemon.socket),
+         "exceptions", "remove", "x" * 300],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip() == "trustctl: invalid parameter host: longer than 255"
