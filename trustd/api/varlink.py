@@ -47,7 +47,7 @@ log = logging.getLogger("trustd.api")
 MAX_MESSAGE = 8 * 1024 * 1024  # a chain of a few certificates is a few kB; leave room for imports
 IDLE_TIMEOUT = 120.0
 MAX_CONNECTIONS_PER_USER = 64
-PENDING_FREE = 64 * 1024  # a connection's unfinished bytes not counted: every ordinary call
+PENDING_FREE = 64 * 1024  # of a connection's unfinished bytes, not counted (any ordinary call)
 MAX_PENDING_PER_USER = 2 * MAX_MESSAGE  # bytes of unfinished calls of one user, past the free
 MAX_PENDING = 8 * MAX_MESSAGE  # of all users together
 SERVICE = "org.varlink.service"
@@ -252,11 +252,6 @@ class VarlinkServer:
             if not self._pending[uid]:
                 del self._pending[uid]
 
-    def pending(self) -> int:
-        """Bytes of unfinished calls counted now, all users."""
-        with self._active_lock:
-            return self._pending_total
-
     # -- dispatch ------------------------------------------------------------------------------
 
     def replies(self, peer: Peer, call: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -443,7 +438,7 @@ class _Connection(socketserver.BaseRequestHandler):
         except (ValueError, UnicodeDecodeError):
             self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message"))
             return False
-        except RecursionError:  # nested deeper than the decoder goes: no call of ours is
+        except RecursionError:  # deeper than the decoder goes (no call of ours nests so deep)
             log.warning("uid %d pid %d: a message nested too deeply", peer.uid, peer.pid)
             self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message",
                               reason="nested too deeply"))  # fmt: skip
