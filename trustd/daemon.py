@@ -332,7 +332,7 @@ class Daemon:
         )
         self.projection = LiveProjection(self.project, self.outputs) if self.outputs else None
         self.server = VarlinkServer(
-            ServiceInfo("trustd", "trustd", trustd.__version__, "https://trustd.invalid/"),
+            ServiceInfo("trustd", "trustd", trustd.__version__, ""),
             idle_timeout=config.idle_timeout,
             max_per_user=config.max_connections_per_user,
             interfaces=[

@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import hashlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -147,6 +148,10 @@ class _Worker:
             self.process.close()
 
 
+def _digest(value: Hashable) -> bytes:
+    return hashlib.sha256(repr(value).encode()).digest()
+
+
 class EvaluationPool:
     """Evaluate requests in `processes` worker processes (default: one per core)."""
 
@@ -209,7 +214,8 @@ class EvaluationPool:
         generation: int,
         fetch: FetchOptions | None = None,
     ) -> dict[str, Any]:
-        key = (generation, uid, host, port, fetch, request_key(request))
+        # A digest, not the request: a key must not pin megabytes of certificates.
+        key = (generation, uid, _digest((host, port, fetch, request_key(request))))
         now = datetime.now(UTC)
         moment = (request.verify_date or now).replace(microsecond=0)
         if moment.tzinfo is None:

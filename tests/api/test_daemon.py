@@ -70,9 +70,11 @@ def test_unknown_policy_and_bad_certificate_are_typed_errors(daemon: Daemon) -> 
     reply = daemon.call("Evaluate", certificates=[b64(b"junk")])
     assert reply["parameters"]["verdict"]["result"] == "fatalTrustFailure"
     assert daemon.call("Evaluate", certificates=["***"])["error"] == (
-        "io.trustd.Trust.InvalidParameter"
+        "org.varlink.service.InvalidParameter"
     )
-    assert daemon.call("Evaluate", certificates="x")["error"] == "io.trustd.Trust.InvalidParameter"
+    assert daemon.call("Evaluate", certificates="x")["error"] == (
+        "org.varlink.service.InvalidParameter"
+    )
     assert daemon.call("Nope")["error"] == "org.varlink.service.MethodNotFound"
 
 

@@ -32,6 +32,7 @@ from trustd.client import (
     UsageConstraint,
     default_socket_path,
 )
+from trustd.client.errors import MethodNotFound
 from trustd.daemon import Config
 from trustd.paths import client_socket
 
@@ -369,7 +370,7 @@ def test_timeouts_and_garbage_are_client_errors(fake_daemon: FakeDaemon) -> None
         trustd.echo("x")
 
 
-def test_service_errors_outside_the_interface_are_plain(fake_daemon: FakeDaemon) -> None:
+def test_standard_service_errors_have_their_classes(fake_daemon: FakeDaemon) -> None:
     def method_not_found(conn: socket.socket, index: int) -> None:
         _read_call(conn)
         reply = {"error": "org.varlink.service.MethodNotFound", "parameters": {"method": "x"}}
@@ -378,7 +379,10 @@ def test_service_errors_outside_the_interface_are_plain(fake_daemon: FakeDaemon)
     path, _ = fake_daemon(method_not_found)
     with Client(path, timeout=5) as trustd, pytest.raises(TrustdError) as raised:
         trustd.reload()
-    assert type(raised.value) is TrustdError
+    assert type(raised.value) is MethodNotFound
+    assert str(raised.value) == (
+        "trustd does not know the method x (is the daemon older than the client?)"
+    )
     assert raised.value.name == "org.varlink.service.MethodNotFound"
     assert raised.value.parameters == {"method": "x"}
 

@@ -106,7 +106,7 @@ def test_audit_log_parameters_are_checked(daemon: Daemon) -> None:
         ({"sha1": "abc"}, "sha1"),
     ):
         reply = daemon.call("AuditLog", **parameters)
-        assert reply["error"] == "io.trustd.Trust.InvalidParameter", parameters
+        assert reply["error"] == "org.varlink.service.InvalidParameter", parameters
         assert reply["parameters"]["parameter"] == name
     with Client(daemon.socket) as trustd, pytest.raises(InvalidParameter):
         trustd.audit_log(limit=0)

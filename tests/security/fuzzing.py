@@ -651,7 +651,7 @@ _PARAMETERS: dict[str, st.SearchStrategy[Any]] = {
     "subject": st.text(max_size=10),
     "email": st.text(max_size=10),
     "text": st.text(max_size=10),
-    "uid": st.sampled_from([ADMIN, ALICE, BOB]),  # a claim the daemon must ignore
+    "uid": st.sampled_from([ADMIN, ALICE, BOB]),  # a claim the daemon must refuse
 }
 METHODS = {
     "Evaluate": ["certificates", "policies", "verify_date", "anchors", "anchors_only",

@@ -246,5 +246,5 @@ def test_a_mesh_over_the_socket_is_answered_promptly(daemon: Daemon, pki: PKI) -
     assert verdict["result"] == "fatalTrustFailure"
     assert {f["check"] for f in verdict["failures"]} == {"BudgetExhausted"}
     too_many = daemon.call("Evaluate", certificates=[b64(mesh.leaf.der)] * 65)
-    assert too_many["error"] == "io.trustd.Trust.InvalidParameter"
+    assert too_many["error"] == "org.varlink.service.InvalidParameter"
     assert daemon.call("Echo", text="still here") == {"parameters": {"text": "still here"}}

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
-from collections.abc import Callable, Hashable, Iterator, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from trustd.api.varlink import Encoded, Interface, Peer, VarlinkError
+from trustd.api.varlink import SERVICE, Encoded, Interface, Peer, VarlinkError
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
 from trustd.core.der import is_dotted_oid
-from trustd.core.lru import LRU
 from trustd.core.policy import Policy, PolicyKind
 from trustd.core.request import EvaluationRequest
 from trustd.core.results import check
@@ -35,6 +37,9 @@ from trustd.service import (
 from trustd.store.repository import NotFound, NoTrustSettings, QuotaExceeded, StorageFailure
 
 NAME = "io.trustd.Trust"
+REPLY_CACHE_BYTES = 32 * 1024 * 1024  # encoded replies kept, all users together
+REPLY_CACHE_PER_USER = 1000  # replies kept for one uid
+REPLY_CACHE_LARGEST = 1024 * 1024  # a larger reply is not kept
 MAX_CERTIFICATES = 64  # per evaluation: more is not a chain, it is an attack on the builder
 MAX_PORT = 65535
 MAX_HOST = 255  # RFC 1035's 253 characters and a trailing dot, with room
@@ -42,6 +47,12 @@ MAX_HOST = 255  # RFC 1035's 253 characters and a trailing dot, with room
 
 def _err(name: str, **parameters: Any) -> VarlinkError:
     return VarlinkError(f"{NAME}.{name}", **parameters)
+
+
+def _invalid(parameter: str, reason: str) -> VarlinkError:
+    """The standard error for a parameter the call cannot have (missing, mistyped, unknown or
+    out of range), with what is wrong with it."""
+    return VarlinkError(f"{SERVICE}.InvalidParameter", parameter=parameter, reason=reason)
 
 
 def _caller(peer: Peer) -> Caller:
@@ -58,30 +69,30 @@ def _get(
     if value is None:
         return default
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise _err("InvalidParameter", parameter=name, reason="wrong type")
+        raise _invalid(parameter=name, reason="wrong type")
     return value
 
 
 def _required(parameters: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     value = _get(parameters, name, kind)
     if value is None:
-        raise _err("InvalidParameter", parameter=name, reason="missing")
+        raise _invalid(parameter=name, reason="missing")
     return value
 
 
 def _bytes(value: Any, parameter: str) -> bytes:
     if not isinstance(value, str):
-        raise _err("InvalidParameter", parameter=parameter, reason="not base64 text")
+        raise _invalid(parameter=parameter, reason="not base64 text")
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise _err("InvalidParameter", parameter=parameter, reason="not base64") from None
+        raise _invalid(parameter=parameter, reason="not base64") from None
 
 
 def _blobs(parameters: Mapping[str, Any], name: str) -> tuple[bytes, ...]:
     values = _get(parameters, name, list, [])
     if len(values) > MAX_CERTIFICATES:
-        raise _err("InvalidParameter", parameter=name, reason=f"more than {MAX_CERTIFICATES}")
+        raise _invalid(parameter=name, reason=f"more than {MAX_CERTIFICATES}")
     return tuple(_bytes(value, name) for value in values)
 
 
@@ -97,7 +108,7 @@ def _domain(parameters: Mapping[str, Any]) -> Domain:
     try:
         return Domain(text)
     except ValueError:
-        raise _err("InvalidParameter", parameter="domain", reason="admin, user or system") from None
+        raise _invalid(parameter="domain", reason="admin, user or system") from None
 
 
 def _store_domain(parameters: Mapping[str, Any]) -> Domain:
@@ -113,13 +124,13 @@ def _moment(parameters: Mapping[str, Any], name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise _err("InvalidParameter", parameter=name, reason="ISO 8601") from None
+        raise _invalid(parameter=name, reason="ISO 8601") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _policy(value: Any) -> Policy:
     if not isinstance(value, dict):
-        raise _err("InvalidParameter", parameter="policies", reason="not an object")
+        raise _invalid(parameter="policies", reason="not an object")
     name = value.get("policy")
     try:
         kind = PolicyKind.parse(name if isinstance(name, str) else "")
@@ -132,14 +143,14 @@ def _host(parameters: Mapping[str, Any], *, required: bool = True) -> Any:
     """A host name or address as exceptions are stored under (at most a DNS name's length)."""
     host = (_required if required else _get)(parameters, "host", str)
     if host is not None and len(host) > MAX_HOST:
-        raise _err("InvalidParameter", parameter="host", reason=f"longer than {MAX_HOST}")
+        raise _invalid(parameter="host", reason=f"longer than {MAX_HOST}")
     return host
 
 
 def _port(parameters: Mapping[str, Any]) -> int:
     port = _get(parameters, "port", int, 0)
     if not 0 <= port <= MAX_PORT:
-        raise _err("InvalidParameter", parameter="port", reason=f"0 to {MAX_PORT}")
+        raise _invalid(parameter="port", reason=f"0 to {MAX_PORT}")
     return int(port)
 
 
@@ -150,7 +161,7 @@ def _sha1(parameters: Mapping[str, Any], name: str = "sha1") -> bytes:
     except ValueError:
         digest = b""
     if len(digest) != 20:
-        raise _err("InvalidParameter", parameter=name, reason="40 hex digits")
+        raise _invalid(parameter=name, reason="40 hex digits")
     return digest
 
 
@@ -283,6 +294,75 @@ def _constraint_out(constraint: UsageConstraint) -> dict[str, Any]:
     }
 
 
+# -- recent replies ---------------------------------------------------------------------------
+
+
+Window = tuple[datetime | None, datetime | None]
+
+
+class ReplyCache:
+    """Encoded Evaluate replies by (uid, store generation, digest of the decoded request):
+    at most `max_bytes` of replies in all and `per_user` replies of one uid, least recently
+    used first out.  A key is 32 bytes of digest whatever the request's size, and the request
+    itself is never kept."""
+
+    def __init__(
+        self,
+        max_bytes: int = REPLY_CACHE_BYTES,
+        per_user: int = REPLY_CACHE_PER_USER,
+        largest: int = REPLY_CACHE_LARGEST,
+    ) -> None:
+        self.max_bytes, self.per_user, self.largest = max_bytes, per_user, largest
+        self.bytes = 0
+        self._items: OrderedDict[tuple[int, int, bytes], tuple[Encoded, Window]] = OrderedDict()
+        self._by_user: dict[int, OrderedDict[tuple[int, int, bytes], None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int, bytes]) -> tuple[Encoded, Window] | None:
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is not None:
+                self._items.move_to_end(key)
+                self._by_user[key[0]].move_to_end(key)
+            return entry
+
+    def put(self, key: tuple[int, int, bytes], reply: Encoded, window: Window) -> None:
+        size = len(reply.text)
+        if size > self.largest:
+            return
+        with self._lock:
+            if key in self._items:
+                self._drop(key)
+            self._items[key] = (reply, window)
+            mine = self._by_user.setdefault(key[0], OrderedDict())
+            mine[key] = None
+            self.bytes += size
+            while len(mine) > self.per_user:
+                self._drop(next(iter(mine)))
+            while self.bytes > self.max_bytes:
+                self._drop(next(iter(self._items)))
+
+    def _drop(self, key: tuple[int, int, bytes]) -> None:
+        reply, _ = self._items.pop(key)
+        self.bytes -= len(reply.text)
+        mine = self._by_user[key[0]]
+        del mine[key]
+        if not mine:
+            del self._by_user[key[0]]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+def request_digest(
+    request: EvaluationRequest, host: str | None, port: int, fetch: FetchOptions | None
+) -> bytes:
+    """SHA-256 of the decoded request: equal digests, equal requests (every field is in the
+    dataclasses' repr, which shows bytes, text and numbers exactly)."""
+    return hashlib.sha256(repr((request, host, port, fetch)).encode()).digest()
+
+
 # -- the interface ----------------------------------------------------------------------------
 
 
@@ -313,9 +393,9 @@ def interface(
         return encode_verdict(*service.evaluate_with_window(caller, request, host, port, fetch))
 
     run_evaluation = evaluate_wire or in_thread
-    # Encoded replies of recent evaluations, by (uid, store generation, parameters): a repeated
-    # request is answered without decoding or re-encoding, inside its verdict's validity window.
-    replies: LRU[Hashable, tuple[Encoded, datetime | None, datetime | None]] = LRU(5000)
+    # Encoded replies of recent evaluations: a repeated request is answered without evaluating
+    # or re-encoding, inside its verdict's validity window.
+    replies = ReplyCache()
 
     def errors(call: Any) -> Any:
         def wrapped(peer: Peer, parameters: Mapping[str, Any]) -> Any:
@@ -339,28 +419,30 @@ def interface(
         return wrapped
 
     def evaluate(peer: Peer, p: Mapping[str, Any]) -> Mapping[str, Any]:
-        key = (peer.uid, service.store.generation, repr(sorted(p.items())))
+        generation = service.store.generation
+        request, host, port, fetch = _decode_evaluation(p)
+        key = (peer.uid, generation, request_digest(request, host, port, fetch))
         cached = replies.get(key)
         if cached is not None:
-            reply, since, until = cached
-            verify_date = p.get("verify_date")
-            moment = _now() if verify_date is None else None
+            reply, (since, until) = cached
+            moment = _now() if request.verify_date is None else None
             if moment is None or (
                 (since is None or since <= moment) and (until is None or moment < until)
             ):
                 service.requests += 1
                 return reply
-        result = _evaluate(peer, p)
-        verdict = result["verdict"]
+        verdict = run_evaluation(_caller(peer), request, host, port, fetch)
         encoded = Encoded(json.dumps({"verdict": verdict}, separators=(",", ":")))
         window = verdict.get("valid_from"), verdict.get("valid_until")
-        replies.put(key, (encoded, _parse_time(window[0]), _parse_time(window[1])))
+        replies.put(key, encoded, (_parse_time(window[0]), _parse_time(window[1])))
         return encoded
 
-    def _evaluate(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+    def _decode_evaluation(
+        p: Mapping[str, Any],
+    ) -> tuple[EvaluationRequest, str | None, int, FetchOptions | None]:
         certificates = _blobs(p, "certificates")
         if not certificates:
-            raise _err("InvalidParameter", parameter="certificates", reason="empty")
+            raise _invalid(parameter="certificates", reason="empty")
         policies = tuple(_policy(v) for v in _get(p, "policies", list, [])) or (Policy(),)
         verify_date = _get(p, "verify_date", str)
         exceptions = _get(p, "exceptions", str)
@@ -370,7 +452,7 @@ def interface(
                 policies, _get(p, "network", bool), [str(word) for word in revocation]
             )
         except ValueError as problem:
-            raise _err("InvalidParameter", parameter="revocation", reason=str(problem)) from None
+            raise _invalid(parameter="revocation", reason=str(problem)) from None
         try:
             request = EvaluationRequest(
                 certificates=certificates,
@@ -388,12 +470,9 @@ def interface(
             )
         except ValueError as problem:
             if isinstance(problem, InvalidExceptions):
-                raise _err(
-                    "InvalidParameter", parameter="exceptions", reason=str(problem)
-                ) from None
-            raise _err("InvalidParameter", parameter="verify_date", reason="ISO 8601") from None
-        verdict = run_evaluation(_caller(peer), request, _host(p, required=False), _port(p), fetch)
-        return {"verdict": verdict}
+                raise _invalid(parameter="exceptions", reason=str(problem)) from None
+            raise _invalid(parameter="verify_date", reason="ISO 8601") from None
+        return request, _host(p, required=False), _port(p), fetch
 
     def add_certificates(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
         values = _required(p, "certificates", list)
@@ -411,7 +490,7 @@ def interface(
                 try:
                     criteria[name] = bytes.fromhex(_required(p, name, str))
                 except ValueError:
-                    raise _err("InvalidParameter", parameter=name, reason="hex") from None
+                    raise _invalid(parameter=name, reason="hex") from None
         for name in ("subject", "email"):
             if p.get(name) is not None:
                 criteria[name] = _required(p, name, str)
@@ -469,7 +548,7 @@ def interface(
         try:
             exceptions = decode_exceptions(_bytes(_required(p, "exceptions", str), "exceptions"))
         except InvalidExceptions as problem:
-            raise _err("InvalidParameter", parameter="exceptions", reason=str(problem)) from None
+            raise _invalid(parameter="exceptions", reason=str(problem)) from None
         service.set_exceptions(_caller(peer), _host(p), _port(p), exceptions)
         return {}
 
@@ -496,7 +575,7 @@ def interface(
     def audit_log(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
         limit = _get(p, "limit", int, AUDIT_LIMIT)
         if not 1 <= limit <= MAX_AUDIT_LIMIT:
-            raise _err("InvalidParameter", parameter="limit", reason=f"1 to {MAX_AUDIT_LIMIT}")
+            raise _invalid(parameter="limit", reason=f"1 to {MAX_AUDIT_LIMIT}")
         domain = None if p.get("domain") is None else _domain(p)
         entries = service.audit_log(
             _caller(peer),

@@ -8,7 +8,17 @@ org.varlink.service (GetInfo, GetInterfaceDescription) is built in.
 
 Each connection is served by its own thread; a connection that sends more than MAX_MESSAGE
 bytes without a NUL gets RequestTooLarge and is closed, one that stays idle longer than
-IDLE_TIMEOUT is closed, and nothing a client sends can affect another connection.  A user
+IDLE_TIMEOUT is closed, and nothing a client sends can affect another connection.  The bytes
+of unfinished calls (and of calls being answered) beyond PENDING_FREE a connection are counted
+against its user's budget (`max_pending_per_user`) and against one for all users
+(`max_pending`): a connection that would go over either gets PendingTooLarge and is closed, so
+that neither one user's connections nor all of them together hold memory without bound.
+
+Every call's parameters are checked against the method's declaration in the interface
+description before its handler runs (trustd.api.idl): undeclared, missing or mistyped
+parameters get org.varlink.service.InvalidParameter; a method the description declares but
+no handler implements gets MethodNotImplemented.  JSON nested deeper than the decoder can go
+is answered InvalidParameter too.  A user
 other than root and the daemon's own may hold at most `max_per_user` connections at once
 (each holds a thread): one more is answered TooManyConnections and closed, so that no user
 can take every thread from the others.
@@ -28,14 +38,19 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from trustd.api import idl
 
 log = logging.getLogger("trustd.api")
 
 MAX_MESSAGE = 8 * 1024 * 1024  # a chain of a few certificates is a few kB; leave room for imports
 IDLE_TIMEOUT = 120.0
 MAX_CONNECTIONS_PER_USER = 64
+PENDING_FREE = 64 * 1024  # of a connection's unfinished bytes, not counted (any ordinary call)
+MAX_PENDING_PER_USER = 2 * MAX_MESSAGE  # bytes of unfinished calls of one user, past the free
+MAX_PENDING = 8 * MAX_MESSAGE  # of all users together
 SERVICE = "org.varlink.service"
 
 
@@ -118,6 +133,15 @@ class Interface:
     description: str
     methods: dict[str, Handler]
     streaming: frozenset[str] = frozenset()
+    definition: idl.Definition = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.definition = idl.parse(self.description)
+        if self.definition.name != self.name:
+            raise ValueError(f"the description is of {self.definition.name}, not {self.name}")
+        undeclared = set(self.methods) - set(self.definition.methods)
+        if undeclared:
+            raise ValueError(f"{self.name} does not declare {', '.join(sorted(undeclared))}")
 
 
 @dataclass
@@ -135,13 +159,20 @@ class VarlinkServer:
         self,
         info: ServiceInfo,
         interfaces: list[Interface],
+        *,
         idle_timeout: float = IDLE_TIMEOUT,
         max_per_user: int = MAX_CONNECTIONS_PER_USER,
+        max_pending_per_user: int = MAX_PENDING_PER_USER,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         self.info = info
         self.idle_timeout = idle_timeout
         self.max_per_user = max_per_user
+        self.max_pending_per_user = max_pending_per_user
+        self.max_pending = max_pending
         self._connections: collections.Counter[int] = collections.Counter()
+        self._pending: collections.Counter[int] = collections.Counter()
+        self._pending_total = 0
         self._unlimited = frozenset({0, os.geteuid()})
         self.interfaces = {i.name: i for i in interfaces}
         self._servers: list[_ThreadedServer] = []
@@ -232,6 +263,28 @@ class VarlinkServer:
             if not self._connections[uid]:
                 del self._connections[uid]
 
+    # -- bytes of unfinished calls per user ----------------------------------------------------
+
+    def hold(self, uid: int, more: int) -> int:
+        """Count `more` bytes against `uid`'s budget and the total; 0 when they fit, else the
+        limit that they would exceed (nothing counted)."""
+        with self._active_lock:
+            if self._pending[uid] + more > self.max_pending_per_user:
+                return self.max_pending_per_user
+            if self._pending_total + more > self.max_pending:
+                return self.max_pending
+            self._pending[uid] += more
+            self._pending_total += more
+            return 0
+
+    def unhold(self, uid: int, less: int) -> None:
+        """`less` bytes of `uid` counted by hold() are gone."""
+        with self._active_lock:
+            self._pending[uid] -= less
+            self._pending_total -= less
+            if not self._pending[uid]:
+                del self._pending[uid]
+
     # -- dispatch ------------------------------------------------------------------------------
 
     def replies(self, peer: Peer, call: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -248,23 +301,42 @@ class VarlinkServer:
     def _replies(self, peer: Peer, call: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         """The reply messages for one call (errors become error replies)."""
         method = call.get("method")
-        parameters = call.get("parameters", {})
+        parameters = call.get("parameters")
+        parameters = {} if parameters is None else parameters
         more = bool(call.get("more", False))
-        if not isinstance(method, str) or "." not in method or not isinstance(parameters, dict):
+        if not isinstance(method, str) or "." not in method:
             yield _error(f"{SERVICE}.InvalidParameter", parameter="method")
             return
         interface_name, _, member = method.rpartition(".")
         try:
+            definition = (
+                SERVICE_DEFINITION
+                if interface_name == SERVICE
+                else getattr(self.interfaces.get(interface_name), "definition", None)
+            )
+            if definition is None:
+                yield _error(f"{SERVICE}.InterfaceNotFound", interface=_clip(interface_name))
+                return
+            declared = definition.methods.get(member)
+            if declared is None:
+                yield _error(f"{SERVICE}.MethodNotFound", method=_clip(method))
+                return
+            try:
+                idl.check_parameters(definition, declared, parameters)
+            except idl.Invalid as problem:
+                yield _error(
+                    f"{SERVICE}.InvalidParameter",
+                    parameter=problem.parameter,
+                    reason=problem.reason,
+                )
+                return
             if interface_name == SERVICE:
                 yield {"parameters": self._service(member, parameters)}
                 return
-            interface = self.interfaces.get(interface_name)
-            if interface is None:
-                yield _error(f"{SERVICE}.InterfaceNotFound", interface=interface_name)
-                return
+            interface = self.interfaces[interface_name]
             handler = interface.methods.get(member)
             if handler is None:
-                yield _error(f"{SERVICE}.MethodNotFound", method=method)
+                yield _error(f"{SERVICE}.MethodNotImplemented", method=method)
                 return
             if member in interface.streaming:
                 if not more:
@@ -308,6 +380,11 @@ def _error(name: str, **parameters: Any) -> dict[str, Any]:
     return {"error": name, "parameters": parameters}
 
 
+def _clip(name: str) -> str:
+    """A name the caller sent, short enough to send back and log."""
+    return name if len(name) <= idl.MAX_NAME else name[: idl.MAX_NAME] + "..."
+
+
 class _ThreadedServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -338,6 +415,7 @@ class _Connection(socketserver.BaseRequestHandler):
 
     request: socket.socket
     server: _ThreadedServer
+    held: int  # bytes of unfinished calls counted against the budgets
 
     def handle(self) -> None:
         varlink = self.server.varlink
@@ -364,6 +442,28 @@ class _Connection(socketserver.BaseRequestHandler):
             varlink.release(peer.uid)
 
     def _serve(self, varlink: VarlinkServer, peer: Peer) -> None:
+        self.held = 0  # bytes counted against the budgets of unfinished calls
+        try:
+            self._read(varlink, peer)
+        finally:
+            varlink.unhold(peer.uid, self.held)
+
+    def _hold(self, varlink: VarlinkServer, peer: Peer, size: int) -> bool:
+        """Count `size` bytes of unfinished calls for this connection (the first PENDING_FREE
+        free); False, after answering PendingTooLarge, when they do not fit."""
+        counted = max(0, size - PENDING_FREE)
+        if counted < self.held:
+            varlink.unhold(peer.uid, self.held - counted)
+        elif counted > self.held:
+            limit = varlink.hold(peer.uid, counted - self.held)
+            if limit:
+                log.warning("uid %d: unfinished calls hold too many bytes; closing one", peer.uid)
+                self._send(_error("io.trustd.Trust.PendingTooLarge", limit=limit))
+                return False
+        self.held = counted
+        return True
+
+    def _read(self, varlink: VarlinkServer, peer: Peer) -> None:
         buffer = bytearray()
         while True:
             try:
@@ -372,21 +472,32 @@ class _Connection(socketserver.BaseRequestHandler):
                 return
             if not chunk:
                 return
+            searched = len(buffer)
             buffer.extend(chunk)
-            while (end := buffer.find(b"\0")) >= 0:
-                message = bytes(buffer[:end])
-                del buffer[: end + 1]
-                if not self._answer(varlink, peer, message):
-                    return
-            if len(buffer) > MAX_MESSAGE:
+            if len(buffer) > MAX_MESSAGE and buffer.find(b"\0", searched) < 0:
                 self._send(_error("io.trustd.Trust.RequestTooLarge", limit=MAX_MESSAGE))
                 return
+            if not self._hold(varlink, peer, len(buffer)):
+                return
+            while (end := buffer.find(b"\0", searched)) >= 0:
+                message = bytes(buffer[:end])
+                buffer = buffer[end + 1 :]  # a new, smaller buffer: the old one's memory goes
+                searched = 0
+                answered = self._answer(varlink, peer, message)
+                del message
+                if not answered or not self._hold(varlink, peer, len(buffer)):
+                    return
 
     def _answer(self, varlink: VarlinkServer, peer: Peer, message: bytes) -> bool:
         try:
             call = json.loads(message)
         except (ValueError, UnicodeDecodeError):
             self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message"))
+            return False
+        except RecursionError:  # deeper than the decoder goes (no call of ours nests so deep)
+            log.warning("uid %d pid %d: a message nested too deeply", peer.uid, peer.pid)
+            self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message",
+                              reason="nested too deeply"))  # fmt: skip
             return False
         if not isinstance(call, dict):
             self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message"))
@@ -453,3 +564,5 @@ error PermissionDenied ()
 # Method is expected to be called with 'more' set to true, but wasn't
 error ExpectedMore ()
 """
+
+SERVICE_DEFINITION = idl.parse(SERVICE_DESCRIPTION)

@@ -1,10 +1,11 @@
 """The exceptions of the trustd client library.
 
-Every error the daemon can answer with (the ``error`` lines of ``io.trustd.Trust.varlink``) has
-its own class here, all derived from :class:`TrustdError`, which carries the qualified varlink
-error name in ``.name`` and the error's parameters in ``.parameters``.  Errors of the standard
-``org.varlink.service`` interface (MethodNotFound, ExpectedMore, ...) and any error this version
-does not know arrive as a plain :class:`TrustdError`.
+Every error the daemon can answer with (the ``error`` lines of ``io.trustd.Trust.varlink``, and
+the standard ``org.varlink.service`` errors it sends: InvalidParameter, MethodNotFound,
+InterfaceNotFound, MethodNotImplemented, ExpectedMore) has its own class here, all derived from
+:class:`TrustdError`, which carries the qualified varlink error name in ``.name`` and the
+error's parameters in ``.parameters``.  Any error this version does not know arrives as a plain
+:class:`TrustdError`.
 
 Problems on the client's side of the socket are :class:`ConnectionFailed` (the connection broke,
 timed out or could not be made), its subclass :class:`DaemonNotRunning` (no socket, or nobody
@@ -21,11 +22,16 @@ __all__ = [
     "ERRORS",
     "ConnectionFailed",
     "DaemonNotRunning",
+    "ExpectedMore",
+    "InterfaceNotFound",
     "InvalidCertificate",
     "InvalidParameter",
     "InvalidTrustSettings",
+    "MethodNotFound",
+    "MethodNotImplemented",
     "NoTrustSettings",
     "NotFound",
+    "PendingTooLarge",
     "PermissionDenied",
     "ProtocolError",
     "QuotaExceeded",
@@ -38,6 +44,7 @@ __all__ = [
 ]
 
 INTERFACE = "io.trustd.Trust"
+SERVICE = "org.varlink.service"
 START_HINT = (
     "start the system service with `sudo systemctl enable --now trustd.socket`, "
     "or a daemon of your own with `trustd`"
@@ -111,10 +118,17 @@ class UnknownPolicy(TrustdError):
 
 
 class InvalidParameter(TrustdError):
-    """A parameter is missing, of the wrong type or out of range."""
+    """A parameter is missing, of the wrong type, not one the method takes, or out of range
+    (the standard org.varlink.service.InvalidParameter; earlier daemons sent
+    io.trustd.Trust.InvalidParameter, which maps here too)."""
 
-    error_name = f"{INTERFACE}.InvalidParameter"
+    error_name = f"{SERVICE}.InvalidParameter"
     template = "invalid parameter {parameter}: {reason}"
+
+    def describe(self) -> str:
+        if "reason" not in self.parameters:  # the standard error needs only the name
+            return "invalid parameter {parameter}".format_map(_Missing(self.parameters))
+        return super().describe()
 
     @property
     def parameter(self) -> str:
@@ -215,6 +229,45 @@ class TooManyConnections(TrustdError):
     template = "too many connections to trustd from this user (the limit is {limit})"
 
 
+class PendingTooLarge(TrustdError):
+    """This user's unfinished calls (or all users') hold as many bytes as the daemon allows;
+    it closed the connection.  Sending the call again later can succeed."""
+
+    error_name = f"{INTERFACE}.PendingTooLarge"
+    template = (
+        "trustd is holding too many bytes of unfinished requests (the limit is {limit} bytes); "
+        "try again when other requests are done"
+    )
+
+
+class MethodNotFound(TrustdError):
+    """The daemon does not know the method (it is older than this client)."""
+
+    error_name = f"{SERVICE}.MethodNotFound"
+    template = "trustd does not know the method {method} (is the daemon older than the client?)"
+
+
+class MethodNotImplemented(TrustdError):
+    """The daemon's interface declares the method but the daemon does not implement it."""
+
+    error_name = f"{SERVICE}.MethodNotImplemented"
+    template = "trustd does not implement the method {method}"
+
+
+class InterfaceNotFound(TrustdError):
+    """The daemon does not serve the interface."""
+
+    error_name = f"{SERVICE}.InterfaceNotFound"
+    template = "trustd does not serve the interface {interface}"
+
+
+class ExpectedMore(TrustdError):
+    """The method streams its replies and must be called with ``more``."""
+
+    error_name = f"{SERVICE}.ExpectedMore"
+    template = "the method streams its replies and needs to be called with more"
+
+
 class ConnectionFailed(TrustdError):
     """The connection to trustd could not be made, broke, or timed out."""
 
@@ -258,9 +311,15 @@ ERRORS: dict[str, type[TrustdError]] = {
         StorageFailure,
         TooManyConnections,
         QuotaExceeded,
+        PendingTooLarge,
+        MethodNotFound,
+        MethodNotImplemented,
+        InterfaceNotFound,
+        ExpectedMore,
     )
 }
-"""The io.trustd.Trust errors by qualified varlink name."""
+"""The errors the daemon answers with, by qualified varlink name."""
+ERRORS[f"{INTERFACE}.InvalidParameter"] = InvalidParameter  # as earlier daemons sent it
 
 
 def from_reply(name: str, parameters: Mapping[str, Any] | None) -> TrustdError:
