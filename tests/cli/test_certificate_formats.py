@@ -383,7 +383,16 @@ def test_export_formats(cli: Cli, daemon: Daemon, pki: PKI, tmp_path: Path) -> N
     assert run.out.encode() == b"".join(formats.pem_armour(d).encode() for d in everything)
     assert all(len(line) <= 64 for line in run.out.splitlines())
     run = cli(
-        "export", "-k", "login.keychain", "-t", "certs", "-f", "pemseq", "-p", "-c", "export i"
+        "export",
+        "-k",
+        "/Library/Keychains/System.keychain",
+        "-t",
+        "certs",
+        "-f",
+        "pemseq",
+        "-p",
+        "-c",
+        "export i",
     )
     assert (run.code, run.out, run.err) == (0, intermediate.pem.decode(), "")
 

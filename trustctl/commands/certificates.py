@@ -4,10 +4,13 @@ trustd has two kinds of certificate store (candidate issuers for path building),
 in for `security`'s keychains: the shared store (domain "admin", searched for everyone, like
 System.keychain; root or the admin group only) and each user's own (domain "user", searched
 for that user only, like the login keychain).  `-k keychain` picks one (`keychain_domain`):
-System.keychain or SystemRootCertificates.keychain is the shared store, any other keychain
-the caller's own; without -k, the default keychain is root's System.keychain and a user's
-login keychain.  Keychain arguments of find-certificate and delete-certificate are accepted
-for compatibility; both search the shared store and the caller's own.
+System.keychain is the shared store, SystemRootCertificates.keychain the system anchors
+(read-only: find-certificate and export list them, changes fail with "Write permissions
+error."), any other keychain the caller's own; without -k, the default keychain is root's
+System.keychain and a user's login keychain (trustctl.keychains).  Keychain arguments of
+find-certificate and delete-certificate name the stores searched, in order; without one, the
+search list (the caller's own store, then the shared one).  delete-certificate deletes from the
+first of them that holds the certificate, and only there.
 
 - `add-certificates [-k keychain] file...` stores every certificate of each file: DER, PEM
   with one or more blocks, PKCS#7 (DER or PEM) or PKCS#12 without a password (trustd.certfiles
@@ -21,7 +24,7 @@ for compatibility; both search the shared store and the caller's own.
   lines; without `-p` an attribute dump; with `-m` `email addresses: a, b`; with `-p` the PEM.
   The attribute dump has the attributes of Apple's certificate records, in its order::
 
-      keychain: "trustd"
+      keychain: "<path of the keychain holding it>"
       version: 512
       class: 0x80001000
       attributes:
@@ -97,6 +100,7 @@ from trustctl.progress import progress
 from trustd import certfiles as formats
 
 if TYPE_CHECKING:
+    from trustctl.keychains import Store
     from trustd.client import Client
     from trustd.client.errors import TrustdError
     from trustd.client.models import StoredCertificate
@@ -108,11 +112,11 @@ NOT_FOUND_STATUS = 44  # find-certificate's exit status when nothing matches
 DECODE = "Unable to decode the provided data."  # errSecDecode
 DUPLICATE = "The specified item already exists in the keychain."  # errSecDuplicateItem
 DEFAULT_KEYCHAIN = "default keychain"
-STORE_NAME = "trustd"  # what the attribute dump shows as the keychain
 CERTIFICATE_CLASS = 0x80001000  # CSSM_DL_DB_RECORD_X509_CERTIFICATE
 RECORD_VERSION = 512
 CERT_TYPE_X509V3 = 1  # CSSM_CERT_X_509v3
 CERT_ENCODING_DER = 3  # CSSM_CERT_ENCODING_DER
+IMPORT_API = "SecKeychainItemImport"
 BATCH_CERTIFICATES = 500  # per AddCertificates call
 BATCH_BYTES = 4 * 1024 * 1024  # of DER per call: base64 in JSON stays well under 8 MiB
 IMPORT_TYPES = ("cert", "agg")  # security import -t, for certificates
@@ -121,7 +125,11 @@ EXPORT_TYPES = ("certs", "all")  # security export -t; trustd has nothing but ce
 # -- options (module level, for ruff's B008) ---------------------------------------------------
 
 KeychainOption = typer.Option(
-    None, "-k", metavar="keychain", help="Keychain name, used in messages only."
+    None,
+    "-k",
+    metavar="keychain",
+    help="System.keychain: the shared store; SystemRootCertificates.keychain: the system "
+    "anchors (read-only); any other: your own store.",
 )
 FilesArgument = typer.Argument(
     ..., metavar="file...", help="Certificate files (DER, PEM, PKCS#7 or PKCS#12)."
@@ -137,7 +145,9 @@ HashOption = typer.Option(
     False, "-Z", help="Print the SHA-256 and SHA-1 hashes of the certificate."
 )
 KeychainsArgument = typer.Argument(
-    None, metavar="[keychain...]", help="Keychains (accepted; trustd has one store)."
+    None,
+    metavar="[keychain...]",
+    help="Keychains to search (default: the search list, your own store then System.keychain).",
 )
 JsonOption = typer.Option(False, "--json", help="Print the matches as JSON.")
 DeleteNameOption = typer.Option(
@@ -220,25 +230,28 @@ def batches(
     return runs
 
 
-SYSTEM_KEYCHAINS = ("System.keychain", "SystemRootCertificates.keychain")
+def keychain_domain(keychain: str | None, api: str = "SecCertificateAddToKeychain") -> str:
+    """The daemon's domain for the store `keychain` stands for ("admin": the shared store,
+    "user": the caller's own; see trustctl.keychains); the system roots keychain is refused
+    with `api`'s write-permissions line."""
+    from trustctl.keychains import writable_domain
 
-
-def keychain_domain(keychain: str | None) -> str:
-    """The trustd store a `security` keychain stands for: "admin" (the shared store) or "user"
-    (the caller's own); see the module docstring."""
-    if keychain is None:
-        return "admin" if os.geteuid() == 0 else "user"
-    name = os.path.basename(keychain.rstrip("/"))
-    return "admin" if name.startswith(SYSTEM_KEYCHAINS) else "user"
+    return writable_domain(keychain, api)
 
 
 def store_certificates(
-    client: Client, ders: Sequence[bytes], label: str, into: Stored, keychain: str | None
+    client: Client,
+    ders: Sequence[bytes],
+    label: str,
+    into: Stored,
+    keychain: str | None,
+    *,
+    api: str = "SecCertificateAddToKeychain",
 ) -> None:
     """Add `ders` to the store `keychain` stands for, in batches, with a progress bar on a
     terminal; `into` records each batch as it completes, so that a failure part-way still
     says what was stored."""
-    domain = keychain_domain(keychain)
+    domain = keychain_domain(keychain, api)
     with progress(batches(ders), label, weight=len) as steps:
         for batch in steps:
             result = client.add_certificates(batch, domain)
@@ -264,6 +277,7 @@ def add_certificates(
     from trustd.client.errors import InvalidCertificate, TrustdError
 
     where = keychain if keychain is not None else DEFAULT_KEYCHAIN
+    keychain_domain(keychain)  # the system roots keychain is refused before anything is read
     failed = False
     with ctx.obj.client() as client:
         for path in files:
@@ -323,7 +337,7 @@ def blob_text(data: bytes) -> str:
     return f'0x{data.hex().upper()}  "{escaped}"'
 
 
-def attribute_dump(stored: StoredCertificate) -> list[str]:
+def attribute_dump(stored: StoredCertificate, keychain: str) -> list[str]:
     """The `security`-style attribute dump of a stored certificate (module docstring)."""
     import hashlib
 
@@ -339,7 +353,7 @@ def attribute_dump(stored: StoredCertificate) -> list[str]:
         return f'    "{name}"<blob>={"<NULL>" if value is None else blob_text(value)}'
 
     return [
-        f'keychain: "{STORE_NAME}"',
+        f'keychain: "{keychain}"',
         f"version: {RECORD_VERSION}",
         f"class: 0x{CERTIFICATE_CLASS:08X}",
         "attributes:",
@@ -355,8 +369,9 @@ def attribute_dump(stored: StoredCertificate) -> list[str]:
     ]
 
 
-def _as_json(stored: StoredCertificate) -> dict[str, Any]:
+def _as_json(stored: StoredCertificate, keychain: str) -> dict[str, Any]:
     return {
+        "keychain": keychain,
         "sha1": stored.sha1.upper(),
         "sha256": stored.sha256.upper(),
         "subject": stored.subject,
@@ -378,22 +393,25 @@ def find_certificate(
     print_hash: bool = HashOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Find a certificate item (in trustd's certificate store)."""
+    """Find a certificate item (in the keychains named, else the search list)."""
+    from trustctl.keychains import certificates_in, path_of, stores
+
+    criteria = {k: v for k, v in (("subject", name), ("email", email)) if v is not None}
     with ctx.obj.client() as client:
-        found = client.find_certificates(subject=name, email=email)
+        found = certificates_in(client, stores(keychains), **criteria)
     if not found:
         raise Failure(f"trustctl: SecKeychainSearchCopyNext: {ITEM_NOT_FOUND}", NOT_FOUND_STATUS)
     matches = list(found) if find_all else [found[0]]
     if as_json:
-        emit_json([_as_json(stored) for stored in matches])
+        emit_json([_as_json(stored, path_of(store)) for store, stored in matches])
         return
-    for stored in matches:
+    for store, stored in matches:
         lines: list[str] = []
         if print_hash:
             lines.append(f"SHA-256 hash: {stored.sha256.upper()}")
             lines.append(f"SHA-1 hash: {stored.sha1.upper()}")
         if not pem:
-            lines.extend(attribute_dump(stored))
+            lines.extend(attribute_dump(stored, path_of(store)))
         if print_email:
             lines.append(f"email addresses: {', '.join(email_addresses(stored.certificate))}")
         if pem:
@@ -436,8 +454,17 @@ def _exact(stored: StoredCertificate, name: str) -> bool:
     return any(candidate.casefold() == wanted for candidate in names)
 
 
-def unique_certificate(client: Client, name: str | None, digest: str | None) -> StoredCertificate:
-    """The one certificate that -c/-Z designate, or a Failure (none, or ambiguous)."""
+def unique_certificate(
+    client: Client,
+    name: str | None,
+    digest: str | None,
+    keychains: Sequence[str] | None = None,
+) -> tuple[Store, StoredCertificate]:
+    """The one certificate that -c/-Z designate in the keychains named (else the search list),
+    with the first of those stores that holds it; or a Failure (none, or ambiguous).  A
+    certificate held by two stores is one certificate, not an ambiguity."""
+    from trustctl.keychains import certificates_in, stores, unique_by_certificate
+
     what = digest if digest is not None else name or ""
     criteria: dict[str, str] = {}
     if digest is not None:
@@ -447,9 +474,9 @@ def unique_certificate(client: Client, name: str | None, digest: str | None) -> 
         criteria.update(by_digest)
     if name is not None:
         criteria["subject"] = name
-    found = list(client.find_certificates(**criteria))
+    found = unique_by_certificate(certificates_in(client, stores(keychains), **criteria))
     if len(found) > 1 and name is not None:
-        exact = [stored for stored in found if _exact(stored, name)]
+        exact = [pair for pair in found if _exact(pair[1], name)]
         found = exact or found
     if not found:
         raise _unable(what)
@@ -486,12 +513,18 @@ def delete_certificate(
 
     if name is None and digest is None:
         raise _Usage(ctx)
+    from trustctl.keychains import DELETE_REFUSED, Store, read_only_reason
+
     with ctx.obj.client() as client:
-        stored = unique_certificate(client, name, digest)
+        store, stored = unique_certificate(client, name, digest, keychains)
+        if store is Store.SYSTEM:
+            raise Failure(
+                f"trustctl: SecKeychainItemDelete: {DELETE_REFUSED}\n{read_only_reason()}"
+            )
         if trust:
             _remove_trust(client, stored)
         try:
-            client.delete_certificate(stored.sha1, "user" if stored.source == "user" else "admin")
+            client.delete_certificate(stored.sha1, store.value)
         except NotFound:
             raise _unable(digest if digest is not None else name or "") from None
         except TrustdError as problem:
@@ -525,6 +558,7 @@ def import_certificates(
     if fmt is not None and fmt.lower() not in formats.READ_FORMATS:
         choices = ", ".join(formats.READ_FORMATS)
         raise _Usage(ctx, f'trustctl: format "{fmt}": trustd imports {choices}')
+    keychain_domain(keychain, IMPORT_API)  # the system roots keychain is refused first
     try:
         data = input_file.read_bytes()
     except OSError as problem:
@@ -539,7 +573,9 @@ def import_certificates(
     stored = Stored()
     with ctx.obj.client() as client:
         try:
-            store_certificates(client, certificates, "Importing certificates", stored, keychain)
+            store_certificates(
+                client, certificates, "Importing certificates", stored, keychain, api=IMPORT_API
+            )
         except TrustdError as problem:
             _reraise_connection(problem)
             why = DECODE if isinstance(problem, InvalidCertificate) else str(problem)
@@ -584,12 +620,15 @@ def export_certificates(
         criteria.update(by_digest)
     if name is not None:
         criteria["subject"] = name
+    from trustctl.keychains import certificates_in, stores, unique_by_certificate
+
     with ctx.obj.client() as client:
-        found = client.find_certificates(**criteria)
+        wanted = stores(None if keychain is None else [keychain])
+        found = unique_by_certificate(certificates_in(client, wanted, **criteria))
     if not found:
         raise Failure(f"trustctl: SecKeychainItemExport: {ITEM_NOT_FOUND}")
     try:
-        data = formats.write_certificates([s.certificate for s in found], fmt, pem=pem)
+        data = formats.write_certificates([s.certificate for _, s in found], fmt, pem=pem)
     except formats.CannotEncode as problem:
         raise Failure(f"trustctl: SecKeychainItemExport: {problem}") from None
     if outfile is None:
