@@ -175,6 +175,18 @@ PassphraseOption = typer.Option(None, "-P", metavar="passphrase", help="PKCS#12 
 ImportJsonOption = typer.Option(
     False, "--json", help="Print the numbers imported and existing, and the SHA-1s, as JSON."
 )
+NO_EFFECT = "Accepted for security's scripts; no effect: trustd holds no keys or access lists."
+TrustedAppOption = typer.Option(
+    None, "-T", metavar="appPath", help=f"An application allowed to use the key. {NO_EFFECT}"
+)
+AnyAppOption = typer.Option(False, "-A", help=f"Any application may use the key. {NO_EFFECT}")
+NonExtractableOption = typer.Option(
+    False, "-x", help=f"Private keys non-extractable after import. {NO_EFFECT}"
+)
+WrappedOption = typer.Option(False, "-w", help=f"Private keys are wrapped. {NO_EFFECT}")
+AttributeOption = typer.Option(
+    None, "-a", metavar="name value", help=f"An attribute for the imported items. {NO_EFFECT}"
+)
 ExportTypeOption = typer.Option(
     "certs", "-t", metavar="type", help="certs (or all: trustd stores certificates only)."
 )
@@ -534,6 +546,25 @@ def delete_certificate(
 
 # -- import -------------------------------------------------------------------------------------
 
+KEY_NOT_KEPT = "the private key was not imported: trustd stores certificates only"
+
+
+def holds_private_key(data: bytes, password: bytes | None) -> bool:
+    """Whether `data` (PEM, or PKCS#12 that `password` opens) carries a private key."""
+    if b"PRIVATE KEY-----" in data:
+        return True
+    if b"-----BEGIN " in data:
+        return False
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    for attempt in (None, b"") if password is None else (password,):
+        try:
+            return pkcs12.load_pkcs12(data, attempt).key is not None
+        except (ValueError, TypeError):
+            continue
+    return False
+
+
 
 def count_text(number: int) -> str:
     """`1 certificate`, `2 certificates`."""
@@ -549,8 +580,17 @@ def import_certificates(
     fmt: str | None = ImportFormatOption,
     passphrase: str | None = PassphraseOption,
     as_json: bool = ImportJsonOption,
+    trusted_apps: list[str] | None = TrustedAppOption,
+    any_app: bool = AnyAppOption,
+    non_extractable: bool = NonExtractableOption,
+    wrapped: bool = WrappedOption,
+    attribute: tuple[str, str] | None = AttributeOption,
 ) -> None:
-    """Import certificates from a file (DER, PEM, PKCS#7, PKCS#12) into trustd's store."""
+    """Import certificates from a file (DER, PEM, PKCS#7, PKCS#12) into trustd's store.
+
+    -T, -A, -x, -w and -a are accepted so that `security import` lines run unchanged; they
+    have no effect, as trustd holds no private keys and no access lists.  A private key in the
+    file is not kept (said on stderr)."""
     from trustd.client.errors import InvalidCertificate, TrustdError
 
     if item_type is not None and item_type not in IMPORT_TYPES:
@@ -581,6 +621,8 @@ def import_certificates(
             why = DECODE if isinstance(problem, InvalidCertificate) else str(problem)
             done = f" ({count_text(len(stored.added))} imported before)" if stored.added else ""
             raise Failure(f"trustctl: SecKeychainItemImport: {why}{done}") from None
+    if holds_private_key(data, password):
+        print(f"trustctl: {input_file}: {KEY_NOT_KEPT}", file=sys.stderr)
     if not stored.added:
         raise Failure(f"trustctl: SecKeychainItemImport: {DUPLICATE}")
     if as_json:
