@@ -80,8 +80,11 @@ def test_add_duplicate_reports_and_continues(
     assert (run.code, run.out) == (1, "")
     assert run.err == f"trustctl: {again}: already in default keychain\n"
     assert new.sha1 in stored_sha1s(daemon)
-    run = cli("add-certificates", "-k", "/tmp/my.keychain", again)
-    assert (run.code, run.err) == (1, f"trustctl: {again}: already in /tmp/my.keychain\n")
+    system = "/Library/Keychains/System.keychain"
+    run = cli("add-certificates", "-k", system, again)
+    assert (run.code, run.err) == (1, f"trustctl: {again}: already in {system}\n")
+    # Duplicates are per store: root's login keychain may hold its own copy.
+    assert cli("add-certificates", "-k", "/tmp/my.keychain", again).code == 0
 
 
 def test_add_unreadable_and_undecodable_files(
@@ -94,7 +97,9 @@ def test_add_unreadable_and_undecodable_files(
     assert (run.code, run.out) == (1, "")
     assert run.err == (
         f"Error reading file {missing}\n"
+        f"trustctl: {missing}: No such file or directory\n"
         "trustctl: SecCertificateAddToKeychain: Unable to decode the provided data.\n"
+        f"trustctl: {garbage}: not certificate data (DER or PEM certificates, PKCS#7 or PKCS#12)\n"
     )
     assert good.sha1 in stored_sha1s(daemon)
 

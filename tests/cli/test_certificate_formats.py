@@ -281,8 +281,9 @@ def test_import_pkcs12_passwords(cli: Cli, daemon: Daemon, pki: PKI, tmp_path: P
     missing = cli("import", path)
     assert (missing.code, missing.out) == (1, "")
     assert missing.err == (
-        "trustctl: SecKeychainItemImport: the PKCS#12 data is protected: "
-        "a password is needed (-P passphrase)\n"
+        "trustctl: SecKeychainItemImport: "
+        "MAC verification failed during PKCS12 import (wrong password?)\n"
+        "trustctl: the PKCS#12 data is protected: a password is needed (-P passphrase)\n"
     )
     wrong = cli("import", path, "-P", "open barley")
     assert (wrong.code, wrong.out) == (1, "")
@@ -329,8 +330,8 @@ def test_import_errors(cli: Cli, daemon: Daemon, pki: PKI, tmp_path: Path) -> No
     run = cli("import", write(tmp_path, "garbage.p12", b"\x00garbage"))
     assert (run.code, run.out) == (1, "")
     assert run.err == (
-        "trustctl: SecKeychainItemImport: Unable to decode the provided data. "
-        "(not certificate data (DER or PEM certificates, PKCS#7 or PKCS#12))\n"
+        "trustctl: SecKeychainItemImport: Unable to decode the provided data.\n"
+        "trustctl: not certificate data (DER or PEM certificates, PKCS#7 or PKCS#12)\n"
     )
     good = write(tmp_path, "root.pem", root.pem + pki.root("Import Errors Two").pem)
     run = cli("import", good, "-f", "x509")
@@ -371,7 +372,10 @@ def test_add_certificates_reads_pkcs7_and_pkcs12(
     locked = write(tmp_path, "locked.p12", p12(pki.root("Add Locked"), [], b"pw"))
     run = cli("add-certificates", locked)
     assert (run.code, run.out) == (1, "")
-    assert run.err == "trustctl: SecCertificateAddToKeychain: Unable to decode the provided data.\n"
+    assert run.err.startswith(
+        "trustctl: SecCertificateAddToKeychain: Unable to decode the provided data.\n"
+        f"trustctl: {locked}: the PKCS#12 data is protected"
+    )
 
 
 # -- export -------------------------------------------------------------------------------------

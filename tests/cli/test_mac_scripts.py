@@ -56,3 +56,94 @@ def test_import_accepts_key_and_access_flags(users: Users, uid: int) -> None:
         assert f"SHA-1 hash: {certificate.sha1.upper()}\n" in run.out
     help_text = users.run("import", "--help", uid=uid).out
     assert "no effect" in help_text and "-T" in help_text
+
+
+# -- errors: Apple's first line, then the reason and a hint -------------------------------------
+
+KEY_PEM = SYSTEM_ROOT.key.private_bytes(  # type: ignore[union-attr]
+    serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8,
+    serialization.NoEncryption(),
+)
+BAD_PEM = b"-----BEGIN CERTIFICATE-----\nMIIB!!not base64!!\n-----END CERTIFICATE-----\n"
+
+
+@pytest.mark.parametrize("uid", [0, PLAIN], ids=["root", "user"])
+def test_unreadable_certificate_files_say_why(users: Users, uid: int) -> None:
+    missing = str(users.files / "missing.pem")
+    garbage = users.write("garbage.pem", b"garbage\n")
+    bad = users.write("bad-block.pem", BAD_PEM)
+    key = users.write("key.pem", KEY_PEM)
+    reasons = {
+        missing: "No such file or directory",
+        garbage: "not certificate data (DER or PEM certificates, PKCS#7 or PKCS#12)",
+        bad: "damaged base64 in a PEM CERTIFICATE block",
+        key: "it holds a private key, not a certificate",
+    }
+    for path, reason in reasons.items():
+        for command in ("add-trusted-cert", "remove-trusted-cert"):
+            run = users.run(command, path, uid=uid)
+            assert (run.code, run.out) == (1, ""), (command, path)
+            assert run.err == f"Error reading file {path}\ntrustctl: {path}: {reason}\n"
+        run = users.run("verify-cert", "-c", path, uid=uid)
+        assert run.err == f"Error reading file {path}\ntrustctl: {path}: {reason}\n"
+    run = users.run("add-certificates", garbage, key, uid=uid)
+    decode = "trustctl: SecCertificateAddToKeychain: Unable to decode the provided data."
+    assert (run.code, run.out) == (1, "")
+    assert run.err == (
+        f"{decode}\ntrustctl: {garbage}: {reasons[garbage]}\n"
+        f"{decode}\ntrustctl: {key}: {reasons[key]}\n"
+    )
+
+
+def test_usage_errors_name_the_bad_value_and_the_choices(users: Users) -> None:
+    root = users.write("usage-root.pem", BUILD.root("Scripts Usage Root").pem)
+    run = users.run("add-trusted-cert", "-d", "-p", "sll", root)
+    assert run.code == 2
+    first, usage = run.err.splitlines()[:2]
+    assert first == (
+        'trustctl: -p "sll" is not valid; use one of: ssl, smime, codeSign, IPSec, basic, '
+        "swUpdate, pkgSign, eap, macappstore, appleID, timestamping"
+    )
+    assert usage.startswith("Usage: trustctl add-trusted-cert ")
+    run = users.run("add-trusted-cert", "-r", "trustroot", root)
+    assert run.code == 2
+    assert run.err.splitlines()[0] == (
+        'trustctl: -r "trustroot" is not valid; use one of: trustRoot, trustAsRoot, deny, '
+        "unspecified"
+    )
+    run = users.run("find-certificate", "-Z", "-c")  # the subcommand's usage, not the generic
+    assert run.code == 2
+    assert run.err.splitlines()[:2] == [
+        "trustctl: Option '-c' requires an argument.",
+        "Usage: trustctl find-certificate [OPTIONS] [keychain]...",
+    ]
+
+
+def test_intermediate_with_the_default_trust_root_gets_the_hint(users: Users) -> None:
+    root = BUILD.root("Scripts Hint Root")
+    inter = users.write("hint-int.pem", BUILD.intermediate(root, "Scripts Hint CA").pem)
+    run = users.run("add-trusted-cert", "-d", inter)
+    assert (run.code, run.out) == (1, "")
+    assert run.err.splitlines() == [
+        "SecTrustSettingsSetTrustSettings: One or more parameters passed to a function were not"
+        " valid.",
+        "trustctl: an unconstrained (TrustRoot) setting needs a self-signed certificate",
+        "trustctl: hint: the certificate is not self-signed, and trustRoot (the default result)"
+        " is for roots; use -r trustAsRoot to trust an intermediate or a leaf as if it were a"
+        " root",
+    ]
+    assert users.run("add-trusted-cert", "-d", "-r", "trustAsRoot", inter).code == 0
+
+
+def test_socket_permission_error_has_a_hint(users: Users) -> None:
+    private = users.base / "private-run"
+    private.mkdir(mode=0o700, exist_ok=True)
+    socket_path = str(private / "trustd.sock")
+    run = users.run("--socket", socket_path, "find-certificate", "-a", uid=PLAIN)
+    assert (run.code, run.out) == (1, "")
+    first, hint = run.err.splitlines()
+    assert first.startswith(f"trustctl: cannot connect to trustd at {socket_path}: ")
+    assert "Permission denied" in first
+    assert hint.startswith(f"trustctl: hint: uid {PLAIN} may not open {socket_path}")
+    assert "--socket" in hint and "TRUSTD_SOCKET" in hint

@@ -111,6 +111,7 @@ ITEM_NOT_FOUND = "The specified item could not be found in the keychain."  # err
 NOT_FOUND_STATUS = 44  # find-certificate's exit status when nothing matches
 DECODE = "Unable to decode the provided data."  # errSecDecode
 DUPLICATE = "The specified item already exists in the keychain."  # errSecDuplicateItem
+PKCS12_PASSWORD = "MAC verification failed during PKCS12 import (wrong password?)"  # -25264
 DEFAULT_KEYCHAIN = "default keychain"
 CERTIFICATE_CLASS = 0x80001000  # CSSM_DL_DB_RECORD_X509_CERTIFICATE
 RECORD_VERSION = 512
@@ -146,7 +147,7 @@ HashOption = typer.Option(
 )
 KeychainsArgument = typer.Argument(
     None,
-    metavar="[keychain...]",
+    metavar="keychain",
     help="Keychains to search (default: the search list, your own store then System.keychain).",
 )
 JsonOption = typer.Option(False, "--json", help="Print the matches as JSON.")
@@ -286,6 +287,7 @@ def add_certificates(
     keychain: str | None = KeychainOption,
 ) -> None:
     """Add certificates to a keychain (trustd's certificate store)."""
+    from trustctl.reasons import certificate_data_problem, lines, unreadable_file
     from trustd.client.errors import InvalidCertificate, TrustdError
 
     where = keychain if keychain is not None else DEFAULT_KEYCHAIN
@@ -295,14 +297,18 @@ def add_certificates(
         for path in files:
             try:
                 data = path.read_bytes()
-            except OSError:
-                print(f"Error reading file {path}", file=sys.stderr)
+            except OSError as problem:
+                print(
+                    lines(f"Error reading file {path}", unreadable_file(path, problem)),
+                    file=sys.stderr,
+                )
                 failed = True
                 continue
             try:
                 certificates = formats.read_certificates(data)
             except formats.UndecodableData:
-                print(f"trustctl: SecCertificateAddToKeychain: {DECODE}", file=sys.stderr)
+                first = f"trustctl: SecCertificateAddToKeychain: {DECODE}"
+                print(lines(first, f"{path}: {certificate_data_problem(data)}"), file=sys.stderr)
                 failed = True
                 continue
             stored = Stored()
@@ -565,7 +571,6 @@ def holds_private_key(data: bytes, password: bytes | None) -> bool:
     return False
 
 
-
 def count_text(number: int) -> str:
     """`1 certificate`, `2 certificates`."""
     return f"{number} certificate{'' if number == 1 else 's'}"
@@ -591,6 +596,7 @@ def import_certificates(
     -T, -A, -x, -w and -a are accepted so that `security import` lines run unchanged; they
     have no effect, as trustd holds no private keys and no access lists.  A private key in the
     file is not kept (said on stderr)."""
+    from trustctl.reasons import certificate_data_problem, lines
     from trustd.client.errors import InvalidCertificate, TrustdError
 
     if item_type is not None and item_type not in IMPORT_TYPES:
@@ -607,9 +613,12 @@ def import_certificates(
     try:
         certificates = formats.read_certificates(data, fmt=fmt, password=password)
     except formats.PasswordNeeded as problem:
-        raise Failure(f"trustctl: SecKeychainItemImport: {problem} (-P passphrase)") from None
+        why = f"{problem} (-P passphrase)"
+        raise Failure(lines(f"trustctl: SecKeychainItemImport: {PKCS12_PASSWORD}", why)) from None
     except formats.UndecodableData as problem:
-        raise Failure(f"trustctl: SecKeychainItemImport: {DECODE} ({problem})") from None
+        first = PKCS12_PASSWORD if "wrong password" in str(problem) else DECODE
+        why = certificate_data_problem(data) if "no certificate" in str(problem) else str(problem)
+        raise Failure(lines(f"trustctl: SecKeychainItemImport: {first}", why)) from None
     stored = Stored()
     with ctx.obj.client() as client:
         try:

@@ -182,14 +182,18 @@ def _atoi(text: str) -> int:
 
 def _read_certificate(path: str) -> Any:
     """readCertFile: PEM (first block) or DER; "Error reading file <f>" rc 1."""
+    from trustctl.reasons import lines, unreadable_file
     from trustd.core.certificates import MalformedCertificate, parse_certificate
 
     try:
         with open(path, "rb") as handle:
             data = handle.read()
+    except OSError as problem:
+        raise Failure(lines(f"Error reading file {path}", unreadable_file(path, problem))) from None
+    try:
         return parse_certificate(data)
-    except (OSError, MalformedCertificate):
-        raise Failure(f"Error reading file {path}") from None
+    except MalformedCertificate:
+        raise Failure(lines(f"Error reading file {path}", unreadable_file(path))) from None
 
 
 def _say(ctx: typer.Context, text: str) -> None:
@@ -302,10 +306,12 @@ def add_trusted_cert(
     ):
         if len(values) > MAX_REPEATS:
             raise _Usage(ctx, f"Too many {what} arguments.")
+    from trustctl.reasons import choices
+
     result = TRUST_ROOT
     if result_type is not None:
         if result_type not in RESULT_TYPES:
-            raise _Usage(ctx)
+            raise _Usage(ctx, "trustctl: " + choices("-r", result_type, RESULT_TYPES))
         result = RESULT_TYPES[result_type]
     errors: list[int] = []
     for text in allowed_errors or []:
@@ -339,7 +345,8 @@ def add_trusted_cert(
                 key_usage=0 if key_usage is None else _atoi(key_usage),
             )
         except KeyError:
-            raise _Usage(ctx) from None
+            bad = next(p for p in policies if p not in ADD_POLICIES)
+            raise _Usage(ctx, "trustctl: " + choices("-p", bad, ADD_POLICIES)) from None
     if settings_out is not None:
         _add_to_file(
             ctx,
@@ -364,9 +371,25 @@ def add_trusted_cert(
                 constraints,
             )
         except TrustdError as problem:
-            raise _daemon_failure(
+            failure = _daemon_failure(
                 "SecTrustSettingsSetTrustSettings", problem, InvalidTrustSettings=PARAM
-            ) from None
+            )
+            raise _with_reason(failure, problem, certificate, result) from None
+
+
+def _with_reason(failure: Exception, problem: Any, certificate: Any, result: int) -> Exception:
+    """errSecParam's line, then the daemon's reason, and the -r trustAsRoot hint for a
+    certificate that is not self-signed given the default trustRoot."""
+    from trustctl.reasons import TRUST_AS_ROOT_HINT, lines
+    from trustd.client.errors import InvalidTrustSettings
+
+    if not isinstance(failure, Failure) or not isinstance(problem, InvalidTrustSettings):
+        return failure
+    reason = str(problem.parameters.get("reason") or problem)
+    hint = None
+    if result == TRUST_ROOT and certificate.subject_der != certificate.issuer_der:
+        hint = TRUST_AS_ROOT_HINT
+    return Failure(lines(failure.message, reason, hint), failure.code)
 
 
 def _add_to_store(client: Any, der: bytes, keychain: str) -> None:

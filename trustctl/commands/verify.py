@@ -296,12 +296,17 @@ def policy_for(kind: str, name: str | None, client_side: bool) -> Policy:
 
 def read_certificate(path: Path) -> bytes:
     """A certificate file (PEM, the first block, or DER) as DER; "Error reading file" if not."""
+    from trustctl.reasons import lines, unreadable_file
     from trustd.core.certificates import MalformedCertificate, parse_certificate
 
     try:
-        return parse_certificate(path.read_bytes()).der
-    except (OSError, MalformedCertificate):
-        raise Failure(f"Error reading file {path}") from None
+        data = path.read_bytes()
+    except OSError as problem:
+        raise Failure(lines(f"Error reading file {path}", unreadable_file(path, problem))) from None
+    try:
+        return parse_certificate(data).der
+    except MalformedCertificate:
+        raise Failure(lines(f"Error reading file {path}", unreadable_file(path))) from None
 
 
 def fetch_server_chain(host: str, port: int) -> list[bytes]:
