@@ -147,3 +147,56 @@ def test_socket_permission_error_has_a_hint(users: Users) -> None:
     assert "Permission denied" in first
     assert hint.startswith(f"trustctl: hint: uid {PLAIN} may not open {socket_path}")
     assert "--socket" in hint and "TRUSTD_SOCKET" in hint
+
+
+# -- default-keychain and list-keychains -------------------------------------------------------
+
+
+def test_default_keychain_and_search_list(users: Users) -> None:
+    user_login = f"{users.home}/Library/Keychains/login.keychain-db"
+    root_login = f"{users.base}/root-home/Library/Keychains/login.keychain-db"
+    system = '    "/Library/Keychains/System.keychain"\n'
+    expected = {
+        (0, "default-keychain"): system,
+        (0, "list-keychains"): f'    "{root_login}"\n{system}',
+        (PLAIN, "default-keychain"): f'    "{user_login}"\n',
+        (PLAIN, "list-keychains"): f'    "{user_login}"\n{system}',
+    }
+    for (uid, command), out in expected.items():
+        for args in ((command,), (command, "-d", "user")):
+            run = users.run(*args, uid=uid)
+            assert (run.code, run.out, run.err) == (0, out, ""), (uid, args)
+        run = users.run(command, "-d", "system", uid=uid)
+        assert (run.code, run.out, run.err) == (0, system, ""), (uid, command)
+    assert users.run("list-keychains", "-d", "common").out == ""
+    run = users.run("default-keychain", "-d", "dynamic")
+    assert (run.code, run.err) == (
+        1,
+        "trustctl: SecKeychainCopyDomainDefault: A default keychain could not be found.\n",
+    )
+    run = users.run("list-keychains", "-d", "users")
+    assert run.code == 2
+    assert run.err.startswith(
+        'trustctl: -d "users" is not valid; use one of: user, system, common, dynamic\n'
+    )
+
+
+def test_captured_default_keychain_works_in_later_commands(users: Users) -> None:
+    """`KC=$(security default-keychain -d user | xargs)`, then `-k "$KC"`: the same store."""
+    mine = BUILD.root("Scripts Captured Keychain")
+    captured = users.as_user("default-keychain", "-d", "user").out.strip().strip('"')
+    pem = users.write("captured.pem", mine.pem)
+    run = users.as_user("add-certificates", "-k", captured, pem)
+    assert (run.code, run.err) == (0, "")
+    run = users.as_user("find-certificate", "-c", "Captured Keychain", captured)
+    assert run.code == 0 and f'keychain: "{captured}"' in run.out
+    # Setting is accepted (scripts go on) but changes nothing, and says so.
+    listed = users.as_user("list-keychains", "-d", "user").out.split()
+    run = users.as_user(
+        "list-keychains", "-d", "user", "-s", "build.keychain", *(p.strip('"') for p in listed)
+    )
+    assert (run.code, run.out) == (0, "")
+    assert run.err.startswith("trustctl: note: trustd's keychains are fixed")
+    assert users.as_user("list-keychains").out.split() == listed
+    roots = "/System/Library/Keychains/SystemRootCertificates.keychain"
+    assert users.as_user("default-keychain", "-s", roots).code == 1

@@ -205,7 +205,11 @@ ExportHashOption = typer.Option(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the certificate commands, in `security`'s table order."""
+    """Add the keychain and certificate commands, in `security`'s table order (list-keychains
+    and default-keychain come first there)."""
+    from trustctl.commands import keychains
+
+    keychains.register(app)
     app.command("add-certificates")(add_certificates)
     app.command("find-certificate")(find_certificate)
     app.command("delete-certificate")(delete_certificate)
