@@ -76,8 +76,19 @@ def root(
     version: bool = VersionOption,
 ) -> None:
     if verbose:
-        print(" ".join(sys.argv[1:]), file=sys.stderr)
+        print(verbose_echo(_ARGS or sys.argv[1:], ctx.invoked_subcommand), file=sys.stderr)
     ctx.obj = Options(socket, quiet, verbose)
+
+
+_ARGS: list[str] = []  # the command line main() runs (abbreviation expanded), for -v
+
+
+def verbose_echo(args: Sequence[str], command: str | None) -> str:
+    """security -v: the command's full name, then each of its arguments in double quotes."""
+    if command is None or command not in args:
+        return " ".join(args)
+    rest = args[list(args).index(command) + 1 :]
+    return command + "".join(f' "{arg}"' for arg in rest)
 
 
 def _register() -> None:
@@ -162,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         args = expand_abbreviation(args)
+        _ARGS[:] = args
         command.main(args=args, prog_name="trustctl", standalone_mode=False)
     except Failure as problem:
         if problem.message:

@@ -4,6 +4,7 @@ real daemon for the module; commands run as root and as a plain uid (tests/cli/u
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -200,3 +201,37 @@ def test_captured_default_keychain_works_in_later_commands(users: Users) -> None
     assert users.as_user("list-keychains").out.split() == listed
     roots = "/System/Library/Keychains/SystemRootCertificates.keychain"
     assert users.as_user("default-keychain", "-s", roots).code == 1
+
+
+# -- verify-cert and find-certificate details --------------------------------------------------
+
+
+def test_verify_cert_help_verbose_echo_and_json(users: Users) -> None:
+    help_lines = users.run("verify-cert", "--help").out.splitlines()
+    leaf_is_ca = next(line for line in help_lines if line.strip().startswith("-l "))
+    local_only = next(line for line in help_lines if line.strip().startswith("-L "))
+    assert "Leaf is a CA" in leaf_is_ca and "network" in local_only
+    # security -v echoes the command's full name, then each argument in double quotes.
+    run = users.run("-v", "find-cert", "-a", "-c", "No Such Name Anywhere")
+    assert run.err.splitlines()[0] == 'find-certificate "-a" "-c" "No Such Name Anywhere"'
+    assert run.code == 44
+    # --json: upper-case SHA-1 everywhere, and a document on stdout when the command fails.
+    inter = BUILD.intermediate(SYSTEM_ROOT, "Scripts Json CA")
+    leaf = BUILD.leaf(inter, "scripts.example", dns=["scripts.example"])
+    files = [users.write(n, c.pem) for n, c in (("j-leaf.pem", leaf), ("j-int.pem", inter))]
+    run = users.run("verify-cert", "--json", "-c", files[0], "-c", files[1])
+    assert run.code == 0
+    chain = json.loads(run.out)["chain"]
+    assert [c["sha1"] for c in chain] == [c.sha1.upper() for c in (leaf, inter, SYSTEM_ROOT)]
+    users.run("add-certificates", files[1])
+    found = json.loads(users.run("find-certificate", "--json", "-c", "Scripts Json CA").out)
+    assert found[0]["sha1"] == inter.sha1.upper()
+    missing = str(users.files / "no-such-leaf.pem")
+    run = users.run("verify-cert", "--json", "-c", missing)
+    assert run.code == 1
+    assert json.loads(run.out) == {
+        "error": f"Error reading file {missing}\ntrustctl: {missing}: No such file or directory",
+        "exit_code": 1,
+    }
+    run = users.run("find-certificate", "--json", "-c", "No Such Name Anywhere")
+    assert (run.code, json.loads(run.out)) == (44, [])

@@ -422,6 +422,8 @@ def find_certificate(
     with ctx.obj.client() as client:
         found = certificates_in(client, stores(keychains), **criteria)
     if not found:
+        if as_json:
+            emit_json([])  # nothing found is still a document
         raise Failure(f"trustctl: SecKeychainSearchCopyNext: {ITEM_NOT_FOUND}", NOT_FOUND_STATUS)
     matches = list(found) if find_all else [found[0]]
     if as_json:

@@ -185,8 +185,8 @@ KeychainOption = typer.Option(
     None, "-k", metavar="KEYCHAIN", help="Keychain to search (no effect)."
 )
 NoKeychainsOption = typer.Option(False, "-N", help="Search no keychains (no effect).")
-LeafIsCaOption = typer.Option(False, "-L", help="Leaf is a CA (no effect).")
-LocalOnlyOption = typer.Option(False, "-l", help="No network fetch of certificates (no effect).")
+LeafIsCaOption = typer.Option(False, "-l", help="Leaf is a CA (no effect).")
+LocalOnlyOption = typer.Option(False, "-L", help="No network fetch of certificates (no effect).")
 JsonOption = typer.Option(False, "--json", help="Print the verdict as JSON.")
 ExplainOption = typer.Option(
     False,
@@ -511,7 +511,7 @@ def verdict_json(result: EvaluationResult, code: int) -> dict[str, Any]:
         "chain": [
             {
                 "subject": c.subject_summary if c is not None else None,
-                "sha1": hashlib.sha1(der).hexdigest(),
+                "sha1": hashlib.sha1(der).hexdigest().upper(),
             }
             for der, c in zip(result.chain, parsed, strict=True)
         ],
@@ -566,39 +566,47 @@ def verify_cert(
             print("Warning: crl option is deprecated, use ocsp", file=sys.stderr)
     quiet = quiet or bool(getattr(ctx.obj, "quiet", False))
 
-    anchors: list[bytes] = []
-    server: str | None = None
-    port = 0
-    if url is not None:
-        server, port = parse_url(url)
-        chain = fetch_server_chain(server, port)
-        policies = policy_for("ssl", server, False)
-        tls = True
-        verify_date = None
-    else:
-        chain = [read_certificate(path) for path in certs or ()]
-        anchors = [read_certificate(path) for path in roots or ()]
-        if not chain:
-            if not anchors:
-                raise usage_problem(ctx, "***No certs specified.")
-            if len(anchors) > 1:
-                raise usage_problem(ctx, "***Multiple roots and no certs not allowed.")
-            chain = list(anchors)
-        policies = policy_for(policy, name or host or email, client_side)
-        tls = policy in TLS_POLICIES
+    from trustd.client.errors import TrustdError
 
-    with ctx.obj.client() as client:
-        result: EvaluationResult = client.evaluate(
-            chain,
-            policies,
-            anchors=anchors,
-            anchors_only=bool(anchors),
-            verify_date=verify_date,
-            host=server,
-            port=port,
-            revocation=tuple(revocation or ()),
-            explain=explain,
-        )
+    try:
+        anchors: list[bytes] = []
+        server: str | None = None
+        port = 0
+        if url is not None:
+            server, port = parse_url(url)
+            chain = fetch_server_chain(server, port)
+            policies = policy_for("ssl", server, False)
+            tls = True
+            verify_date = None
+        else:
+            chain = [read_certificate(path) for path in certs or ()]
+            anchors = [read_certificate(path) for path in roots or ()]
+            if not chain:
+                if not anchors:
+                    raise usage_problem(ctx, "***No certs specified.")
+                if len(anchors) > 1:
+                    raise usage_problem(ctx, "***Multiple roots and no certs not allowed.")
+                chain = list(anchors)
+            policies = policy_for(policy, name or host or email, client_side)
+            tls = policy in TLS_POLICIES
+
+        with ctx.obj.client() as client:
+            result: EvaluationResult = client.evaluate(
+                chain,
+                policies,
+                anchors=anchors,
+                anchors_only=bool(anchors),
+                verify_date=verify_date,
+                host=server,
+                port=port,
+                revocation=tuple(revocation or ()),
+                explain=explain,
+            )
+    except (Failure, TrustdError) as problem:
+        if as_json:  # a document on stdout whatever happens, for tools reading it
+            message = problem.message if isinstance(problem, Failure) else f"trustctl: {problem}"
+            emit_json({"error": message, "exit_code": getattr(problem, "code", 1)})
+        raise
     code = result_cssm_code(result)
     failed = not result.trusted
     tree = explained(result, chain) if explain else None
