@@ -517,7 +517,7 @@ def test_import_thousands_in_batches_without_progress_when_piped(
     calls = add_calls(daemon)
     run = cli("import", path)
     assert (run.code, run.out, run.err) == (0, "1201 certificates imported.\n", "")
-    assert add_calls(daemon) - calls == 3  # 500 + 500 + 201
+    assert add_calls(daemon) - calls == 5  # 50 + 100 + 200 + 400 + 451: growing batches
     assert {c.der for c in certificates} <= stored_ders(daemon)
     exported = cli("export", "-c", "Bulk")
     assert exported.code == 0
@@ -554,6 +554,7 @@ def test_progress_bar_on_a_terminal(daemon: Daemon, pki: PKI, tmp_path: Path) ->
     assert process.returncode == 0
     assert out == b"120 certificates imported.\n"  # stdout stays clean
     assert b"Importing certificates" in drawn
+    assert b"41%" in drawn  # after the first batch (50 of 120): the bar moves from the start
     assert b"100%" in drawn
     assert {c.der for c in certificates} <= stored_ders(daemon)
 
@@ -564,6 +565,8 @@ def test_batches_respect_count_and_size() -> None:
     ders = [bytes([n]) * 100 for n in range(12)]
     assert [len(b) for b in batches(ders, count=5, size=10_000)] == [5, 5, 2]
     assert [len(b) for b in batches(ders, count=500, size=250)] == [2, 2, 2, 2, 2, 2]
+    assert [len(b) for b in batches(ders, count=4, first=1)] == [1, 2, 4, 4, 1]
+    assert [len(b) for b in batches([b"x"] * 1201)] == [50, 100, 200, 400, 451]
     assert batches([b"x" * 1000], count=5, size=10) == [[b"x" * 1000]]
     assert [der for batch in batches(ders) for der in batch] == ders
     assert batches([]) == []

@@ -235,3 +235,29 @@ def test_verify_cert_help_verbose_echo_and_json(users: Users) -> None:
     }
     run = users.run("find-certificate", "--json", "-c", "No Such Name Anywhere")
     assert (run.code, json.loads(run.out)) == (44, [])
+
+
+# -- bulk import: all or nothing ----------------------------------------------------------------
+
+
+def test_bulk_import_over_the_quota_leaves_nothing_and_says_so(users: Users) -> None:
+    """A user's own store holds at most 1000 certificates: a file of 1050 fails at its fifth
+    batch (50 + 100 + 200 + 400 stored, then 300 more); what the earlier batches stored is
+    removed again, and the message says so, with advice."""
+    root = BUILD.root("Scripts Bulk Root")
+    key = BUILD.new_key()
+    leaves = [BUILD.leaf(root, f"Scripts Bulk {n:04d}", key=key) for n in range(1049)]
+    path = users.write("bulk.pem", root.pem + b"".join(c.pem for c in leaves))
+    run = users.as_user("import", path)
+    assert (run.code, run.out) == (1, "")
+    assert run.err.splitlines() == [
+        "trustctl: SecKeychainItemImport: a user may store at most 1000 certificates of their own",
+        f"trustctl: nothing of {path} was stored: the 750 certificates that earlier batches had"
+        " stored were removed again",
+        "trustctl: hint: your own store is bounded for users who are not administrators; store"
+        " fewer certificates, or have an administrator put them in the shared store (sudo"
+        " trustctl import FILE -k /Library/Keychains/System.keychain)",
+    ]
+    assert users.as_user("find-certificate", "-c", "Scripts Bulk", "login.keychain").code == 44
+    run = users.run("import", path)  # root: the shared store has no such bound
+    assert (run.code, run.out, run.err) == (0, "1050 certificates imported.\n", "")

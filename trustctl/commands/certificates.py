@@ -64,10 +64,12 @@ first of them that holds the certificate, and only there.
   still applies).  Other item types (`-t pub|priv|session`) and key formats are usage errors:
   trustd stores certificates only.  A file that cannot be read prints `trustctl: Error reading
   infile <file>: <reason>`; data that does not decode `trustctl: SecKeychainItemImport: Unable
-  to decode the provided data. (<why>)`, PKCS#12 data without its password `trustctl:
-  SecKeychainItemImport: the PKCS#12 data is protected: a password is needed (-P
-  passphrase)`; all exit 1.  A daemon error part-way through a large file names how many
-  certificates the earlier batches stored.
+  to decode the provided data.` and the reason on the next line, PKCS#12 data without its
+  password (or with a wrong one) `trustctl: SecKeychainItemImport: MAC verification failed
+  during PKCS12 import (wrong password?)` and the reason; all exit 1.  A daemon error part-way
+  through a large file removes what earlier batches stored and says so (see below).  `-T`,
+  `-A`, `-x`, `-w` and `-a name value` are accepted without effect (no keys, no access lists);
+  a private key in the file is not kept, which is said on stderr.
 - `export [-k keychain] [-t certs|all] [-f pemseq|x509|pkcs7] [-p] [-o outfile] [-c name]
   [-Z hash]` writes the certificates of the store (every one, or those whose subject contains
   `-c` name, ignoring case, as find-certificate matches, and/or whose SHA-1 or SHA-256 is `-Z`)
@@ -77,9 +79,12 @@ first of them that holds the certificate, and only there.
   have.  Nothing to export prints `trustctl: SecKeychainItemExport: The specified item could not
   be found in the keychain.` and exits 1.
 
-add-certificates and import send the certificates to the daemon in batches (500 certificates
-or 4 MiB at most, well inside the daemon's 8 MiB per message), with a progress bar on stderr
-when it is a terminal and the file holds more than 50 certificates (trustctl.progress).
+add-certificates and import send the certificates to the daemon in batches (50 certificates
+first, doubling up to 500, and 4 MiB at most, well inside the daemon's 8 MiB per message), with
+a progress bar on stderr when it is a terminal and the file holds more than 50 certificates
+(trustctl.progress).  When a batch fails after earlier ones stored certificates, those are
+removed again (all or nothing for the file), and the error's next lines say so, or name what
+stayed when removing it failed too.
 """
 
 from __future__ import annotations
@@ -118,7 +123,8 @@ RECORD_VERSION = 512
 CERT_TYPE_X509V3 = 1  # CSSM_CERT_X_509v3
 CERT_ENCODING_DER = 3  # CSSM_CERT_ENCODING_DER
 IMPORT_API = "SecKeychainItemImport"
-BATCH_CERTIFICATES = 500  # per AddCertificates call
+BATCH_CERTIFICATES = 500  # per AddCertificates call, at most
+FIRST_BATCH = 50  # the first call's; each next one doubles, up to BATCH_CERTIFICATES
 BATCH_BYTES = 4 * 1024 * 1024  # of DER per call: base64 in JSON stays well under 8 MiB
 IMPORT_TYPES = ("cert", "agg")  # security import -t, for certificates
 EXPORT_TYPES = ("certs", "all")  # security export -t; trustd has nothing but certificates
@@ -229,22 +235,70 @@ class Stored:
 
 
 def batches(
-    ders: Sequence[bytes], *, count: int = BATCH_CERTIFICATES, size: int = BATCH_BYTES
+    ders: Sequence[bytes],
+    *,
+    count: int = BATCH_CERTIFICATES,
+    size: int = BATCH_BYTES,
+    first: int = FIRST_BATCH,
 ) -> list[list[bytes]]:
     """`ders` cut into runs of at most `count` certificates and `size` bytes (a certificate
-    larger than `size` goes alone, for the daemon to judge)."""
+    larger than `size` goes alone, for the daemon to judge).  The runs start at `first`
+    certificates and double up to `count`, so that a progress bar moves, and can estimate the
+    time left, within a moment of the start."""
     runs: list[list[bytes]] = []
     current: list[bytes] = []
     current_size = 0
+    limit = max(1, min(first, count))
     for der in ders:
-        if current and (len(current) == count or current_size + len(der) > size):
+        if current and (len(current) >= limit or current_size + len(der) > size):
             runs.append(current)
             current, current_size = [], 0
+            limit = min(limit * 2, count)
         current.append(der)
         current_size += len(der)
     if current:
         runs.append(current)
     return runs
+
+
+class StoreFailed(Exception):
+    """A store of many certificates failed part-way: `problem` is the daemon's error,
+    `stored_before` how many certificates earlier batches had added, and `kept` the SHA-1s of
+    those that are still stored because removing them again failed too."""
+
+    def __init__(self, problem: TrustdError, stored_before: int, kept: list[str]) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+        self.stored_before = stored_before
+        self.kept = kept
+
+    def lines(self, first: str, path: str | Path) -> str:
+        """`first` (Apple's line), then what became of the earlier batches, and a hint."""
+        from trustctl.reasons import lines
+        from trustd.client.errors import QuotaExceeded
+
+        done = None
+        if self.stored_before and not self.kept:
+            done = (
+                f"nothing of {path} was stored: the {count_text(self.stored_before)} that"
+                " earlier batches had stored were removed again"
+            )
+        elif self.kept:
+            shown = ", ".join(self.kept[:3]) + (", ..." if len(self.kept) > 3 else "")
+            done = (
+                f"{count_text(len(self.kept))} of {path} stayed stored ({shown}): removing them"
+                " again failed too; run the same command again once the cause is fixed"
+                " (certificates already stored are skipped), or remove them with"
+                " trustctl delete-certificate -Z SHA1"
+            )
+        hint = None
+        if isinstance(self.problem, QuotaExceeded):
+            hint = (
+                "hint: your own store is bounded for users who are not administrators;"
+                " store fewer certificates, or have an administrator put them in the shared"
+                " store (sudo trustctl import FILE -k /Library/Keychains/System.keychain)"
+            )
+        return lines(first, done, hint)
 
 
 def keychain_domain(keychain: str | None, api: str = "SecCertificateAddToKeychain") -> str:
@@ -268,12 +322,35 @@ def store_certificates(
     """Add `ders` to the store `keychain` stands for, in batches, with a progress bar on a
     terminal; `into` records each batch as it completes, so that a failure part-way still
     says what was stored."""
+    from trustd.client.errors import TrustdError
+
     domain = keychain_domain(keychain, api)
-    with progress(batches(ders), label, weight=len) as steps:
-        for batch in steps:
-            result = client.add_certificates(batch, domain)
-            into.added.extend(result.added)
-            into.existing.extend(result.existing)
+    try:
+        with progress(batches(ders), label, weight=len) as steps:
+            for batch in steps:
+                result = client.add_certificates(batch, domain)
+                into.added.extend(result.added)
+                into.existing.extend(result.existing)
+    except TrustdError as problem:
+        if not into.added:
+            raise
+        kept = _remove_again(client, into.added, domain)
+        raise StoreFailed(problem, len(into.added), kept) from problem
+
+
+def _remove_again(client: Client, added: Sequence[str], domain: str) -> list[str]:
+    """Undo what earlier batches stored, so that a failed store leaves the store as it was;
+    the SHA-1s that could not be removed (none when all went well)."""
+    from trustd.client.errors import NotFound, TrustdError
+
+    for index, sha1 in enumerate(added):
+        try:
+            client.delete_certificate(sha1, domain)
+        except NotFound:
+            continue
+        except TrustdError:
+            return list(added[index:])
+    return []
 
 
 def _reraise_connection(problem: TrustdError) -> None:
@@ -320,6 +397,11 @@ def add_certificates(
                 store_certificates(client, certificates, f"Adding {path.name}", stored, keychain)
             except InvalidCertificate:
                 print(f"trustctl: SecCertificateAddToKeychain: {DECODE}", file=sys.stderr)
+                failed = True
+                continue
+            except StoreFailed as partial:
+                first = f"trustctl: SecCertificateAddToKeychain: {partial.problem}"
+                print(partial.lines(first, path), file=sys.stderr)
                 failed = True
                 continue
             except TrustdError as problem:
@@ -631,11 +713,15 @@ def import_certificates(
             store_certificates(
                 client, certificates, "Importing certificates", stored, keychain, api=IMPORT_API
             )
+        except StoreFailed as partial:
+            cause = partial.problem
+            why = DECODE if isinstance(cause, InvalidCertificate) else str(cause)
+            first = f"trustctl: SecKeychainItemImport: {why}"
+            raise Failure(partial.lines(first, input_file)) from None
         except TrustdError as problem:
             _reraise_connection(problem)
             why = DECODE if isinstance(problem, InvalidCertificate) else str(problem)
-            done = f" ({count_text(len(stored.added))} imported before)" if stored.added else ""
-            raise Failure(f"trustctl: SecKeychainItemImport: {why}{done}") from None
+            raise Failure(f"trustctl: SecKeychainItemImport: {why}") from None
     if holds_private_key(data, password):
         print(f"trustctl: {input_file}: {KEY_NOT_KEPT}", file=sys.stderr)
     if not stored.added:
