@@ -171,6 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _register()
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
+    from trustctl.completion import named_shell
+
+    done = named_shell(args)
+    if done is not None:
+        return done
     try:
         args = expand_abbreviation(args)
         _ARGS[:] = args

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from cli.conftest import trustctl
 from cli.users import PLAIN, Users, users_for
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -261,3 +263,59 @@ def test_bulk_import_over_the_quota_leaves_nothing_and_says_so(users: Users) -> 
     assert users.as_user("find-certificate", "-c", "Scripts Bulk", "login.keychain").code == 44
     run = users.run("import", path)  # root: the shared store has no such bound
     assert (run.code, run.out, run.err) == (0, "1050 certificates imported.\n", "")
+
+
+# -- completion -----------------------------------------------------------------------------------
+
+
+def complete(shell: str, line: str, home: Path) -> list[str]:
+    """What trustctl's completion answers for `line` (the shell scripts' own protocol)."""
+    env = {"HOME": str(home), "_TRUSTCTL_COMPLETE": f"complete_{shell}"}
+    if shell == "bash":
+        words = line.split(" ")
+        env |= {"COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1)}
+    else:
+        env |= {"_TYPER_COMPLETE_ARGS": line}
+    if shell == "fish":
+        env["_TYPER_COMPLETE_FISH_ACTION"] = "get-args"
+    run = trustctl(None, env=env)
+    assert run.code == 0, run.err
+    return run.out.splitlines()
+
+
+def test_completion_scripts_for_every_shell(tmp_path: Path) -> None:
+    starts = {"bash": "_trustctl_completion() {", "zsh": "#compdef trustctl", "fish": "complete "}
+    for shell, start in starts.items():
+        run = trustctl(None, "--show-completion", shell)
+        assert (run.code, run.err) == (0, "")
+        assert run.out.startswith(start), shell
+    run = trustctl(None, "--install-completion", "bash", env={"HOME": str(tmp_path)})
+    assert run.code == 0, run.err
+    assert (tmp_path / ".bash_completions" / "trustctl.sh").read_text().startswith(starts["bash"])
+    run = trustctl(None, "--show-completion", "tcsh")
+    assert run.code == 2
+    assert run.err == (
+        'trustctl: --show-completion "tcsh": use one of bash, zsh, fish, powershell, pwsh\n'
+    )
+
+
+def test_completion_of_option_values(tmp_path: Path) -> None:
+    assert complete("bash", "trustctl add-trusted-cert -r trust", tmp_path) == [
+        "trustRoot",
+        "trustAsRoot",
+    ]
+    assert complete("bash", "trustctl add-trusted-cert -e ", tmp_path)[:2] == [
+        "certExpired",
+        "hostnameMismatch",
+    ]
+    assert "SignCert" in " ".join(complete("zsh", "trustctl add-trusted-cert -u ", tmp_path))
+    zsh = " ".join(complete("zsh", "trustctl add-trusted-cert -p s", tmp_path))
+    assert '"ssl":"TLS"' in zsh and '"smime"' in zsh and "codeSign" not in zsh
+    fish = complete("fish", "trustctl find-certificate -a ", tmp_path)
+    assert f"{tmp_path}/Library/Keychains/login.keychain-db\tyour own store" in fish
+    assert "/Library/Keychains/System.keychain\tthe shared store" in fish
+    assert complete("bash", "trustctl import x.p12 -k /Library/Keychains/Sys", tmp_path) == [
+        "/Library/Keychains/System.keychain"
+    ]
+    assert complete("bash", "trustctl verify-cert -R o", tmp_path) == ["ocsp", "offline", "online"]
+    assert complete("bash", "trustctl list-keychains -d s", tmp_path) == ["system"]

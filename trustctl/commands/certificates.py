@@ -99,6 +99,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from trustctl import completion
 from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json, say
 from trustctl.progress import progress
@@ -137,6 +138,7 @@ KeychainOption = typer.Option(
     metavar="keychain",
     help="System.keychain: the shared store; SystemRootCertificates.keychain: the system "
     "anchors (read-only); any other: your own store.",
+    autocompletion=completion.keychains,
 )
 FilesArgument = typer.Argument(
     ..., metavar="file...", help="Certificate files (DER, PEM, PKCS#7 or PKCS#12)."
@@ -155,6 +157,7 @@ KeychainsArgument = typer.Argument(
     None,
     metavar="keychain",
     help="Keychains to search (default: the search list, your own store then System.keychain).",
+    autocompletion=completion.keychains,
 )
 JsonOption = typer.Option(False, "--json", help="Print the matches as JSON.")
 DeleteNameOption = typer.Option(

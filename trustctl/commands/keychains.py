@@ -20,6 +20,7 @@ import sys
 
 import typer
 
+from trustctl import completion
 from trustctl.errors import Failure
 
 DOMAINS = ("user", "system", "common", "dynamic")
@@ -31,7 +32,11 @@ FIXED = (
 )
 
 DomainOption = typer.Option(
-    None, "-d", metavar="user|system|common|dynamic", help="Preference domain (default: user)."
+    None,
+    "-d",
+    metavar="user|system|common|dynamic",
+    help="Preference domain (default: user).",
+    autocompletion=completion.domains,
 )
 SetListOption = typer.Option(
     False, "-s", help="Set the search list (accepted; trustd's is fixed, so nothing changes)."

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from trustctl import completion
 from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json
 
@@ -93,7 +94,11 @@ LABEL_WIDTH = 22  # the colon of a field line is column 23 of its text
 
 AdminOption = typer.Option(False, "-d", help="Admin domain (default: your user domain).")
 ResultOption = typer.Option(
-    None, "-r", metavar="resultType", help="trustRoot (default), trustAsRoot, deny, unspecified."
+    None,
+    "-r",
+    metavar="resultType",
+    help="trustRoot (default), trustAsRoot, deny, unspecified.",
+    autocompletion=completion.result_types,
 )
 PolicyOption = typer.Option(
     None,
@@ -101,6 +106,7 @@ PolicyOption = typer.Option(
     metavar="policy",
     help="Policy constraint, repeatable: ssl, smime, codeSign, IPSec, basic, swUpdate, "
     "pkgSign, eap, macappstore, appleID, timestamping.",
+    autocompletion=completion.trust_policies,
 )
 AppOption = typer.Option(None, "-a", metavar="appPath", help="Application constraint.")
 PolicyStringOption = typer.Option(
@@ -111,10 +117,21 @@ AllowedErrorOption = typer.Option(
     "-e",
     metavar="allowedError",
     help="Allowed error, repeatable: certExpired, hostnameMismatch or a number.",
+    autocompletion=completion.allowed_errors,
 )
-KeyUsageOption = typer.Option(None, "-u", metavar="keyUsage", help="Key usage (-1: any).")
+KeyUsageOption = typer.Option(
+    None,
+    "-u",
+    metavar="keyUsage",
+    help="Key usage (-1: any).",
+    autocompletion=completion.key_usages,
+)
 KeychainOption = typer.Option(
-    None, "-k", metavar="keychain", help="Also add the certificate to trustd's store."
+    None,
+    "-k",
+    metavar="keychain",
+    help="Also add the certificate to that keychain's store.",
+    autocompletion=completion.keychains,
 )
 SettingsInOption = typer.Option(
     None, "-i", metavar="settingsFileIn", help="Trust-settings file to start from (needs -o)."

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from trustctl import completion
 from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json
 
@@ -157,7 +158,13 @@ RootsOption = typer.Option(
     metavar="FILE",
     help="Anchor certificate; repeatable. Anchors given are the only ones trusted.",
 )
-PolicyOption = typer.Option("basic", "-p", metavar="POLICY", help=f"Policy: {', '.join(POLICIES)}.")
+PolicyOption = typer.Option(
+    "basic",
+    "-p",
+    metavar="POLICY",
+    help=f"Policy: {', '.join(POLICIES)}.",
+    autocompletion=completion.verify_policies,
+)
 ClientSideOption = typer.Option(False, "-C", help="Evaluate the client side (ssl, eap, IPSec).")
 NameOption = typer.Option(
     None, "-n", metavar="NAME", help="Name to verify: host name or e-mail address."
@@ -176,13 +183,18 @@ RevocationOption = typer.Option(
     "-R",
     metavar="OPT",
     help="Revocation: ocsp, require, offline, crl, online; repeatable.",
+    autocompletion=completion.revocation,
 )
 PemOption = typer.Option(False, "-P", help="Print the chain as PEM.")
 TextOption = typer.Option(False, "-t", help="Print the chain as text.")
 VerboseOption = typer.Option(False, "-v", help="Verbose: the chain and the certificate errors.")
 QuietOption = typer.Option(False, "-q", help="Quiet: no result lines.")
 KeychainOption = typer.Option(
-    None, "-k", metavar="KEYCHAIN", help="Keychain to search (no effect)."
+    None,
+    "-k",
+    metavar="KEYCHAIN",
+    help="Keychain to search (no effect).",
+    autocompletion=completion.keychains,
 )
 NoKeychainsOption = typer.Option(False, "-N", help="Search no keychains (no effect).")
 LeafIsCaOption = typer.Option(False, "-l", help="Leaf is a CA (no effect).")
