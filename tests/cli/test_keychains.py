@@ -150,9 +150,7 @@ def test_system_roots_keychain_is_read_only(users: Users, uid: int) -> None:
     assert run.err.splitlines()[0] == "trustctl: SecKeychainItemImport: Write permissions error."
     run = users.run("add-trusted-cert", "-k", ROOTS, pem, uid=uid)
     assert run.code == 1
-    assert (
-        run.err.splitlines()[0] == "trustctl: SecCertificateAddToKeychain: Write permissions error."
-    )
+    assert run.err.splitlines()[0] == "SecCertificateAddToKeychain: Write permissions error."
     run = users.run("delete-certificate", "-c", "Keychains System Root", ROOTS, uid=uid)
     assert run.code == 1
     assert (

@@ -415,7 +415,11 @@ def _add_to_store(client: Any, der: bytes, keychain: str) -> None:
     from trustd.client.errors import TrustdError
 
     try:
-        client.add_certificates([der], keychain_domain(keychain))
+        domain = keychain_domain(keychain)
+    except Failure as problem:  # cssmPerror's line here: the API's name, no program name
+        raise Failure(problem.message.removeprefix("trustctl: "), problem.code) from None
+    try:
+        client.add_certificates([der], domain)
     except TrustdError as problem:
         raise _daemon_failure("SecCertificateAddToKeychain", problem) from None
 
