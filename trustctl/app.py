@@ -77,8 +77,19 @@ def root(
     version: bool = VersionOption,
 ) -> None:
     if verbose:
-        print(" ".join(sys.argv[1:]), file=sys.stderr)
+        print(verbose_echo(_ARGS or sys.argv[1:], ctx.invoked_subcommand), file=sys.stderr)
     ctx.obj = Options(socket, quiet, verbose)
+
+
+_ARGS: list[str] = []  # the command line main() runs (abbreviation expanded), for -v
+
+
+def verbose_echo(args: Sequence[str], command: str | None) -> str:
+    """security -v: the command's full name, then each of its arguments in double quotes."""
+    if command is None or command not in args:
+        return " ".join(args)
+    rest = args[list(args).index(command) + 1 :]
+    return command + "".join(f' "{arg}"' for arg in rest)
 
 
 def _register() -> None:
@@ -126,10 +137,14 @@ def expand_abbreviation(args: list[str]) -> list[str]:
     raise Failure(f'trustctl: unknown command "{typed}"', 1)
 
 
-def _usage_line(problem: BaseException) -> str:
-    """`Usage: <cmd> <usage>` and the one-line help, from a click-style usage error."""
+def _usage_line(problem: BaseException, args: Sequence[str] = ()) -> str:
+    """`Usage: <cmd> <usage>` and the one-line help, from a click-style usage error (of the
+    command named in `args` when the error does not say which)."""
     ctx = getattr(problem, "ctx", None)
     command = getattr(ctx, "command", None)
+    if ctx is None or command is None or command.name == "trustctl":
+        ctx = _command_context(args)
+        command = getattr(ctx, "command", None)
     if ctx is None or command is None:
         return "Usage: trustctl [options] command [command options]"
     pieces = command.collect_usage_pieces(ctx)
@@ -138,13 +153,34 @@ def _usage_line(problem: BaseException) -> str:
     return usage + (f"\n        {help_line[0]}" if help_line else "")
 
 
+def _command_context(args: Sequence[str]) -> Any:
+    """A context for the subcommand that `args` name (already expanded), or None."""
+    group = typer.main.get_command(app)
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        sub = getattr(group, "commands", {}).get(arg)
+        if sub is None:
+            return None
+        parent = group.context_class(group, info_name="trustctl")
+        return sub.context_class(sub, info_name=arg, parent=parent)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run trustctl; the one place errors become output and exit codes."""
     _register()
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
+    from trustctl.completion import named_shell
+
+    done = named_shell(args)
+    if done is not None:
+        return done
     try:
-        command.main(args=expand_abbreviation(args), prog_name="trustctl", standalone_mode=False)
+        args = expand_abbreviation(args)
+        _ARGS[:] = args
+        command.main(args=args, prog_name="trustctl", standalone_mode=False)
     except Failure as problem:
         if problem.message:
             print(problem.message, file=sys.stderr)
@@ -154,17 +190,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as problem:
-        return _report(problem)
+        return _report(problem, args)
     return 0
 
 
-def _report(problem: Exception) -> int:
+def _report(problem: Exception, args: Sequence[str] = ()) -> int:
     """Click's exceptions (whichever click Typer uses), the daemon's, and the unforeseen."""
     exit_code = getattr(problem, "exit_code", None)
     if isinstance(exit_code, int) and hasattr(problem, "format_message"):
         if exit_code == 2:  # a usage error
             print(f"trustctl: {problem.format_message()}", file=sys.stderr)
-            print(_usage_line(problem), file=sys.stderr)
+            print(_usage_line(problem, args), file=sys.stderr)
             return 2
         if exit_code != 0:
             print(f"trustctl: {problem.format_message()}", file=sys.stderr)
@@ -176,6 +212,11 @@ def _report(problem: Exception) -> int:
 
     if isinstance(problem, TrustdError):
         print(f"trustctl: {problem}", file=sys.stderr)
+        if isinstance(problem.__cause__, PermissionError):
+            from trustctl.reasons import socket_hint
+
+            socket_path = problem.parameters.get("socket", "the socket")
+            print(f"trustctl: {socket_hint(str(socket_path))}", file=sys.stderr)
         return 1
     print(f"trustctl: internal error: {type(problem).__name__}: {problem}", file=sys.stderr)
     return 1

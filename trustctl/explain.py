@@ -180,6 +180,9 @@ CANDIDATE_NOTES: dict[str, str] = {
 }
 
 
+NAME_CHECKS = frozenset({"SSLHostname", "Email"})  # whose detail is the name asked for
+
+
 def hint(check: str) -> str:
     """The one-line hint for a check name (a generic one for names without their own)."""
     return HINTS.get(check, DEFAULT_HINT)
@@ -281,6 +284,8 @@ def explanation_tree(
         depth = max(attempt.depth, 0)
         if attempt.outcome in CANDIDATE_OUTCOMES:
             del stack[max(depth, 1) :]
+            if attempt.outcome == "loop" and attempt.certificate == stack[-1].sha1:
+                continue  # a self-signed certificate as its own issuer: no loop to report
             node = _node(attempt, stack[-1], attempt.outcome)
             stack[-1].children.append(node)
             if attempt.outcome == "extended":
@@ -375,15 +380,46 @@ def _rescue_text(failure: Failure) -> str:
     return f"rescued ({failure.rescued_by})"
 
 
-def _failure_lines(failure: Failure, path: Sequence[Node], palette: Palette) -> list[str]:
-    """A failure of a path, the certificate it concerns, and what to do (unless rescued)."""
+def _detail_text(failure: Failure) -> str:
+    """The failure's detail in words: for a name check, the name that was asked for."""
+    if not failure.detail:
+        return ""
+    if failure.check in NAME_CHECKS:
+        return f" (asked for “{failure.detail}”, a name the certificate does not carry)"
+    return f" ({failure.detail})"
+
+
+def failure_hint(failure: Failure, missing: str | None = None) -> str:
+    """The hint for a failure; for a missing issuer, whether it is likely a root to trust."""
+    if failure.check != "MissingIntermediate" or not missing:
+        return hint(failure.check)
+    if failure.index > 0:  # a CA whose issuer is unknown: most likely the root
+        return (
+            f"“{missing}” is not known to trustd; servers do not send roots, so if it is the"
+            " root and you trust it, get it from its CA and trust it for this policy"
+            " (trustctl add-trusted-cert -p ssl ROOT.pem; -d for every user); if it is an"
+            " intermediate, add it (trustctl add-certificates FILE)"
+        )
+    return (
+        hint(failure.check) + f"; if “{missing}” is itself a root you trust, trust it"
+        " (trustctl add-trusted-cert -p ssl ROOT.pem; -d for every user)"
+    )
+
+
+def _failure_lines(
+    failure: Failure, path: Sequence[Node], palette: Palette, missing: str | None = None
+) -> list[str]:
+    """A failure of a path, the certificate it concerns, and what to do (unless rescued);
+    `missing`: the name of the issuer the path's end did not find."""
     subject = path[failure.index].subject if failure.index < len(path) else "?"
-    detail = f" ({failure.detail})" if failure.detail else ""
     text = f"[{failure.check}] “{subject}” (position {failure.index}): "
-    text += _message(failure.check) + detail
+    text += _message(failure.check) + _detail_text(failure)
     if failure.rescued_by is not None:
         return [f"{palette.good('✓ ' + text)}: {_rescue_text(failure)}"]
-    return [palette.bad(f"✗ {text}"), palette.hint(f"  hint: {hint(failure.check)}")]
+    return [
+        palette.bad(f"✗ {text}"),
+        palette.hint(f"  hint: {failure_hint(failure, missing)}"),
+    ]
 
 
 def _node_notes(node: Node, path: Sequence[Node], palette: Palette) -> list[str]:
@@ -409,8 +445,9 @@ def _node_notes(node: Node, path: Sequence[Node], palette: Palette) -> list[str]
         notes.append(palette.good(summary) if trusted else palette.bad(summary))
     elif end.outcome == "budget":
         notes.append(palette.hint(f"  hint: {hint('BudgetExhausted')}"))
+    missing = end.detail if end.outcome == "no issuer" else None
     for failure in failures:
-        notes.extend(_failure_lines(failure, path, palette))
+        notes.extend(_failure_lines(failure, path, palette, missing))
     return notes
 
 
@@ -495,7 +532,9 @@ def _exception_lines(result: EvaluationResult, host: str | None) -> list[str]:
 # -- JSON -----------------------------------------------------------------------------------------
 
 
-def _failure_json(failure: Failure, path: Sequence[Node]) -> dict[str, Any]:
+def _failure_json(
+    failure: Failure, path: Sequence[Node], missing: str | None = None
+) -> dict[str, Any]:
     node = path[failure.index] if failure.index < len(path) else None
     return {
         "index": failure.index,
@@ -506,7 +545,7 @@ def _failure_json(failure: Failure, path: Sequence[Node]) -> dict[str, Any]:
         "severity": failure.severity,
         "detail": failure.detail,
         "rescued_by": failure.rescued_by,
-        "hint": None if failure.rescued_by is not None else hint(failure.check),
+        "hint": None if failure.rescued_by is not None else failure_hint(failure, missing),
     }
 
 
@@ -539,7 +578,10 @@ def _node_json(node: Node, path: list[Node]) -> dict[str, Any]:
             "text": _end_text(node, end.failures),
             "result": end.result,
             "chosen": node.chosen,
-            "failures": [_failure_json(f, path) for f in end.failures],
+            "failures": [
+                _failure_json(f, path, end.detail if end.outcome == "no issuer" else None)
+                for f in end.failures
+            ],
         },
         "children": [_node_json(child, path) for child in node.children],
     }

@@ -80,8 +80,11 @@ def test_add_duplicate_reports_and_continues(
     assert (run.code, run.out) == (1, "")
     assert run.err == f"trustctl: {again}: already in default keychain\n"
     assert new.sha1 in stored_sha1s(daemon)
-    run = cli("add-certificates", "-k", "/tmp/my.keychain", again)
-    assert (run.code, run.err) == (1, f"trustctl: {again}: already in /tmp/my.keychain\n")
+    system = "/Library/Keychains/System.keychain"
+    run = cli("add-certificates", "-k", system, again)
+    assert (run.code, run.err) == (1, f"trustctl: {again}: already in {system}\n")
+    # Duplicates are per store: root's login keychain may hold its own copy.
+    assert cli("add-certificates", "-k", "/tmp/my.keychain", again).code == 0
 
 
 def test_add_unreadable_and_undecodable_files(
@@ -94,7 +97,9 @@ def test_add_unreadable_and_undecodable_files(
     assert (run.code, run.out) == (1, "")
     assert run.err == (
         f"Error reading file {missing}\n"
+        f"trustctl: {missing}: No such file or directory\n"
         "trustctl: SecCertificateAddToKeychain: Unable to decode the provided data.\n"
+        f"trustctl: {garbage}: not certificate data (DER or PEM certificates, PKCS#7 or PKCS#12)\n"
     )
     assert good.sha1 in stored_sha1s(daemon)
 
@@ -121,7 +126,12 @@ def test_find_attribute_dump(cli: Cli, pki: PKI, tmp_path: Path) -> None:
     run = cli("find-certificate", "-c", "fIND dump")  # case-insensitive substring
     assert (run.code, run.err) == (0, "")
     lines = run.out.splitlines()
-    assert lines[:4] == ['keychain: "trustd"', "version: 512", "class: 0x80001000", "attributes:"]
+    assert lines[:4] == [
+        'keychain: "/Library/Keychains/System.keychain"',
+        "version: 512",
+        "class: 0x80001000",
+        "attributes:",
+    ]
     assert '    "alis"<blob>=<NULL>' in lines
     assert '    "cenc"<uint32>=0x00000003' in lines
     assert '    "ctyp"<uint32>=0x00000001' in lines
@@ -165,7 +175,9 @@ def test_find_first_or_all(cli: Cli, pki: PKI, tmp_path: Path) -> None:
     first = cli("find-certificate", "-c", "findall", "-Z")
     assert first.code == 0
     assert first.out.count("SHA-1 hash:") == 1
-    every = cli("find-certificate", "-a", "-c", "findall", "-Z", "-p", "login.keychain")
+    every = cli(
+        "find-certificate", "-a", "-c", "findall", "-Z", "-p", "/Library/Keychains/System.keychain"
+    )
     assert every.code == 0
     assert f"SHA-1 hash: {one.sha1.upper()}\n" in every.out
     assert f"SHA-1 hash: {two.sha1.upper()}\n" in every.out
@@ -183,6 +195,7 @@ def test_find_json(cli: Cli, pki: PKI, tmp_path: Path) -> None:
     assert match["subject"] == "Json CA"
     assert match["emails"] == []
     assert match["pem"] == root.pem.decode()
+    assert match["keychain"] == "/Library/Keychains/System.keychain"
 
 
 # -- delete-certificate -------------------------------------------------------------------------
@@ -193,7 +206,7 @@ def test_delete_by_sha1_and_sha256(cli: Cli, daemon: Daemon, pki: PKI, tmp_path:
     add(cli, tmp_path, one, two)
     run = cli("delete-certificate", "-Z", one.sha1.upper())
     assert (run.code, run.out, run.err) == (0, "", "")
-    run = cli("delete-certificate", "-Z", two.sha256, "some.keychain")
+    run = cli("delete-certificate", "-Z", two.sha256, "/Library/Keychains/System.keychain")
     assert (run.code, run.out, run.err) == (0, "", "")
     assert not {one.sha1, two.sha1} & stored_sha1s(daemon)
     assert cli("find-certificate", "-c", "Delete By").code == 44

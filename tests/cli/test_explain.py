@@ -175,7 +175,8 @@ def test_hostname_mismatch_with_verbose(daemon: Daemon, pki: PKI, tmp_path: Path
     assert "-e hostnameMismatch" in hint
     failure = tree[tree.index(hint) - 1]
     assert failure.endswith(
-        "SSL hostname does not match name(s) in certificate (other.example.com)"
+        "SSL hostname does not match name(s) in certificate "
+        "(asked for “other.example.com”, a name the certificate does not carry)"
     )
 
 
@@ -397,3 +398,24 @@ def test_palette_follows_the_terminal_and_no_color() -> None:
     assert not Palette.for_stream(terminal, {"TERM": "dumb"}).enabled  # type: ignore[arg-type]
     assert Palette(enabled=True).bad("x") == "\x1b[31mx\x1b[0m"
     assert Palette(enabled=False).bad("x") == "x"
+
+
+def test_a_root_the_server_does_not_send_and_a_root_given_with_c(
+    daemon: Daemon, pki: PKI, tmp_path: Path
+) -> None:
+    """A private CA's chain without its root: the hint says to trust the root (servers do not
+    send roots), not only to add an intermediate.  The root given with -c appears once: a
+    self-signed certificate as its own issuer is no loop."""
+    root = pki.root("Unsent Private Root")
+    ica = pki.intermediate(root, "Unsent Private CA")
+    files = [write(tmp_path, "leaf", server_leaf(pki, ica)), write(tmp_path, "ica", ica)]
+    tree = tree_of(explain(daemon, *ssl_args(*files)).out)
+    hint = failure_and_hint(tree, "MissingIntermediate", "Unsent Private CA", 1)
+    assert "“CN=Unsent Private Root” is not known to trustd; servers do not send roots" in hint
+    assert "trust it for this policy (trustctl add-trusted-cert -p ssl ROOT.pem" in hint
+    with_root = explain(daemon, *ssl_args(*files, write(tmp_path, "root", root)))
+    tree = tree_of(with_root.out)
+    assert sum(line.startswith("Unsent Private Root  [") for line in tree) == 1
+    assert not any("(a loop)" in line for line in tree)
+    hint = failure_and_hint(tree, "AnchorTrusted", "Unsent Private Root", 2)
+    assert "trustctl add-trusted-cert -p ssl ROOT.pem" in hint

@@ -262,10 +262,16 @@ def test_unknown_policy_and_unreadable_files(verify: Verify, pki: PKI, tmp_path:
     assert (policy.code, policy.err) == (1, "*** policy creation failed for nonsense\n")
     missing = tmp_path / "missing.pem"
     unreadable = verify("-c", str(missing))
-    assert (unreadable.code, unreadable.err) == (1, f"Error reading file {missing}\n")
+    assert (unreadable.code, unreadable.err) == (
+        1,
+        f"Error reading file {missing}\ntrustctl: {missing}: No such file or directory\n",
+    )
     garbage = tmp_path / "garbage.der"
     garbage.write_bytes(b"not a certificate")
-    assert verify("-c", str(garbage)).err == f"Error reading file {garbage}\n"
+    assert verify("-c", str(garbage)).err == (
+        f"Error reading file {garbage}\ntrustctl: {garbage}: not certificate data"
+        " (DER or PEM certificates, PKCS#7 or PKCS#12)\n"
+    )
 
 
 # -- URL mode -----------------------------------------------------------------------------------

@@ -4,10 +4,13 @@ trustd has two kinds of certificate store (candidate issuers for path building),
 in for `security`'s keychains: the shared store (domain "admin", searched for everyone, like
 System.keychain; root or the admin group only) and each user's own (domain "user", searched
 for that user only, like the login keychain).  `-k keychain` picks one (`keychain_domain`):
-System.keychain or SystemRootCertificates.keychain is the shared store, any other keychain
-the caller's own; without -k, the default keychain is root's System.keychain and a user's
-login keychain.  Keychain arguments of find-certificate and delete-certificate are accepted
-for compatibility; both search the shared store and the caller's own.
+System.keychain is the shared store, SystemRootCertificates.keychain the system anchors
+(read-only: find-certificate and export list them, changes fail with "Write permissions
+error."), any other keychain the caller's own; without -k, the default keychain is root's
+System.keychain and a user's login keychain (trustctl.keychains).  Keychain arguments of
+find-certificate and delete-certificate name the stores searched, in order; without one, the
+search list (the caller's own store, then the shared one).  delete-certificate deletes from the
+first of them that holds the certificate, and only there.
 
 - `add-certificates [-k keychain] file...` stores every certificate of each file: DER, PEM
   with one or more blocks, PKCS#7 (DER or PEM) or PKCS#12 without a password (trustd.certfiles
@@ -21,7 +24,7 @@ for compatibility; both search the shared store and the caller's own.
   lines; without `-p` an attribute dump; with `-m` `email addresses: a, b`; with `-p` the PEM.
   The attribute dump has the attributes of Apple's certificate records, in its order::
 
-      keychain: "trustd"
+      keychain: "<path of the keychain holding it>"
       version: 512
       class: 0x80001000
       attributes:
@@ -61,10 +64,12 @@ for compatibility; both search the shared store and the caller's own.
   still applies).  Other item types (`-t pub|priv|session`) and key formats are usage errors:
   trustd stores certificates only.  A file that cannot be read prints `trustctl: Error reading
   infile <file>: <reason>`; data that does not decode `trustctl: SecKeychainItemImport: Unable
-  to decode the provided data. (<why>)`, PKCS#12 data without its password `trustctl:
-  SecKeychainItemImport: the PKCS#12 data is protected: a password is needed (-P
-  passphrase)`; all exit 1.  A daemon error part-way through a large file names how many
-  certificates the earlier batches stored.
+  to decode the provided data.` and the reason on the next line, PKCS#12 data without its
+  password (or with a wrong one) `trustctl: SecKeychainItemImport: MAC verification failed
+  during PKCS12 import (wrong password?)` and the reason; all exit 1.  A daemon error part-way
+  through a large file removes what earlier batches stored and says so (see below).  `-T`,
+  `-A`, `-x`, `-w` and `-a name value` are accepted without effect (no keys, no access lists);
+  a private key in the file is not kept, which is said on stderr.
 - `export [-k keychain] [-t certs|all] [-f pemseq|x509|pkcs7] [-p] [-o outfile] [-c name]
   [-Z hash]` writes the certificates of the store (every one, or those whose subject contains
   `-c` name, ignoring case, as find-certificate matches, and/or whose SHA-1 or SHA-256 is `-Z`)
@@ -74,9 +79,12 @@ for compatibility; both search the shared store and the caller's own.
   have.  Nothing to export prints `trustctl: SecKeychainItemExport: The specified item could not
   be found in the keychain.` and exits 1.
 
-add-certificates and import send the certificates to the daemon in batches (500 certificates
-or 4 MiB at most, well inside the daemon's 8 MiB per message), with a progress bar on stderr
-when it is a terminal and the file holds more than 50 certificates (trustctl.progress).
+add-certificates and import send the certificates to the daemon in batches (50 certificates
+first, doubling up to 500, and 4 MiB at most, well inside the daemon's 8 MiB per message), with
+a progress bar on stderr when it is a terminal and the file holds more than 50 certificates
+(trustctl.progress).  When a batch fails after earlier ones stored certificates, those are
+removed again (all or nothing for the file), and the error's next lines say so, or name what
+stayed when removing it failed too.
 """
 
 from __future__ import annotations
@@ -91,12 +99,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from trustctl import completion
 from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json, say
 from trustctl.progress import progress
 from trustd import certfiles as formats
 
 if TYPE_CHECKING:
+    from trustctl.keychains import Store
     from trustd.client import Client
     from trustd.client.errors import TrustdError
     from trustd.client.models import StoredCertificate
@@ -107,13 +117,15 @@ ITEM_NOT_FOUND = "The specified item could not be found in the keychain."  # err
 NOT_FOUND_STATUS = 44  # find-certificate's exit status when nothing matches
 DECODE = "Unable to decode the provided data."  # errSecDecode
 DUPLICATE = "The specified item already exists in the keychain."  # errSecDuplicateItem
+PKCS12_PASSWORD = "MAC verification failed during PKCS12 import (wrong password?)"  # -25264
 DEFAULT_KEYCHAIN = "default keychain"
-STORE_NAME = "trustd"  # what the attribute dump shows as the keychain
 CERTIFICATE_CLASS = 0x80001000  # CSSM_DL_DB_RECORD_X509_CERTIFICATE
 RECORD_VERSION = 512
 CERT_TYPE_X509V3 = 1  # CSSM_CERT_X_509v3
 CERT_ENCODING_DER = 3  # CSSM_CERT_ENCODING_DER
-BATCH_CERTIFICATES = 500  # per AddCertificates call
+IMPORT_API = "SecKeychainItemImport"
+BATCH_CERTIFICATES = 500  # per AddCertificates call, at most
+FIRST_BATCH = 50  # the first call's; each next one doubles, up to BATCH_CERTIFICATES
 BATCH_BYTES = 4 * 1024 * 1024  # of DER per call: base64 in JSON stays well under 8 MiB
 IMPORT_TYPES = ("cert", "agg")  # security import -t, for certificates
 EXPORT_TYPES = ("certs", "all")  # security export -t; trustd has nothing but certificates
@@ -121,7 +133,12 @@ EXPORT_TYPES = ("certs", "all")  # security export -t; trustd has nothing but ce
 # -- options (module level, for ruff's B008) ---------------------------------------------------
 
 KeychainOption = typer.Option(
-    None, "-k", metavar="keychain", help="Keychain name, used in messages only."
+    None,
+    "-k",
+    metavar="keychain",
+    help="System.keychain: the shared store; SystemRootCertificates.keychain: the system "
+    "anchors (read-only); any other: your own store.",
+    autocompletion=completion.keychains,
 )
 FilesArgument = typer.Argument(
     ..., metavar="file...", help="Certificate files (DER, PEM, PKCS#7 or PKCS#12)."
@@ -137,7 +154,10 @@ HashOption = typer.Option(
     False, "-Z", help="Print the SHA-256 and SHA-1 hashes of the certificate."
 )
 KeychainsArgument = typer.Argument(
-    None, metavar="[keychain...]", help="Keychains (accepted; trustd has one store)."
+    None,
+    metavar="keychain",
+    help="Keychains to search (default: the search list, your own store then System.keychain).",
+    autocompletion=completion.keychains,
 )
 JsonOption = typer.Option(False, "--json", help="Print the matches as JSON.")
 DeleteNameOption = typer.Option(
@@ -165,6 +185,18 @@ PassphraseOption = typer.Option(None, "-P", metavar="passphrase", help="PKCS#12 
 ImportJsonOption = typer.Option(
     False, "--json", help="Print the numbers imported and existing, and the SHA-1s, as JSON."
 )
+NO_EFFECT = "Accepted for security's scripts; no effect: trustd holds no keys or access lists."
+TrustedAppOption = typer.Option(
+    None, "-T", metavar="appPath", help=f"An application allowed to use the key. {NO_EFFECT}"
+)
+AnyAppOption = typer.Option(False, "-A", help=f"Any application may use the key. {NO_EFFECT}")
+NonExtractableOption = typer.Option(
+    False, "-x", help=f"Private keys non-extractable after import. {NO_EFFECT}"
+)
+WrappedOption = typer.Option(False, "-w", help=f"Private keys are wrapped. {NO_EFFECT}")
+AttributeOption = typer.Option(
+    None, "-a", metavar="name value", help=f"An attribute for the imported items. {NO_EFFECT}"
+)
 ExportTypeOption = typer.Option(
     "certs", "-t", metavar="type", help="certs (or all: trustd stores certificates only)."
 )
@@ -182,7 +214,11 @@ ExportHashOption = typer.Option(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the certificate commands, in `security`'s table order."""
+    """Add the keychain and certificate commands, in `security`'s table order (list-keychains
+    and default-keychain come first there)."""
+    from trustctl.commands import keychains
+
+    keychains.register(app)
     app.command("add-certificates")(add_certificates)
     app.command("find-certificate")(find_certificate)
     app.command("delete-certificate")(delete_certificate)
@@ -202,17 +238,25 @@ class Stored:
 
 
 def batches(
-    ders: Sequence[bytes], *, count: int = BATCH_CERTIFICATES, size: int = BATCH_BYTES
+    ders: Sequence[bytes],
+    *,
+    count: int = BATCH_CERTIFICATES,
+    size: int = BATCH_BYTES,
+    first: int = FIRST_BATCH,
 ) -> list[list[bytes]]:
     """`ders` cut into runs of at most `count` certificates and `size` bytes (a certificate
-    larger than `size` goes alone, for the daemon to judge)."""
+    larger than `size` goes alone, for the daemon to judge).  The runs start at `first`
+    certificates and double up to `count`, so that a progress bar moves, and can estimate the
+    time left, within a moment of the start."""
     runs: list[list[bytes]] = []
     current: list[bytes] = []
     current_size = 0
+    limit = max(1, min(first, count))
     for der in ders:
-        if current and (len(current) == count or current_size + len(der) > size):
+        if current and (len(current) >= limit or current_size + len(der) > size):
             runs.append(current)
             current, current_size = [], 0
+            limit = min(limit * 2, count)
         current.append(der)
         current_size += len(der)
     if current:
@@ -220,30 +264,96 @@ def batches(
     return runs
 
 
-SYSTEM_KEYCHAINS = ("System.keychain", "SystemRootCertificates.keychain")
+class StoreFailed(Exception):
+    """A store of many certificates failed part-way: `problem` is the daemon's error,
+    `stored_before` how many certificates earlier batches had added, and `kept` the SHA-1s of
+    those that are still stored because removing them again failed too."""
+
+    def __init__(self, problem: TrustdError, stored_before: int, kept: list[str]) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+        self.stored_before = stored_before
+        self.kept = kept
+
+    def lines(self, first: str, path: str | Path) -> str:
+        """`first` (Apple's line), then what became of the earlier batches, and a hint."""
+        from trustctl.reasons import lines
+        from trustd.client.errors import QuotaExceeded
+
+        done = None
+        if self.stored_before and not self.kept:
+            done = (
+                f"nothing of {path} was stored: the {count_text(self.stored_before)} that"
+                " earlier batches had stored were removed again"
+            )
+        elif self.kept:
+            shown = ", ".join(self.kept[:3]) + (", ..." if len(self.kept) > 3 else "")
+            done = (
+                f"{count_text(len(self.kept))} of {path} stayed stored ({shown}): removing them"
+                " again failed too; run the same command again once the cause is fixed"
+                " (certificates already stored are skipped), or remove them with"
+                " trustctl delete-certificate -Z SHA1"
+            )
+        hint = None
+        if isinstance(self.problem, QuotaExceeded):
+            hint = (
+                "hint: your own store is bounded for users who are not administrators;"
+                " store fewer certificates, or have an administrator put them in the shared"
+                " store (sudo trustctl import FILE -k /Library/Keychains/System.keychain)"
+            )
+        return lines(first, done, hint)
 
 
-def keychain_domain(keychain: str | None) -> str:
-    """The trustd store a `security` keychain stands for: "admin" (the shared store) or "user"
-    (the caller's own); see the module docstring."""
-    if keychain is None:
-        return "admin" if os.geteuid() == 0 else "user"
-    name = os.path.basename(keychain.rstrip("/"))
-    return "admin" if name.startswith(SYSTEM_KEYCHAINS) else "user"
+def keychain_domain(keychain: str | None, api: str = "SecCertificateAddToKeychain") -> str:
+    """The daemon's domain for the store `keychain` stands for ("admin": the shared store,
+    "user": the caller's own; see trustctl.keychains); the system roots keychain is refused
+    with `api`'s write-permissions line."""
+    from trustctl.keychains import writable_domain
+
+    return writable_domain(keychain, api)
 
 
 def store_certificates(
-    client: Client, ders: Sequence[bytes], label: str, into: Stored, keychain: str | None
+    client: Client,
+    ders: Sequence[bytes],
+    label: str,
+    into: Stored,
+    keychain: str | None,
+    *,
+    api: str = "SecCertificateAddToKeychain",
 ) -> None:
     """Add `ders` to the store `keychain` stands for, in batches, with a progress bar on a
     terminal; `into` records each batch as it completes, so that a failure part-way still
     says what was stored."""
-    domain = keychain_domain(keychain)
-    with progress(batches(ders), label, weight=len) as steps:
-        for batch in steps:
-            result = client.add_certificates(batch, domain)
-            into.added.extend(result.added)
-            into.existing.extend(result.existing)
+    from trustd.client.errors import TrustdError
+
+    domain = keychain_domain(keychain, api)
+    try:
+        with progress(batches(ders), label, weight=len) as steps:
+            for batch in steps:
+                result = client.add_certificates(batch, domain)
+                into.added.extend(result.added)
+                into.existing.extend(result.existing)
+    except TrustdError as problem:
+        if not into.added:
+            raise
+        kept = _remove_again(client, into.added, domain)
+        raise StoreFailed(problem, len(into.added), kept) from problem
+
+
+def _remove_again(client: Client, added: Sequence[str], domain: str) -> list[str]:
+    """Undo what earlier batches stored, so that a failed store leaves the store as it was;
+    the SHA-1s that could not be removed (none when all went well)."""
+    from trustd.client.errors import NotFound, TrustdError
+
+    for index, sha1 in enumerate(added):
+        try:
+            client.delete_certificate(sha1, domain)
+        except NotFound:
+            continue
+        except TrustdError:
+            return list(added[index:])
+    return []
 
 
 def _reraise_connection(problem: TrustdError) -> None:
@@ -261,22 +371,28 @@ def add_certificates(
     keychain: str | None = KeychainOption,
 ) -> None:
     """Add certificates to a keychain (trustd's certificate store)."""
+    from trustctl.reasons import certificate_data_problem, lines, unreadable_file
     from trustd.client.errors import InvalidCertificate, TrustdError
 
     where = keychain if keychain is not None else DEFAULT_KEYCHAIN
+    keychain_domain(keychain)  # the system roots keychain is refused before anything is read
     failed = False
     with ctx.obj.client() as client:
         for path in files:
             try:
                 data = path.read_bytes()
-            except OSError:
-                print(f"Error reading file {path}", file=sys.stderr)
+            except OSError as problem:
+                print(
+                    lines(f"Error reading file {path}", unreadable_file(path, problem)),
+                    file=sys.stderr,
+                )
                 failed = True
                 continue
             try:
                 certificates = formats.read_certificates(data)
             except formats.UndecodableData:
-                print(f"trustctl: SecCertificateAddToKeychain: {DECODE}", file=sys.stderr)
+                first = f"trustctl: SecCertificateAddToKeychain: {DECODE}"
+                print(lines(first, f"{path}: {certificate_data_problem(data)}"), file=sys.stderr)
                 failed = True
                 continue
             stored = Stored()
@@ -284,6 +400,11 @@ def add_certificates(
                 store_certificates(client, certificates, f"Adding {path.name}", stored, keychain)
             except InvalidCertificate:
                 print(f"trustctl: SecCertificateAddToKeychain: {DECODE}", file=sys.stderr)
+                failed = True
+                continue
+            except StoreFailed as partial:
+                first = f"trustctl: SecCertificateAddToKeychain: {partial.problem}"
+                print(partial.lines(first, path), file=sys.stderr)
                 failed = True
                 continue
             except TrustdError as problem:
@@ -323,7 +444,7 @@ def blob_text(data: bytes) -> str:
     return f'0x{data.hex().upper()}  "{escaped}"'
 
 
-def attribute_dump(stored: StoredCertificate) -> list[str]:
+def attribute_dump(stored: StoredCertificate, keychain: str) -> list[str]:
     """The `security`-style attribute dump of a stored certificate (module docstring)."""
     import hashlib
 
@@ -339,7 +460,7 @@ def attribute_dump(stored: StoredCertificate) -> list[str]:
         return f'    "{name}"<blob>={"<NULL>" if value is None else blob_text(value)}'
 
     return [
-        f'keychain: "{STORE_NAME}"',
+        f'keychain: "{keychain}"',
         f"version: {RECORD_VERSION}",
         f"class: 0x{CERTIFICATE_CLASS:08X}",
         "attributes:",
@@ -355,8 +476,9 @@ def attribute_dump(stored: StoredCertificate) -> list[str]:
     ]
 
 
-def _as_json(stored: StoredCertificate) -> dict[str, Any]:
+def _as_json(stored: StoredCertificate, keychain: str) -> dict[str, Any]:
     return {
+        "keychain": keychain,
         "sha1": stored.sha1.upper(),
         "sha256": stored.sha256.upper(),
         "subject": stored.subject,
@@ -378,22 +500,27 @@ def find_certificate(
     print_hash: bool = HashOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Find a certificate item (in trustd's certificate store)."""
+    """Find a certificate item (in the keychains named, else the search list)."""
+    from trustctl.keychains import certificates_in, path_of, stores
+
+    criteria = {k: v for k, v in (("subject", name), ("email", email)) if v is not None}
     with ctx.obj.client() as client:
-        found = client.find_certificates(subject=name, email=email)
+        found = certificates_in(client, stores(keychains), **criteria)
     if not found:
+        if as_json:
+            emit_json([])  # nothing found is still a document
         raise Failure(f"trustctl: SecKeychainSearchCopyNext: {ITEM_NOT_FOUND}", NOT_FOUND_STATUS)
     matches = list(found) if find_all else [found[0]]
     if as_json:
-        emit_json([_as_json(stored) for stored in matches])
+        emit_json([_as_json(stored, path_of(store)) for store, stored in matches])
         return
-    for stored in matches:
+    for store, stored in matches:
         lines: list[str] = []
         if print_hash:
             lines.append(f"SHA-256 hash: {stored.sha256.upper()}")
             lines.append(f"SHA-1 hash: {stored.sha1.upper()}")
         if not pem:
-            lines.extend(attribute_dump(stored))
+            lines.extend(attribute_dump(stored, path_of(store)))
         if print_email:
             lines.append(f"email addresses: {', '.join(email_addresses(stored.certificate))}")
         if pem:
@@ -436,8 +563,17 @@ def _exact(stored: StoredCertificate, name: str) -> bool:
     return any(candidate.casefold() == wanted for candidate in names)
 
 
-def unique_certificate(client: Client, name: str | None, digest: str | None) -> StoredCertificate:
-    """The one certificate that -c/-Z designate, or a Failure (none, or ambiguous)."""
+def unique_certificate(
+    client: Client,
+    name: str | None,
+    digest: str | None,
+    keychains: Sequence[str] | None = None,
+) -> tuple[Store, StoredCertificate]:
+    """The one certificate that -c/-Z designate in the keychains named (else the search list),
+    with the first of those stores that holds it; or a Failure (none, or ambiguous).  A
+    certificate held by two stores is one certificate, not an ambiguity."""
+    from trustctl.keychains import certificates_in, stores, unique_by_certificate
+
     what = digest if digest is not None else name or ""
     criteria: dict[str, str] = {}
     if digest is not None:
@@ -447,9 +583,9 @@ def unique_certificate(client: Client, name: str | None, digest: str | None) -> 
         criteria.update(by_digest)
     if name is not None:
         criteria["subject"] = name
-    found = list(client.find_certificates(**criteria))
+    found = unique_by_certificate(certificates_in(client, stores(keychains), **criteria))
     if len(found) > 1 and name is not None:
-        exact = [stored for stored in found if _exact(stored, name)]
+        exact = [pair for pair in found if _exact(pair[1], name)]
         found = exact or found
     if not found:
         raise _unable(what)
@@ -486,12 +622,18 @@ def delete_certificate(
 
     if name is None and digest is None:
         raise _Usage(ctx)
+    from trustctl.keychains import DELETE_REFUSED, Store, read_only_reason
+
     with ctx.obj.client() as client:
-        stored = unique_certificate(client, name, digest)
+        store, stored = unique_certificate(client, name, digest, keychains)
+        if store is Store.SYSTEM:
+            raise Failure(
+                f"trustctl: SecKeychainItemDelete: {DELETE_REFUSED}\n{read_only_reason()}"
+            )
         if trust:
             _remove_trust(client, stored)
         try:
-            client.delete_certificate(stored.sha1, "user" if stored.source == "user" else "admin")
+            client.delete_certificate(stored.sha1, store.value)
         except NotFound:
             raise _unable(digest if digest is not None else name or "") from None
         except TrustdError as problem:
@@ -500,6 +642,24 @@ def delete_certificate(
 
 
 # -- import -------------------------------------------------------------------------------------
+
+KEY_NOT_KEPT = "the private key was not imported: trustd stores certificates only"
+
+
+def holds_private_key(data: bytes, password: bytes | None) -> bool:
+    """Whether `data` (PEM, or PKCS#12 that `password` opens) carries a private key."""
+    if b"PRIVATE KEY-----" in data:
+        return True
+    if b"-----BEGIN " in data:
+        return False
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    for attempt in (None, b"") if password is None else (password,):
+        try:
+            return pkcs12.load_pkcs12(data, attempt).key is not None
+        except (ValueError, TypeError):
+            continue
+    return False
 
 
 def count_text(number: int) -> str:
@@ -516,8 +676,18 @@ def import_certificates(
     fmt: str | None = ImportFormatOption,
     passphrase: str | None = PassphraseOption,
     as_json: bool = ImportJsonOption,
+    trusted_apps: list[str] | None = TrustedAppOption,
+    any_app: bool = AnyAppOption,
+    non_extractable: bool = NonExtractableOption,
+    wrapped: bool = WrappedOption,
+    attribute: tuple[str, str] | None = AttributeOption,
 ) -> None:
-    """Import certificates from a file (DER, PEM, PKCS#7, PKCS#12) into trustd's store."""
+    """Import certificates from a file (DER, PEM, PKCS#7, PKCS#12) into trustd's store.
+
+    -T, -A, -x, -w and -a are accepted so that `security import` lines run unchanged; they
+    have no effect, as trustd holds no private keys and no access lists.  A private key in the
+    file is not kept (said on stderr)."""
+    from trustctl.reasons import certificate_data_problem, lines
     from trustd.client.errors import InvalidCertificate, TrustdError
 
     if item_type is not None and item_type not in IMPORT_TYPES:
@@ -525,6 +695,7 @@ def import_certificates(
     if fmt is not None and fmt.lower() not in formats.READ_FORMATS:
         choices = ", ".join(formats.READ_FORMATS)
         raise _Usage(ctx, f'trustctl: format "{fmt}": trustd imports {choices}')
+    keychain_domain(keychain, IMPORT_API)  # the system roots keychain is refused first
     try:
         data = input_file.read_bytes()
     except OSError as problem:
@@ -533,18 +704,29 @@ def import_certificates(
     try:
         certificates = formats.read_certificates(data, fmt=fmt, password=password)
     except formats.PasswordNeeded as problem:
-        raise Failure(f"trustctl: SecKeychainItemImport: {problem} (-P passphrase)") from None
+        why = f"{problem} (-P passphrase)"
+        raise Failure(lines(f"trustctl: SecKeychainItemImport: {PKCS12_PASSWORD}", why)) from None
     except formats.UndecodableData as problem:
-        raise Failure(f"trustctl: SecKeychainItemImport: {DECODE} ({problem})") from None
+        first = PKCS12_PASSWORD if "wrong password" in str(problem) else DECODE
+        why = certificate_data_problem(data) if "no certificate" in str(problem) else str(problem)
+        raise Failure(lines(f"trustctl: SecKeychainItemImport: {first}", why)) from None
     stored = Stored()
     with ctx.obj.client() as client:
         try:
-            store_certificates(client, certificates, "Importing certificates", stored, keychain)
+            store_certificates(
+                client, certificates, "Importing certificates", stored, keychain, api=IMPORT_API
+            )
+        except StoreFailed as partial:
+            cause = partial.problem
+            why = DECODE if isinstance(cause, InvalidCertificate) else str(cause)
+            first = f"trustctl: SecKeychainItemImport: {why}"
+            raise Failure(partial.lines(first, input_file)) from None
         except TrustdError as problem:
             _reraise_connection(problem)
             why = DECODE if isinstance(problem, InvalidCertificate) else str(problem)
-            done = f" ({count_text(len(stored.added))} imported before)" if stored.added else ""
-            raise Failure(f"trustctl: SecKeychainItemImport: {why}{done}") from None
+            raise Failure(f"trustctl: SecKeychainItemImport: {why}") from None
+    if holds_private_key(data, password):
+        print(f"trustctl: {input_file}: {KEY_NOT_KEPT}", file=sys.stderr)
     if not stored.added:
         raise Failure(f"trustctl: SecKeychainItemImport: {DUPLICATE}")
     if as_json:
@@ -584,12 +766,15 @@ def export_certificates(
         criteria.update(by_digest)
     if name is not None:
         criteria["subject"] = name
+    from trustctl.keychains import certificates_in, stores, unique_by_certificate
+
     with ctx.obj.client() as client:
-        found = client.find_certificates(**criteria)
+        wanted = stores(None if keychain is None else [keychain])
+        found = unique_by_certificate(certificates_in(client, wanted, **criteria))
     if not found:
         raise Failure(f"trustctl: SecKeychainItemExport: {ITEM_NOT_FOUND}")
     try:
-        data = formats.write_certificates([s.certificate for s in found], fmt, pem=pem)
+        data = formats.write_certificates([s.certificate for _, s in found], fmt, pem=pem)
     except formats.CannotEncode as problem:
         raise Failure(f"trustctl: SecKeychainItemExport: {problem}") from None
     if outfile is None:

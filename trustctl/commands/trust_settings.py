@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from trustctl import completion
 from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json
 
@@ -93,7 +94,11 @@ LABEL_WIDTH = 22  # the colon of a field line is column 23 of its text
 
 AdminOption = typer.Option(False, "-d", help="Admin domain (default: your user domain).")
 ResultOption = typer.Option(
-    None, "-r", metavar="resultType", help="trustRoot (default), trustAsRoot, deny, unspecified."
+    None,
+    "-r",
+    metavar="resultType",
+    help="trustRoot (default), trustAsRoot, deny, unspecified.",
+    autocompletion=completion.result_types,
 )
 PolicyOption = typer.Option(
     None,
@@ -101,6 +106,7 @@ PolicyOption = typer.Option(
     metavar="policy",
     help="Policy constraint, repeatable: ssl, smime, codeSign, IPSec, basic, swUpdate, "
     "pkgSign, eap, macappstore, appleID, timestamping.",
+    autocompletion=completion.trust_policies,
 )
 AppOption = typer.Option(None, "-a", metavar="appPath", help="Application constraint.")
 PolicyStringOption = typer.Option(
@@ -111,10 +117,21 @@ AllowedErrorOption = typer.Option(
     "-e",
     metavar="allowedError",
     help="Allowed error, repeatable: certExpired, hostnameMismatch or a number.",
+    autocompletion=completion.allowed_errors,
 )
-KeyUsageOption = typer.Option(None, "-u", metavar="keyUsage", help="Key usage (-1: any).")
+KeyUsageOption = typer.Option(
+    None,
+    "-u",
+    metavar="keyUsage",
+    help="Key usage (-1: any).",
+    autocompletion=completion.key_usages,
+)
 KeychainOption = typer.Option(
-    None, "-k", metavar="keychain", help="Also add the certificate to trustd's store."
+    None,
+    "-k",
+    metavar="keychain",
+    help="Also add the certificate to that keychain's store.",
+    autocompletion=completion.keychains,
 )
 SettingsInOption = typer.Option(
     None, "-i", metavar="settingsFileIn", help="Trust-settings file to start from (needs -o)."
@@ -182,14 +199,18 @@ def _atoi(text: str) -> int:
 
 def _read_certificate(path: str) -> Any:
     """readCertFile: PEM (first block) or DER; "Error reading file <f>" rc 1."""
+    from trustctl.reasons import lines, unreadable_file
     from trustd.core.certificates import MalformedCertificate, parse_certificate
 
     try:
         with open(path, "rb") as handle:
             data = handle.read()
+    except OSError as problem:
+        raise Failure(lines(f"Error reading file {path}", unreadable_file(path, problem))) from None
+    try:
         return parse_certificate(data)
-    except (OSError, MalformedCertificate):
-        raise Failure(f"Error reading file {path}") from None
+    except MalformedCertificate:
+        raise Failure(lines(f"Error reading file {path}", unreadable_file(path))) from None
 
 
 def _say(ctx: typer.Context, text: str) -> None:
@@ -302,10 +323,12 @@ def add_trusted_cert(
     ):
         if len(values) > MAX_REPEATS:
             raise _Usage(ctx, f"Too many {what} arguments.")
+    from trustctl.reasons import choices
+
     result = TRUST_ROOT
     if result_type is not None:
         if result_type not in RESULT_TYPES:
-            raise _Usage(ctx)
+            raise _Usage(ctx, "trustctl: " + choices("-r", result_type, RESULT_TYPES))
         result = RESULT_TYPES[result_type]
     errors: list[int] = []
     for text in allowed_errors or []:
@@ -339,7 +362,8 @@ def add_trusted_cert(
                 key_usage=0 if key_usage is None else _atoi(key_usage),
             )
         except KeyError:
-            raise _Usage(ctx) from None
+            bad = next(p for p in policies if p not in ADD_POLICIES)
+            raise _Usage(ctx, "trustctl: " + choices("-p", bad, ADD_POLICIES)) from None
     if settings_out is not None:
         _add_to_file(
             ctx,
@@ -364,9 +388,25 @@ def add_trusted_cert(
                 constraints,
             )
         except TrustdError as problem:
-            raise _daemon_failure(
+            failure = _daemon_failure(
                 "SecTrustSettingsSetTrustSettings", problem, InvalidTrustSettings=PARAM
-            ) from None
+            )
+            raise _with_reason(failure, problem, certificate, result) from None
+
+
+def _with_reason(failure: Exception, problem: Any, certificate: Any, result: int) -> Exception:
+    """errSecParam's line, then the daemon's reason, and the -r trustAsRoot hint for a
+    certificate that is not self-signed given the default trustRoot."""
+    from trustctl.reasons import TRUST_AS_ROOT_HINT, lines
+    from trustd.client.errors import InvalidTrustSettings
+
+    if not isinstance(failure, Failure) or not isinstance(problem, InvalidTrustSettings):
+        return failure
+    reason = str(problem.parameters.get("reason") or problem)
+    hint = None
+    if result == TRUST_ROOT and certificate.subject_der != certificate.issuer_der:
+        hint = TRUST_AS_ROOT_HINT
+    return Failure(lines(failure.message, reason, hint), failure.code)
 
 
 def _add_to_store(client: Any, der: bytes, keychain: str) -> None:
@@ -375,7 +415,11 @@ def _add_to_store(client: Any, der: bytes, keychain: str) -> None:
     from trustd.client.errors import TrustdError
 
     try:
-        client.add_certificates([der], keychain_domain(keychain))
+        domain = keychain_domain(keychain)
+    except Failure as problem:  # cssmPerror's line here: the API's name, no program name
+        raise Failure(problem.message.removeprefix("trustctl: "), problem.code) from None
+    try:
+        client.add_certificates([der], domain)
     except TrustdError as problem:
         raise _daemon_failure("SecCertificateAddToKeychain", problem) from None
 

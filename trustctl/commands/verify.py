@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from trustctl import completion
 from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json
 
@@ -157,7 +158,13 @@ RootsOption = typer.Option(
     metavar="FILE",
     help="Anchor certificate; repeatable. Anchors given are the only ones trusted.",
 )
-PolicyOption = typer.Option("basic", "-p", metavar="POLICY", help=f"Policy: {', '.join(POLICIES)}.")
+PolicyOption = typer.Option(
+    "basic",
+    "-p",
+    metavar="POLICY",
+    help=f"Policy: {', '.join(POLICIES)}.",
+    autocompletion=completion.verify_policies,
+)
 ClientSideOption = typer.Option(False, "-C", help="Evaluate the client side (ssl, eap, IPSec).")
 NameOption = typer.Option(
     None, "-n", metavar="NAME", help="Name to verify: host name or e-mail address."
@@ -176,17 +183,22 @@ RevocationOption = typer.Option(
     "-R",
     metavar="OPT",
     help="Revocation: ocsp, require, offline, crl, online; repeatable.",
+    autocompletion=completion.revocation,
 )
 PemOption = typer.Option(False, "-P", help="Print the chain as PEM.")
 TextOption = typer.Option(False, "-t", help="Print the chain as text.")
 VerboseOption = typer.Option(False, "-v", help="Verbose: the chain and the certificate errors.")
 QuietOption = typer.Option(False, "-q", help="Quiet: no result lines.")
 KeychainOption = typer.Option(
-    None, "-k", metavar="KEYCHAIN", help="Keychain to search (no effect)."
+    None,
+    "-k",
+    metavar="KEYCHAIN",
+    help="Keychain to search (no effect).",
+    autocompletion=completion.keychains,
 )
 NoKeychainsOption = typer.Option(False, "-N", help="Search no keychains (no effect).")
-LeafIsCaOption = typer.Option(False, "-L", help="Leaf is a CA (no effect).")
-LocalOnlyOption = typer.Option(False, "-l", help="No network fetch of certificates (no effect).")
+LeafIsCaOption = typer.Option(False, "-l", help="Leaf is a CA (no effect).")
+LocalOnlyOption = typer.Option(False, "-L", help="No network fetch of certificates (no effect).")
 JsonOption = typer.Option(False, "--json", help="Print the verdict as JSON.")
 ExplainOption = typer.Option(
     False,
@@ -296,12 +308,17 @@ def policy_for(kind: str, name: str | None, client_side: bool) -> Policy:
 
 def read_certificate(path: Path) -> bytes:
     """A certificate file (PEM, the first block, or DER) as DER; "Error reading file" if not."""
+    from trustctl.reasons import lines, unreadable_file
     from trustd.core.certificates import MalformedCertificate, parse_certificate
 
     try:
-        return parse_certificate(path.read_bytes()).der
-    except (OSError, MalformedCertificate):
-        raise Failure(f"Error reading file {path}") from None
+        data = path.read_bytes()
+    except OSError as problem:
+        raise Failure(lines(f"Error reading file {path}", unreadable_file(path, problem))) from None
+    try:
+        return parse_certificate(data).der
+    except MalformedCertificate:
+        raise Failure(lines(f"Error reading file {path}", unreadable_file(path))) from None
 
 
 def fetch_server_chain(host: str, port: int) -> list[bytes]:
@@ -506,7 +523,7 @@ def verdict_json(result: EvaluationResult, code: int) -> dict[str, Any]:
         "chain": [
             {
                 "subject": c.subject_summary if c is not None else None,
-                "sha1": hashlib.sha1(der).hexdigest(),
+                "sha1": hashlib.sha1(der).hexdigest().upper(),
             }
             for der, c in zip(result.chain, parsed, strict=True)
         ],
@@ -561,39 +578,47 @@ def verify_cert(
             print("Warning: crl option is deprecated, use ocsp", file=sys.stderr)
     quiet = quiet or bool(getattr(ctx.obj, "quiet", False))
 
-    anchors: list[bytes] = []
-    server: str | None = None
-    port = 0
-    if url is not None:
-        server, port = parse_url(url)
-        chain = fetch_server_chain(server, port)
-        policies = policy_for("ssl", server, False)
-        tls = True
-        verify_date = None
-    else:
-        chain = [read_certificate(path) for path in certs or ()]
-        anchors = [read_certificate(path) for path in roots or ()]
-        if not chain:
-            if not anchors:
-                raise usage_problem(ctx, "***No certs specified.")
-            if len(anchors) > 1:
-                raise usage_problem(ctx, "***Multiple roots and no certs not allowed.")
-            chain = list(anchors)
-        policies = policy_for(policy, name or host or email, client_side)
-        tls = policy in TLS_POLICIES
+    from trustd.client.errors import TrustdError
 
-    with ctx.obj.client() as client:
-        result: EvaluationResult = client.evaluate(
-            chain,
-            policies,
-            anchors=anchors,
-            anchors_only=bool(anchors),
-            verify_date=verify_date,
-            host=server,
-            port=port,
-            revocation=tuple(revocation or ()),
-            explain=explain,
-        )
+    try:
+        anchors: list[bytes] = []
+        server: str | None = None
+        port = 0
+        if url is not None:
+            server, port = parse_url(url)
+            chain = fetch_server_chain(server, port)
+            policies = policy_for("ssl", server, False)
+            tls = True
+            verify_date = None
+        else:
+            chain = [read_certificate(path) for path in certs or ()]
+            anchors = [read_certificate(path) for path in roots or ()]
+            if not chain:
+                if not anchors:
+                    raise usage_problem(ctx, "***No certs specified.")
+                if len(anchors) > 1:
+                    raise usage_problem(ctx, "***Multiple roots and no certs not allowed.")
+                chain = list(anchors)
+            policies = policy_for(policy, name or host or email, client_side)
+            tls = policy in TLS_POLICIES
+
+        with ctx.obj.client() as client:
+            result: EvaluationResult = client.evaluate(
+                chain,
+                policies,
+                anchors=anchors,
+                anchors_only=bool(anchors),
+                verify_date=verify_date,
+                host=server,
+                port=port,
+                revocation=tuple(revocation or ()),
+                explain=explain,
+            )
+    except (Failure, TrustdError) as problem:
+        if as_json:  # a document on stdout whatever happens, for tools reading it
+            message = problem.message if isinstance(problem, Failure) else f"trustctl: {problem}"
+            emit_json({"error": message, "exit_code": getattr(problem, "code", 1)})
+        raise
     code = result_cssm_code(result)
     failed = not result.trusted
     tree = explained(result, chain) if explain else None

@@ -399,16 +399,16 @@ class TrustStore:
     ) -> list[tuple[Certificate, bool]]:
         """Add certificates in one transaction; (certificate, newly added) for each.
 
-        `uid` ADMIN_UID adds to the shared store; a user's uid to that user's own, where a
-        certificate the shared store holds already counts as existing.  QuotaExceeded when
-        the user's own would hold more than `max_count`."""
+        `uid` ADMIN_UID adds to the shared store; a user's uid to that user's own.  Duplicates
+        are per store, as keychains have them: a user's own store may hold its own copy of a
+        certificate the shared store holds.  QuotaExceeded when the user's own would hold more
+        than `max_count`."""
         results: list[tuple[Certificate, bool]] = []
-        owners = (ADMIN_UID,) if uid == ADMIN_UID else (ADMIN_UID, uid)
         with self._write() as session:
             for cert in certificates:
                 exists = session.scalar(
                     select(CertificateRow.id).where(
-                        CertificateRow.sha256 == cert.sha256, CertificateRow.uid.in_(owners)
+                        CertificateRow.sha256 == cert.sha256, CertificateRow.uid == uid
                     )
                 )
                 if exists is not None:
