@@ -99,6 +99,7 @@ def _register() -> None:
         bundle,
         certificates,
         exceptions,
+        profiles,
         show,
         status,
         trust_settings,
@@ -108,7 +109,8 @@ def _register() -> None:
     # security's table: add-certificates, find-certificate, delete-certificate, ...,
     # add-trusted-cert, remove-trusted-cert, dump-trust-settings, trust-settings-export,
     # trust-settings-import, verify-cert; then trustctl's own commands.
-    for family in (certificates, trust_settings, verify, status, exceptions, bundle, show, audit):
+    families = (certificates, trust_settings, verify, status, exceptions, bundle, show, audit)
+    for family in (*families, profiles):
         family.register(app)
 
 

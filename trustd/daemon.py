@@ -341,6 +341,7 @@ class Daemon:
                     self.status,
                     self.reload,
                     None if self.pool is None else self.evaluate_in_pool,
+                    self.dropins,
                 )
             ],
         )

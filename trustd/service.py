@@ -125,11 +125,11 @@ class TrustService:
         if domain is Domain.ADMIN and not self.is_admin(caller):
             raise PermissionDenied("changing the admin domain needs root or the admin group")
 
-    def _require_admin(self, caller: Caller, what: str) -> None:
+    def require_admin(self, caller: Caller, what: str) -> None:
         if not self.is_admin(caller):
             raise PermissionDenied(f"{what} needs root or the admin group")
 
-    def _actor(self, caller: Caller) -> Actor:
+    def actor(self, caller: Caller) -> Actor:
         return Actor(uid=caller.uid, pid=caller.pid)
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -200,7 +200,7 @@ class TrustService:
         added = self.store.add_certificates(
             certificates,
             source="api" if owner == ADMIN_UID else "user",
-            actor=self._actor(caller),
+            actor=self.actor(caller),
             uid=owner,
             max_count=MAX_USER_CERTIFICATES if self._limited(caller) else None,
         )
@@ -215,7 +215,7 @@ class TrustService:
         self, caller: Caller, sha1: bytes, domain: Domain = Domain.ADMIN
     ) -> None:
         owner = self._certificate_owner(caller, domain, "deleting certificates from")
-        self.store.delete_certificate(sha1, actor=self._actor(caller), uid=owner)
+        self.store.delete_certificate(sha1, actor=self.actor(caller), uid=owner)
         self._notify()
 
     def _certificate_owner(self, caller: Caller, domain: Domain, what: str) -> int:
@@ -224,7 +224,7 @@ class TrustService:
             return caller.uid
         if domain is Domain.SYSTEM:
             raise PermissionDenied("the system domain is read-only")
-        self._require_admin(caller, f"{what} the shared store")
+        self.require_admin(caller, f"{what} the shared store")
         return ADMIN_UID
 
     # -- trust settings ------------------------------------------------------------------------
@@ -243,7 +243,7 @@ class TrustService:
             raise InvalidTrustSettings(problem)
         if domain is Domain.ADMIN:
             # An admin-trusted certificate must be available to path building for everyone.
-            self.store.add_certificate(certificate, source="api", actor=self._actor(caller))
+            self.store.add_certificate(certificate, source="api", actor=self.actor(caller))
         limited = self._limited(caller)
         if limited:
             _check_constraints(len(constraints))
@@ -252,7 +252,7 @@ class TrustService:
             caller.uid,
             certificate,
             constraints,
-            actor=self._actor(caller),
+            actor=self.actor(caller),
             max_entries=MAX_USER_ENTRIES if limited else None,
         )
         self._notify()
@@ -263,7 +263,7 @@ class TrustService:
 
     def remove_trust_settings(self, caller: Caller, domain: Domain, sha1: bytes) -> None:
         self._require_domain(caller, domain)
-        self.store.remove_trust_settings(domain, caller.uid, sha1, actor=self._actor(caller))
+        self.store.remove_trust_settings(domain, caller.uid, sha1, actor=self.actor(caller))
         self._notify()
 
     def trust_settings(
@@ -332,7 +332,7 @@ class TrustService:
                 raise QuotaExceeded("certificates with trust settings", MAX_USER_ENTRIES)
             for entry in entries:
                 _check_constraints(len(entry.constraints))
-        self.store.import_domain(domain, caller.uid, entries, actor=self._actor(caller))
+        self.store.import_domain(domain, caller.uid, entries, actor=self.actor(caller))
         self._notify()
 
     # -- exceptions ----------------------------------------------------------------------------
@@ -345,7 +345,7 @@ class TrustService:
             host,
             port,
             exceptions,
-            actor=self._actor(caller),
+            actor=self.actor(caller),
             max_hosts=MAX_USER_HOSTS if self._limited(caller) else None,
         )
         self._notify()
@@ -354,11 +354,11 @@ class TrustService:
         return self.store.list_exceptions(caller.uid)
 
     def remove_exceptions(self, caller: Caller, host: str, port: int) -> None:
-        self.store.remove_exceptions(caller.uid, host, port, actor=self._actor(caller))
+        self.store.remove_exceptions(caller.uid, host, port, actor=self.actor(caller))
         self._notify()
 
     def reset_exceptions(self, caller: Caller) -> int:
-        epoch = self.store.reset_exceptions(caller.uid, actor=self._actor(caller))
+        epoch = self.store.reset_exceptions(caller.uid, actor=self.actor(caller))
         self._notify()
         return epoch
 

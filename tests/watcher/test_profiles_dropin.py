@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import shutil
 import tempfile
 import time
@@ -18,11 +19,12 @@ from pathlib import Path
 import pytest
 from api.conftest import Daemon, start_daemon
 from api.conftest import daemon as _daemon_fixture
+from cli.conftest import trustctl
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from mobileconfig import PKCS1, ROOT, payload, profile, sign
 from pki import PKI, Issued
-from security.clients import b64
+from security.clients import NOBODY, as_uid, b64, require_root
 
 daemon = _daemon_fixture  # the real daemon of tests/api
 NOW = dt.datetime.now(dt.UTC)
@@ -180,3 +182,66 @@ def test_profile_signers_requires_a_trusted_signer_of_the_organisation(
 
 def _sha1(certificate: Issued) -> str:
     return hashlib.sha1(certificate.der).hexdigest().upper()
+
+
+def test_trustctl_profiles_install_list_show_replace_remove_and_audit(
+    daemon: Daemon, pki: PKI, tmp_path: Path
+) -> None:
+    signer = pki.leaf(daemon.root, dns=["profiles.example"], **SHORT)
+    first, second = Org(pki, "First Org"), Org(pki, "Second Org")
+    files = {}
+    for name, data in {
+        "first": sign(first.profile("com.example.trust", name="Org CA 1"), signer),
+        "second": second.profile("com.example.trust", name="Org CA 2", binary=True),
+        "broken": sign(first.profile("com.example.other"), signer)[:-50],
+    }.items():
+        files[name] = tmp_path / f"{name}.mobileconfig"
+        files[name].write_bytes(data)
+
+    installed = trustctl(daemon.socket, "profiles", "install", str(files["first"]))
+    assert installed.code == 0, installed.err
+    assert installed.out.startswith("...profile com.example.trust installed (verified, signed by")
+    assert _result(daemon, first.leaf) == "proceed"  # applied before the call returned
+
+    listed = trustctl(daemon.socket, "profiles", "list", "--json")
+    assert listed.code == 0, listed.err
+    (entry,) = json.loads(listed.out)
+    assert entry["identifier"] == "com.example.trust" and entry["verified"] is True
+    assert entry["display_name"] == "Org CA 1" and entry["roots"] == [_sha1(first.root)]
+    assert sorted(entry["certificates"]) == sorted([_sha1(first.root), _sha1(first.issuing)])
+    shown = trustctl(daemon.socket, "profiles", "show", "com.example.trust")
+    assert f"root, trusted for ssl and basic: {_sha1(first.root)}" in shown.out
+    assert f"certificate: {_sha1(first.issuing)}" in shown.out
+
+    # The same identifier again (unsigned, binary): it replaces the installed one atomically.
+    replaced = trustctl(daemon.socket, "profiles", "install", str(files["second"]))
+    assert replaced.code == 0 and "(unsigned)" in replaced.out, replaced.err
+    assert _result(daemon, second.leaf) == "proceed"
+    assert _result(daemon, first.leaf) != "proceed"
+    assert len(list((daemon.dropins / "profiles").iterdir())) == 1
+
+    refused = trustctl(daemon.socket, "profiles", "install", str(files["broken"]))
+    assert refused.code == 1
+    assert "invalid configuration profile: signed profile refused" in refused.err
+
+    removed = trustctl(daemon.socket, "profiles", "remove", "com.example.trust")
+    assert removed.code == 0 and removed.out == "...profile com.example.trust removed\n"
+    assert _result(daemon, second.leaf) != "proceed"
+    missing = trustctl(daemon.socket, "profiles", "remove", "com.example.trust")
+    assert missing.code == 1 and "no installed profile com.example.trust" in missing.err
+
+    audit = trustctl(daemon.socket, "audit", "--json")
+    operations = [(e["operation"], e["object"]) for e in json.loads(audit.out)]
+    assert operations.count(("install-profile", "com.example.trust")) == 2
+    assert ("remove-profile", "com.example.trust") in operations
+
+
+def test_only_administrators_install_profiles(daemon: Daemon, pki: PKI) -> None:
+    require_root()
+    data = b64(Org(pki, "Org").profile())
+    install, listing = as_uid(
+        daemon.socket, NOBODY, [("InstallProfile", {"profile": data}), ("ListProfiles", {})]
+    )
+    assert install["error"] == "io.trustd.Trust.PermissionDenied"
+    assert listing["parameters"] == {"profiles": []}
+    assert not (daemon.dropins / "profiles").exists()

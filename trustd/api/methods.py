@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from trustd.api.varlink import SERVICE, Encoded, Interface, Peer, VarlinkError
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
@@ -23,6 +23,7 @@ from trustd.core.trust_settings import Domain, SettingsResult, UsageConstraint
 from trustd.core.verdict import AppliedSetting, Attempt, Failure, Verdict
 from trustd.net.completion import FetchOptions, fetch_options
 from trustd.plist.exceptions import InvalidExceptions, decode_exceptions, encode_exceptions
+from trustd.plist.profiles import InvalidProfile, ProfileRecord
 from trustd.plist.safe import xml_can_hold
 from trustd.plist.trust_settings import INT32, InvalidRecord, decode_record, encode_record
 from trustd.service import (
@@ -371,16 +372,44 @@ EvaluateWire = Callable[
 ]
 
 
+class ProfileDirectory(Protocol):
+    """Where configuration profiles are installed (the drop-in watcher's profiles directory)."""
+
+    @property
+    def profiles(self) -> list[ProfileRecord]: ...
+
+    def install_profile(self, data: bytes) -> ProfileRecord: ...
+
+    def remove_profile(self, identifier: str) -> ProfileRecord: ...
+
+
+def _profile_out(record: ProfileRecord) -> dict[str, Any]:
+    return {
+        "identifier": record.identifier,
+        "display_name": record.display_name,
+        "organization": record.organization,
+        "file": record.source,
+        "signed": record.signed,
+        "signer": record.signer,
+        "verified": record.verified,
+        "trust": record.trust,
+        "certificates": [_b64(der) for der in record.certificates],
+        "roots": [hashlib.sha1(der).hexdigest().upper() for der in record.roots],
+        "ignored": list(record.ignored),
+    }
+
+
 def interface(
     service: TrustService,
     status: Callable[[], dict[str, Any]],
     reload: Callable[[], None],
     evaluate_wire: EvaluateWire | None = None,
+    profiles: ProfileDirectory | None = None,
 ) -> Interface:
     """io.trustd.Trust bound to a service; `status()` gives Status's reply, `reload()` reloads.
 
     `evaluate_wire`, when given, evaluates and encodes (the daemon's worker pool); by default
-    the service evaluates in the calling thread.
+    the service evaluates in the calling thread.  `profiles` serves the profile methods.
     """
 
     def in_thread(
@@ -614,6 +643,40 @@ def interface(
     def echo(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
         return {"text": _required(p, "text", str)}
 
+    def profile_directory() -> ProfileDirectory:
+        if profiles is None:
+            raise _err("NotFound", what="this daemon has no profiles directory")
+        return profiles
+
+    def list_profiles(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"profiles": [_profile_out(r) for r in profile_directory().profiles]}
+
+    def install_profile(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        caller = _caller(peer)
+        service.require_admin(caller, "installing a configuration profile")
+        try:
+            record = profile_directory().install_profile(_bytes(p.get("profile"), "profile"))
+        except InvalidProfile as problem:
+            raise _err("InvalidProfile", reason=str(problem)) from None
+        service.store.record(
+            service.actor(caller),
+            "install-profile",
+            record.identifier,
+            f"{record.display_name or record.identifier} ({record.source})",
+        )
+        return {"installed": _profile_out(record)}
+
+    def remove_profile(peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
+        caller = _caller(peer)
+        service.require_admin(caller, "removing a configuration profile")
+        identifier = _required(p, "identifier", str)
+        try:
+            record = profile_directory().remove_profile(identifier)
+        except KeyError:
+            raise _err("NotFound", what=f"no installed profile {identifier}") from None
+        service.store.record(service.actor(caller), "remove-profile", identifier, record.source)
+        return {"removed": _profile_out(record)}
+
     methods: dict[str, Any] = {
         "Evaluate": evaluate,
         "Echo": echo,
@@ -634,6 +697,9 @@ def interface(
         "ResetExceptions": reset_exceptions,
         "AuditLog": audit_log,
         "Monitor": monitor,
+        "ListProfiles": list_profiles,
+        "InstallProfile": install_profile,
+        "RemoveProfile": remove_profile,
     }
     return Interface(
         name=NAME,

@@ -33,6 +33,7 @@ from trustd.client.models import (
     AuditEntry,
     EvaluationResult,
     HostExceptions,
+    InstalledProfile,
     Policy,
     Status,
     StoredCertificate,
@@ -362,6 +363,31 @@ def remove_exceptions(host: str, port: int = 0) -> Call[None]:
 def reset_exceptions() -> Call[int]:
     """ResetExceptions."""
     return Call("ResetExceptions", {}, _one("epoch", int))
+
+
+def list_profiles() -> Call[tuple[InstalledProfile, ...]]:
+    """ListProfiles."""
+    return Call("ListProfiles", {}, _list_of("profiles", InstalledProfile.from_wire))
+
+
+def install_profile(data: bytes) -> Call[InstalledProfile]:
+    """InstallProfile."""
+    return Call("InstallProfile", {"profile": b64(data)}, _object("installed"))
+
+
+def remove_profile(identifier: str) -> Call[InstalledProfile]:
+    """RemoveProfile."""
+    return Call("RemoveProfile", {"identifier": identifier}, _object("removed"))
+
+
+def _object(key: str) -> Callable[[Mapping[str, Any]], InstalledProfile]:
+    def decode(parameters: Mapping[str, Any]) -> InstalledProfile:
+        value = parameters.get(key)
+        if not isinstance(value, dict):
+            raise ProtocolError(message=f"reply field {key!r}: expected an object")
+        return InstalledProfile.from_wire(value)
+
+    return decode
 
 
 def audit_log(

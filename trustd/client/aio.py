@@ -36,6 +36,7 @@ from trustd.client.models import (
     AuditEntry,
     EvaluationResult,
     HostExceptions,
+    InstalledProfile,
     Policy,
     Status,
     StoredCertificate,
@@ -323,6 +324,18 @@ class AsyncClient:
     async def reset_exceptions(self) -> int:
         """Invalidate every stored exception of the caller; the new epoch."""
         return await self._call(protocol.reset_exceptions())
+
+    async def list_profiles(self) -> tuple[InstalledProfile, ...]:
+        """The configuration profiles of the daemon's profiles directory."""
+        return await self._call(protocol.list_profiles())
+
+    async def install_profile(self, data: bytes) -> InstalledProfile:
+        """Install a configuration profile (replacing one with its identifier); admin only."""
+        return await self._call(protocol.install_profile(data))
+
+    async def remove_profile(self, identifier: str) -> InstalledProfile:
+        """Remove the installed profile with this identifier; admin only."""
+        return await self._call(protocol.remove_profile(identifier))
 
     async def audit_log(
         self,

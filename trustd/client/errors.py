@@ -93,6 +93,13 @@ class TrustdError(Exception):
         return "" if value is None else str(value)
 
 
+class InvalidProfile(TrustdError):
+    """A configuration profile the daemon would refuse (its reason); nothing was installed."""
+
+    error_name = f"{INTERFACE}.InvalidProfile"
+    template = "invalid configuration profile: {reason}"
+
+
 class InvalidCertificate(TrustdError):
     """A certificate given to the daemon does not parse."""
 
@@ -301,6 +308,7 @@ ERRORS: dict[str, type[TrustdError]] = {
     cls.error_name: cls
     for cls in (
         InvalidCertificate,
+        InvalidProfile,
         UnknownPolicy,
         InvalidParameter,
         PermissionDenied,

@@ -519,3 +519,42 @@ def policies_to_wire(policies: Policy | str | Sequence[Policy | str]) -> list[di
     if isinstance(policies, (Policy, str)):
         policies = [policies]
     return [(p if isinstance(p, Policy) else Policy(p)).to_wire() for p in policies]
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledProfile:
+    """A configuration profile of the daemon's profiles directory (``trustctl profiles``).
+
+    ``certificates`` are its certificate payloads (DER), ``roots`` the SHA-1s (hex) of those
+    trusted as roots; ``signer`` is the signer's subject ("" when unsigned) and ``verified``
+    says that the signature holds and trustd trusts the signer (``trust`` says why not).
+    """
+
+    identifier: str
+    display_name: str
+    organization: str
+    file: str
+    signed: bool
+    signer: str
+    verified: bool
+    trust: str
+    certificates: tuple[bytes, ...]
+    roots: tuple[str, ...]
+    ignored: tuple[str, ...]
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> InstalledProfile:
+        """Decode a Profile object."""
+        return cls(
+            identifier=_text(data, "identifier"),
+            display_name=_text(data, "display_name"),
+            organization=_text(data, "organization"),
+            file=_text(data, "file"),
+            signed=_field(data, "signed", bool),
+            signer=_text(data, "signer"),
+            verified=_field(data, "verified", bool),
+            trust=_text(data, "trust"),
+            certificates=tuple(blob(b, "certificates") for b in _texts(data, "certificates")),
+            roots=_texts(data, "roots"),
+            ignored=_texts(data, "ignored"),
+        )

@@ -35,6 +35,7 @@ from trustd.client.models import (
     AuditEntry,
     EvaluationResult,
     HostExceptions,
+    InstalledProfile,
     Policy,
     Status,
     StoredCertificate,
@@ -344,6 +345,18 @@ class Client:
     def reset_exceptions(self) -> int:
         """Invalidate every stored exception of the caller (SecTrustSettingsResetExceptions)."""
         return self._call(protocol.reset_exceptions())
+
+    def list_profiles(self) -> tuple[InstalledProfile, ...]:
+        """The configuration profiles of the daemon's profiles directory."""
+        return self._call(protocol.list_profiles())
+
+    def install_profile(self, data: bytes) -> InstalledProfile:
+        """Install a configuration profile (replacing one with its identifier); admin only."""
+        return self._call(protocol.install_profile(data))
+
+    def remove_profile(self, identifier: str) -> InstalledProfile:
+        """Remove the installed profile with this identifier; admin only."""
+        return self._call(protocol.remove_profile(identifier))
 
     def audit_log(
         self,

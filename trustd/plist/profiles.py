@@ -36,6 +36,7 @@ __all__ = [
     "CertificatePayload",
     "InvalidProfile",
     "Profile",
+    "ProfileRecord",
     "decode_profile",
 ]
 
@@ -73,6 +74,23 @@ class Profile:
     @property
     def roots(self) -> tuple[CertificatePayload, ...]:
         return tuple(payload for payload in self.certificates if payload.is_root)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRecord:
+    """What `trustctl profiles list` shows of one installed profile."""
+
+    source: str
+    identifier: str
+    display_name: str
+    organization: str
+    signed: bool
+    signer: str  # the signer's subject, "" for an unsigned profile
+    verified: bool  # signed, the signature holds, and trustd trusts the signer
+    trust: str  # why the signer is not trusted ("" when verified or unsigned)
+    certificates: tuple[bytes, ...]  # every certificate payload (DER)
+    roots: tuple[bytes, ...]  # the com.apple.security.root payloads (DER)
+    ignored: tuple[str, ...]  # payload types trustd does not apply
 
 
 def decode_profile(data: bytes) -> Profile:

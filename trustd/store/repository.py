@@ -382,6 +382,12 @@ class TrustStore:
             )
         )
 
+    def record(self, actor: Actor, operation: str, obj: str, summary: str) -> None:
+        """An audit row of the admin domain for a change made outside the database (a
+        configuration profile installed or removed: its rows follow through the drop-ins)."""
+        with self._write() as session:
+            self._audit(session, actor, operation, obj, summary, domain=Domain.ADMIN)
+
     def _certificate(self, row: CertificateRow) -> Certificate:
         key, der = row.sha256, row.der
         return self._parsed.get_or_compute(key, lambda: _stored_certificate(key, der))

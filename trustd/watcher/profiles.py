@@ -20,36 +20,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from trustd.cms import BadSignature, SignedContent, is_signed, open_signed
-from trustd.plist.profiles import InvalidProfile, decode_profile
+from trustd.plist.profiles import InvalidProfile, ProfileRecord, decode_profile
 from trustd.watcher.reconcile import FileContent, ReadProblem
 
 SignerCheck = Callable[[SignedContent], str | None]
 """Judge a signed profile's signer: None when trustd trusts it, else why not (one line)."""
 
 MAX_REMEMBERED = 1024  # signature checks kept, by file digest
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileRecord:
-    """What `trustctl profiles list` shows of one installed profile."""
-
-    source: str
-    identifier: str
-    display_name: str
-    organization: str
-    signed: bool
-    signer: str  # the signer's subject, "" for an unsigned profile
-    verified: bool  # signed, the signature holds, and trustd trusts the signer
-    trust: str  # why the signer is not trusted ("" when verified or unsigned)
-    certificates: tuple[bytes, ...]  # every certificate payload (DER)
-    roots: tuple[bytes, ...]  # the com.apple.security.root payloads (DER)
-    ignored: tuple[str, ...]  # payload types trustd does not apply
 
 
 class ProfileReader:

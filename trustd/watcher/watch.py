@@ -50,6 +50,12 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
+from trustd.plist.profiles import (
+    MAX_PROFILE_BYTES,
+    InvalidProfile,
+    ProfileRecord,
+    decode_profile,
+)
 from trustd.store.repository import TrustStore
 from trustd.watcher.apply import (
     ApplyReport,
@@ -58,7 +64,7 @@ from trustd.watcher.apply import (
     stored_denies,
     stored_records,
 )
-from trustd.watcher.profiles import ProfileReader, ProfileRecord
+from trustd.watcher.profiles import ProfileReader
 from trustd.watcher.reconcile import (
     Applied,
     DirectoryContents,
@@ -185,6 +191,44 @@ class DropinWatcher:
         """The configuration profiles of the profiles directory, as last read (by file)."""
         with self._wake:
             return [self._profiles[source] for source in sorted(self._profiles)]
+
+    def install_profile(self, data: bytes) -> ProfileRecord:
+        """Put a configuration profile in the profiles directory and apply it now.
+
+        A profile with the identifier of an installed one replaces that one's file (atomically:
+        written aside, then renamed over it), otherwise it becomes `<identifier>.mobileconfig`.
+        InvalidProfile, with the reason, when the profile would be refused; nothing is written.
+        """
+        if len(data) > MAX_PROFILE_BYTES:
+            raise InvalidProfile(f"larger than {MAX_PROFILE_BYTES} bytes")
+        folder = self._dirs[Kind.PROFILES]
+        content, record = self.profile_reader.read("", data)
+        if isinstance(content, ReadProblem):
+            raise InvalidProfile(content.reason)
+        if record is None:  # undecodable: the decoder says why
+            decode_profile(content)
+            raise InvalidProfile("not a configuration profile")
+        with self._reconcile_lock:
+            installed = {r.identifier: r.source for r in self.profiles}
+            target = installed.get(record.identifier) or os.path.join(
+                folder, _file_name(record.identifier)
+            )
+            os.makedirs(folder, mode=0o755, exist_ok=True)
+            _write_atomically(target, data)
+        self.reconcile_now()
+        return replace(record, source=target)
+
+    def remove_profile(self, identifier: str) -> ProfileRecord:
+        """Remove the installed profile with this identifier and what it added; KeyError."""
+        with self._reconcile_lock:
+            found = [r for r in self.profiles if r.identifier == identifier]
+            if not found:
+                raise KeyError(identifier)
+            for record in found:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(record.source)
+        self.reconcile_now()
+        return found[0]
 
     def _open_profiles(self, contents: DirectoryContents) -> DirectoryContents:
         """The profiles directory with signed profiles opened and judged, and their records."""
@@ -346,6 +390,30 @@ class DropinWatcher:
     def _unschedule(observer: BaseObserver, watch: ObservedWatch) -> None:
         with contextlib.suppress(KeyError):  # its emitter already stopped (directory deleted)
             observer.unschedule(watch)
+
+
+def _file_name(identifier: str) -> str:
+    """A file name for a profile identifier (reverse-DNS: letters, digits, dots, dashes)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in identifier).lstrip(".")
+    return f"{safe[:200] or 'profile'}.mobileconfig"
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """`data` as `path`, root's and readable by all (the mode drop-ins must have), whole."""
+    folder, name = os.path.split(path)
+    staged = os.path.join(folder, f".{name}.{os.getpid()}.tmp")  # ignored by the scan
+    descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(staged, 0o644)
+        os.replace(staged, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staged)
+        raise
 
 
 def _existing_ancestor(directory: str) -> str:
