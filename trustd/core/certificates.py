@@ -30,13 +30,16 @@ from trustd.core.der import (
     has_explicit_ec_parameters,
     raw_extensions,
     read_tlv,
+    simple_name_attributes,
 )
-from trustd.core.names import normalized_rdns
+from trustd.core.names import NormalizedRDNs, normalized_rdns
 
-# cryptography warns (and will one day refuse) when a serial number is not positive.  We read
-# the serial ourselves (der.py) and report it as a check failure, so the warning is silenced
-# while parsing, whatever filters the process runs with.  catch_warnings changes process-wide
-# state, hence the lock; parsing is cached, so it is taken once per distinct certificate.
+# cryptography warns (and will one day refuse) when it loads a certificate whose serial number
+# is not positive: that is the only warning loading gives.  We read the serial ourselves (der.py)
+# and report it as a check failure, so such a certificate is loaded with warnings silenced,
+# whatever filters the process runs with.  catch_warnings changes process-wide state, hence the
+# lock; a certificate with a positive serial needs neither.  Building a pyca Name may warn too
+# (an attribute of the wrong length), so names built after parsing take the same path.
 _PARSE_LOCK = threading.Lock()
 
 PEM_MARKER = b"-----BEGIN"
@@ -81,13 +84,10 @@ _NAME_KEYS: dict[bytes, bytes] = {}
 _NAME_KEYS_LIMIT = 50_000
 
 
-def _name_key_of(der: bytes, name: x509.Name) -> bytes:
-    key = _NAME_KEYS.get(der)
-    if key is None:
-        key = name_key(name)
-        if len(_NAME_KEYS) >= _NAME_KEYS_LIMIT:
-            _NAME_KEYS.clear()
-        _NAME_KEYS[der] = key
+def _remember_name_key(der: bytes, key: bytes) -> bytes:
+    if len(_NAME_KEYS) >= _NAME_KEYS_LIMIT:
+        _NAME_KEYS.clear()
+    _NAME_KEYS[der] = key
     return key
 
 
@@ -106,36 +106,68 @@ class PublicKeyFacts:
 
 def name_key(name: x509.Name) -> bytes:
     """Hash of a normalised Name: two names are the same for path building when keys are equal."""
-    return hashlib.sha256(repr(normalized_rdns(name)).encode()).digest()
+    return _rdns_key(normalized_rdns(name))
 
 
-def parse_certificate(data: bytes) -> Certificate:
-    """Parse one certificate from DER or PEM (the first PEM block); raise MalformedCertificate.
+def _rdns_key(rdns: NormalizedRDNs) -> bytes:
+    return hashlib.sha256(repr(rdns).encode()).digest()
 
-    Everything later checks read is decoded here, under the lock and with warnings silenced, so
-    that no decoding problem or warning can surface later, whatever filters the process has.
-    """
+
+def _simple_name_key(der: bytes) -> bytes | None:
+    """name_key of a Name read from its DER, for the Names simple_name_attributes reads (the
+    same normalisation, without building cryptography's Name); None for any other Name."""
+    attributes = simple_name_attributes(der)
+    if attributes is None:
+        return None
+    return _rdns_key([((oid, " ".join(text.split()).casefold()),) for oid, text in attributes])
+
+
+def _quietly(build: Callable[[], Computed]) -> Computed:
+    """build() with warnings silenced (see _PARSE_LOCK)."""
     with _PARSE_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            if data.lstrip()[:10] == PEM_MARKER:
-                parsed = x509.load_pem_x509_certificate(data)
-                der = parsed.public_bytes(serialization.Encoding.DER)
-            else:
-                der = bytes(data)
-                parsed = x509.load_der_x509_certificate(der)
-            parts = certificate_parts(der)
-            decoded = _Decoded(
-                subject=parsed.subject,
-                issuer=parsed.issuer,
-                not_before=parsed.not_valid_before_utc,
-                not_after=parsed.not_valid_after_utc,
-                extensions=_decode_extensions(parsed),
-                public_key=_public_key(parsed),
+        return build()
+
+
+def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
+    """Parse one certificate from DER or PEM (the first PEM block); raise MalformedCertificate.
+
+    `digest`, when the caller has it, is the SHA-256 of `data` (DER only).  Everything later
+    checks read is decoded or validated here, so that no decoding problem or warning can
+    surface later, whatever filters the process has.  Names made of UTF8String,
+    PrintableString and IA5String attributes, one per RDN (nearly all), are read from the DER;
+    their cryptography Name is built when asked for.
+    """
+    try:
+        if data.lstrip()[:10] == PEM_MARKER:
+            der = _quietly(lambda: x509.load_pem_x509_certificate(data)).public_bytes(
+                serialization.Encoding.DER
             )
-        except Exception as problem:
-            raise MalformedCertificate(f"not a valid X.509 certificate: {problem}") from None
-        return Certificate(der, parsed, parts, decoded)
+            digest = None
+        else:
+            der = bytes(data)
+        parts = certificate_parts(der)
+        serial = parts.serial
+        if serial[:1] < b"\x80" and serial.strip(b"\x00"):  # positive: loads without a warning
+            parsed = x509.load_der_x509_certificate(der)
+        else:
+            parsed = _quietly(lambda: x509.load_der_x509_certificate(der))
+        certificate = Certificate(der, parsed, parts)
+        if digest is not None:
+            certificate.__dict__["sha256"] = digest
+        certificate.not_before = parsed.not_valid_before_utc
+        certificate.not_after = parsed.not_valid_after_utc
+        certificate._extensions = _decode_extensions(parsed)
+        for field, name_der in (("subject", parts.subject), ("issuer", parts.issuer)):
+            key = _NAME_KEYS.get(name_der) or _simple_name_key(name_der)
+            if key is None:  # decoded by cryptography now, so that a problem shows here
+                name = _quietly(lambda f=field: getattr(parsed, f))  # type: ignore[misc]
+                certificate.__dict__[field] = name
+                key = name_key(name)
+            certificate.__dict__[f"{field}_key"] = _remember_name_key(name_der, key)
+    except Exception as problem:
+        raise MalformedCertificate(f"not a valid X.509 certificate: {problem}") from None
+    return certificate
 
 
 def _decode_extensions(parsed: x509.Certificate) -> tuple[x509.Extensions | None, str | None]:
@@ -148,45 +180,18 @@ def _decode_extensions(parsed: x509.Certificate) -> tuple[x509.Extensions | None
         return None, "UnparseableExtension"
 
 
-def _public_key(parsed: x509.Certificate) -> Any:
-    """The subject public key, or None when it cannot be loaded (explicit curves, junk)."""
-    try:
-        return parsed.public_key()
-    except Exception:
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class _Decoded:
-    """What parse_certificate decodes up front."""
-
-    subject: x509.Name
-    issuer: x509.Name
-    not_before: datetime
-    not_after: datetime
-    extensions: tuple[x509.Extensions | None, str | None]
-    public_key: Any
-
-
 class Certificate:
     """One parsed certificate.  Equality and hashing follow the DER bytes."""
 
-    def __init__(
-        self,
-        der: bytes,
-        parsed: x509.Certificate,
-        parts: CertificateParts,
-        decoded: _Decoded,
-    ) -> None:
+    not_before: datetime
+    not_after: datetime
+    _extensions: tuple[x509.Extensions | None, str | None]
+
+    def __init__(self, der: bytes, parsed: x509.Certificate, parts: CertificateParts) -> None:
+        """Use parse_certificate(), which fills in the rest."""
         self.der = der
         self.x509 = parsed
         self.parts = parts
-        self.subject = decoded.subject
-        self.issuer = decoded.issuer
-        self.not_before = decoded.not_before
-        self.not_after = decoded.not_after
-        self._extensions = decoded.extensions
-        self.public_key = decoded.public_key
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Certificate) and other.der == self.der
@@ -215,14 +220,24 @@ class Certificate:
     def issuer_der(self) -> bytes:
         return self.parts.issuer
 
-    @cached_property
-    def subject_key(self) -> bytes:
-        """Normalised subject: the index key for issuer lookup."""
-        return _name_key_of(self.parts.subject, self.subject)
+    # subject_key and issuer_key (normalised names: the index key for issuer lookup) are set
+    # by parse_certificate.
+    subject_key: bytes
+    issuer_key: bytes
 
     @cached_property
-    def issuer_key(self) -> bytes:
-        return _name_key_of(self.parts.issuer, self.issuer)
+    def subject(self) -> x509.Name:
+        return _quietly(lambda: self.x509.subject)
+
+    @cached_property
+    def issuer(self) -> x509.Name:
+        return _quietly(lambda: self.x509.issuer)
+
+    @property
+    def tbs_der(self) -> bytes:
+        """The TBSCertificate as encoded: what the issuer signed."""
+        start, end = self.parts.tbs_span
+        return self.der[start:end]
 
     @property
     def spki_der(self) -> bytes:
@@ -267,6 +282,15 @@ class Certificate:
         return self.not_before <= moment <= self.not_after
 
     # -- public key ----------------------------------------------------------------------------
+
+    @cached_property
+    def public_key(self) -> Any:
+        """The subject public key, or None when it cannot be loaded (explicit curves, junk);
+        loaded on first use, which is for issuers and the key-strength checks."""
+        try:
+            return self.x509.public_key()
+        except Exception:
+            return None
 
     @cached_property
     def key_facts(self) -> PublicKeyFacts:
