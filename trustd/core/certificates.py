@@ -113,12 +113,9 @@ def _rdns_key(rdns: NormalizedRDNs) -> bytes:
     return hashlib.sha256(repr(rdns).encode()).digest()
 
 
-def _simple_name_key(der: bytes) -> bytes | None:
-    """name_key of a Name read from its DER, for the Names simple_name_attributes reads (the
-    same normalisation, without building cryptography's Name); None for any other Name."""
-    attributes = simple_name_attributes(der)
-    if attributes is None:
-        return None
+def _simple_name_key(attributes: list[tuple[str, str]]) -> bytes:
+    """name_key of a Name read from its DER by simple_name_attributes (the same normalisation,
+    without building cryptography's Name)."""
     return _rdns_key([((oid, " ".join(text.split()).casefold()),) for oid, text in attributes])
 
 
@@ -158,12 +155,20 @@ def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
         certificate.not_before = parsed.not_valid_before_utc
         certificate.not_after = parsed.not_valid_after_utc
         certificate._extensions = _decode_extensions(parsed)
+        subject_attributes = simple_name_attributes(parts.subject)
+        certificate._subject_attributes = subject_attributes
         for field, name_der in (("subject", parts.subject), ("issuer", parts.issuer)):
-            key = _NAME_KEYS.get(name_der) or _simple_name_key(name_der)
-            if key is None:  # decoded by cryptography now, so that a problem shows here
-                name = _quietly(lambda f=field: getattr(parsed, f))  # type: ignore[misc]
-                certificate.__dict__[field] = name
-                key = name_key(name)
+            key = _NAME_KEYS.get(name_der)
+            if key is None:
+                attributes = (
+                    subject_attributes if field == "subject" else simple_name_attributes(name_der)
+                )
+                if attributes is not None:
+                    key = _simple_name_key(attributes)
+                else:  # decoded by cryptography now, so that a problem shows here
+                    name = _quietly(lambda f=field: getattr(parsed, f))  # type: ignore[misc]
+                    certificate.__dict__[field] = name
+                    key = name_key(name)
             certificate.__dict__[f"{field}_key"] = _remember_name_key(name_der, key)
     except Exception as problem:
         raise MalformedCertificate(f"not a valid X.509 certificate: {problem}") from None
@@ -186,6 +191,8 @@ class Certificate:
     not_before: datetime
     not_after: datetime
     _extensions: tuple[x509.Extensions | None, str | None]
+    # The subject's (OID, text) pairs when simple_name_attributes reads it (nearly always).
+    _subject_attributes: list[tuple[str, str]] | None
 
     def __init__(self, der: bytes, parsed: x509.Certificate, parts: CertificateParts) -> None:
         """Use parse_certificate(), which fills in the rest."""
@@ -410,18 +417,23 @@ class Certificate:
         san = self.subject_alt_names
         return () if san is None else tuple(san.get_values_for_type(x509.DNSName))
 
+    def _subject_values(self, oid: x509.ObjectIdentifier) -> tuple[str, ...]:
+        """The subject's values of one attribute type, in order, as text."""
+        attributes = self._subject_attributes
+        if attributes is not None:
+            dotted = oid.dotted_string
+            return tuple(text for found, text in attributes if found == dotted)
+        return tuple(str(a.value) for a in self.subject.get_attributes_for_oid(oid))
+
     @cached_property
     def email_addresses(self) -> tuple[str, ...]:
         san = self.subject_alt_names
         from_san = () if san is None else tuple(san.get_values_for_type(x509.RFC822Name))
-        from_subject = tuple(
-            str(attr.value) for attr in self.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
-        )
-        return from_san + from_subject
+        return from_san + self._subject_values(NameOID.EMAIL_ADDRESS)
 
     @cached_property
     def common_names(self) -> tuple[str, ...]:
-        return tuple(str(a.value) for a in self.subject.get_attributes_for_oid(NameOID.COMMON_NAME))
+        return self._subject_values(NameOID.COMMON_NAME)
 
     @cached_property
     def subject_summary(self) -> str:
