@@ -323,15 +323,25 @@ class Certificate:
 
     @cached_property
     def _by_type(self) -> dict[type, x509.Extension[Any]]:
+        """Extensions by value type; one pass that also fills raw_extension_oids."""
         extensions = self._extensions[0]
-        return {} if extensions is None else {type(e.value): e for e in extensions}
+        if extensions is None:
+            return {}
+        by_type: dict[type, x509.Extension[Any]] = {}
+        oids: dict[str, bool] = {}
+        for extension in extensions:
+            by_type[type(extension.value)] = extension
+            oids[extension.oid.dotted_string] = extension.critical
+        self.__dict__["raw_extension_oids"] = oids
+        return by_type
 
     @cached_property
     def raw_extension_oids(self) -> dict[str, bool]:
         """OID -> critical for every extension present (read from the DER if need be)."""
-        extensions = self._extensions[0]
-        if extensions is not None:
-            return {e.oid.dotted_string: e.critical for e in extensions}
+        if self._extensions[0] is not None:
+            self._by_type  # noqa: B018 - fills this in the same pass
+            oids: dict[str, bool] = self.__dict__["raw_extension_oids"]
+            return oids
         try:
             return {e.oid: e.critical for e in raw_extensions(self.der, self.parts.extensions_span)}
         except DERProblem:
@@ -360,7 +370,7 @@ class Certificate:
         return self._by_type.get(kind)
 
     def _value(self, kind: type[ExtensionValue]) -> ExtensionValue | None:
-        found = self.extension(kind)
+        found = self._by_type.get(kind)
         return None if found is None else found.value
 
     @cached_property
