@@ -143,7 +143,11 @@ def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
             digest = None
         else:
             der = bytes(data)
-        parts = certificate_parts(der)
+        try:
+            parts = certificate_parts(der)
+        except DERProblem:
+            _quietly(lambda: x509.load_der_x509_certificate(der))  # its reason first, if any
+            raise
         serial = parts.serial
         if serial[:1] < b"\x80" and serial.strip(b"\x00"):  # positive: loads without a warning
             parsed = x509.load_der_x509_certificate(der)
@@ -152,9 +156,6 @@ def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
         certificate = Certificate(der, parsed, parts)
         if digest is not None:
             certificate.__dict__["sha256"] = digest
-        certificate.not_before = parsed.not_valid_before_utc
-        certificate.not_after = parsed.not_valid_after_utc
-        certificate._extensions = _decode_extensions(parsed)
         subject_attributes = simple_name_attributes(parts.subject)
         certificate._subject_attributes = subject_attributes
         for field, name_der in (("subject", parts.subject), ("issuer", parts.issuer)):
@@ -170,6 +171,9 @@ def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
                     certificate.__dict__[field] = name
                     key = name_key(name)
             certificate.__dict__[f"{field}_key"] = _remember_name_key(name_der, key)
+        certificate.not_before = parsed.not_valid_before_utc
+        certificate.not_after = parsed.not_valid_after_utc
+        certificate._extensions = _decode_extensions(parsed)
     except Exception as problem:
         raise MalformedCertificate(f"not a valid X.509 certificate: {problem}") from None
     return certificate
