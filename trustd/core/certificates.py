@@ -35,11 +35,10 @@ from trustd.core.der import (
 from trustd.core.names import NormalizedRDNs, normalized_rdns
 
 # cryptography warns (and will one day refuse) when it loads a certificate whose serial number
-# is not positive: that is the only warning loading gives.  We read the serial ourselves (der.py)
-# and report it as a check failure, so such a certificate is loaded with warnings silenced,
-# whatever filters the process runs with.  catch_warnings changes process-wide state, hence the
-# lock; a certificate with a positive serial needs neither.  Building a pyca Name may warn too
-# (an attribute of the wrong length), so names built after parsing take the same path.
+# is not positive, and when it builds a Name attribute of the wrong length (a subject, or a
+# name inside an extension).  We read the serial ourselves (der.py) and report it as a check
+# failure, so loading, extensions, names and keys are decoded with warnings silenced, whatever
+# filters the process runs with.  catch_warnings changes process-wide state, hence the lock.
 _PARSE_LOCK = threading.Lock()
 
 PEM_MARKER = b"-----BEGIN"
@@ -148,11 +147,7 @@ def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
         except DERProblem:
             _quietly(lambda: x509.load_der_x509_certificate(der))  # its reason first, if any
             raise
-        serial = parts.serial
-        if serial[:1] < b"\x80" and serial.strip(b"\x00"):  # positive: loads without a warning
-            parsed = x509.load_der_x509_certificate(der)
-        else:
-            parsed = _quietly(lambda: x509.load_der_x509_certificate(der))
+        parsed, extensions = _quietly(lambda: _load(der))
         certificate = Certificate(der, parsed, parts)
         if digest is not None:
             certificate.__dict__["sha256"] = digest
@@ -173,10 +168,17 @@ def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
             certificate.__dict__[f"{field}_key"] = _remember_name_key(name_der, key)
         certificate.not_before = parsed.not_valid_before_utc
         certificate.not_after = parsed.not_valid_after_utc
-        certificate._extensions = _decode_extensions(parsed)
+        certificate._extensions = extensions
     except Exception as problem:
         raise MalformedCertificate(f"not a valid X.509 certificate: {problem}") from None
     return certificate
+
+
+def _load(der: bytes) -> tuple[x509.Certificate, tuple[x509.Extensions | None, str | None]]:
+    """cryptography's certificate and its extensions (decoded now: names inside them may
+    warn, so this runs with warnings silenced)."""
+    parsed = x509.load_der_x509_certificate(der)
+    return parsed, _decode_extensions(parsed)
 
 
 def _decode_extensions(parsed: x509.Certificate) -> tuple[x509.Extensions | None, str | None]:
@@ -299,7 +301,7 @@ class Certificate:
         """The subject public key, or None when it cannot be loaded (explicit curves, junk);
         loaded on first use, which is for issuers and the key-strength checks."""
         try:
-            return self.x509.public_key()
+            return _quietly(self.x509.public_key)
         except Exception:
             return None
 
