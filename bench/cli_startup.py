@@ -1,36 +1,160 @@
-"""How fast trustctl starts: `--help` and `--version` against `python3 -c pass`.
+"""How fast trustctl starts: every command against `python3 -c pass`, and what it imports.
 
-Issue 5 asks that these paths import neither SQLAlchemy nor cryptography.  Run:
-`python bench/cli_startup.py [--runs 30]`; prints medians and ratios.  CI does not time it.
+Starts a daemon on a temporary socket (this checkout's code), with a root, an intermediate in
+the store, trust settings and an exception, then runs each trustctl command (real arguments,
+answered by that daemon) `--runs` times, alternating with `python3 -c pass` so that both see
+the same load, and prints medians, the ratio to `python3 -c pass` and whether the command
+loaded cryptography, SQLAlchemy or pydantic.  Goals: `--help` <= 3x, `status` and
+`verify-cert` <= 5x.  Run: `python bench/cli_startup.py [--runs 15] [--only status]`.
+CI does not time it; tests/cli/test_imports.py checks the import sets.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY / "tests"))
+from pki import PKI  # noqa: E402
+
+NOW = dt.datetime.now(dt.UTC)
+SHORT = {"not_before": NOW - dt.timedelta(days=10), "not_after": NOW + dt.timedelta(days=300)}
+HEAVY = ("cryptography", "sqlalchemy", "pydantic")
+GOALS = {"--help": 3.0, "status": 5.0, "verify-cert": 5.0}
+# Wraps trustctl: runs it, then reports which heavy packages it imported (on stderr's last line).
+PROBE = (
+    "import sys, runpy\n"
+    "sys.argv = ['trustctl', *sys.argv[1:]]\n"
+    "try:\n"
+    "    runpy.run_module('trustctl', run_name='__main__')\n"
+    "except SystemExit as done:\n"
+    "    code = done.code\n"
+    "else:\n"
+    "    code = 0\n"
+    f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+    "print('loaded:', ','.join(heavy) or '-', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
 
 
-def median_seconds(command: list[str], runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+def commands(base: Path) -> list[tuple[str, list[str]]]:
+    """(label, trustctl arguments) for every command."""
+    leaf, ica, root = (str(base / name) for name in ("leaf.pem", "ica.pem", "root.pem"))
+    return [
+        ("--help", ["--help"]),
+        ("--version", ["--version"]),
+        ("status", ["status"]),
+        ("verify-cert", ["verify-cert", "-c", leaf, "-c", ica, "-p", "ssl", "-n", "www.example"]),
+        ("verify-cert -r", ["verify-cert", "-c", leaf, "-c", ica, "-r", root]),
+        ("dump-trust-settings -d", ["dump-trust-settings", "-d"]),
+        ("trust-settings-export -d", ["trust-settings-export", "-d", str(base / "out.plist")]),
+        ("find-certificate -a", ["find-certificate", "-a"]),
+        ("export", ["export"]),
+        ("add-certificates", ["add-certificates", ica]),
+        ("add-trusted-cert -d", ["add-trusted-cert", "-d", root]),
+        ("show-cert", ["show-cert", leaf]),
+        ("export-bundle", ["export-bundle", str(base / "bundle-out.pem")]),
+        ("audit", ["audit"]),
+        ("exceptions list", ["exceptions", "list"]),
+        ("import", ["import", ica]),
+    ]
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """(seconds, exit code, last line of stderr)."""
+    start = time.perf_counter()
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env)
+    spent = time.perf_counter() - start
+    lines = done.stderr.strip().splitlines()
+    return spent, done.returncode, lines[-1] if lines else ""
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--only", help="only the commands whose label contains this")
     args = parser.parse_args()
-    baseline = median_seconds([sys.executable, "-c", "pass"], args.runs)
-    print(f"python3 -c pass: {baseline * 1000:.1f} ms (median of {args.runs})")
-    for flag in ("--help", "--version"):
-        spent = median_seconds([sys.executable, "-m", "trustctl", flag], args.runs)
-        print(f"trustctl {flag:<9}: {spent * 1000:.1f} ms, {spent / baseline:.1f}x python3 -c pass")
+    pki = PKI()
+    root = pki.root("Startup Root")
+    ica = pki.intermediate(root, "Startup CA")
+    leaf = pki.leaf(ica, dns=["www.example"], **SHORT)
+    base = Path(tempfile.mkdtemp(prefix="trustctl-bench-"))
+    for name, issued in (("root", root), ("ica", ica), ("leaf", leaf)):
+        (base / f"{name}.pem").write_bytes(issued.pem)
+    sock = base / "trustd.sock"
+    env = {**os.environ, "PYTHONPATH": str(REPOSITORY), "TRUSTD_SOCKET": str(sock)}
+    daemon = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trustd.daemon",
+            "--socket",
+            str(sock),
+            "--state-dir",
+            str(base / "state"),
+            "--dropin-dir",
+            str(base / "etc"),
+            "--config",
+            str(base / "x"),
+            "--ca-bundle",
+            str(base / "root.pem"),
+            "--log-level",
+            "warning",
+        ],
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        while not sock.exists():
+            if daemon.poll() is not None:
+                raise SystemExit("the daemon did not start")
+            time.sleep(0.05)
+        trustctl = [sys.executable, "-c", PROBE]
+        for setup in (
+            ["add-certificates", str(base / "ica.pem")],
+            ["add-trusted-cert", "-d", str(base / "root.pem")],
+        ):
+            subprocess.run([*trustctl, *setup], env=env, capture_output=True, check=True)
+        selected = [c for c in commands(base) if args.only is None or args.only in c[0]]
+        baseline_samples: list[float] = []
+        results = []
+        for label, arguments in selected:
+            samples, peers, code, loaded = [], [], 0, ""
+            for _ in range(args.runs):
+                peers.append(timed([sys.executable, "-c", "pass"], env)[0])
+                spent, code, last = timed([*trustctl, *arguments], env)
+                samples.append(spent)
+                loaded = last.removeprefix("loaded: ")
+            baseline_samples.extend(peers)
+            ratio = statistics.median(samples) / statistics.median(peers)
+            results.append((label, statistics.median(samples), ratio, code, loaded))
+        baseline = statistics.median(baseline_samples)
+        print(f"python3 -c pass: {baseline * 1000:.1f} ms (median of {len(baseline_samples)})")
+        print("ratio: the command's median over the median of the runs of python3 -c pass")
+        print("taken alternately with it")
+        print(f"{'command':<26} {'ms':>7} {'ratio':>6}  exit  loaded  goal")
+        for label, spent, ratio, code, loaded in results:
+            goal = GOALS.get(label)
+            verdict = (
+                "" if goal is None else ("MET" if ratio <= goal else "NOT MET") + f" <= {goal:g}x"
+            )
+            print(
+                f"{label:<26} {spent * 1000:>7.1f} {ratio:>5.1f}x  {code:>4}  {loaded:<7} {verdict}"
+            )
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+        shutil.rmtree(base, ignore_errors=True)
     return 0
 
 

@@ -9,6 +9,8 @@ server policy for example.com, the root as the only anchor, a fixed verification
 measures four things per key type:
 
   trustd cold  a fresh Evaluator per call (empty parse and signature caches), DER bytes in
+  trustd truly cold  the same, and every module-level cache of the core emptied before each
+               call (functools caches, name keys): nothing is known from an earlier call
   trustd warm  one Evaluator reused, the same request evaluated again and again (answered by
                the verdict cache while the stored state is the same)
   trustd rewarm  one Evaluator reused, but a new snapshot each call (as after any change to
@@ -16,9 +18,10 @@ measures four things per key type:
   pyca cold    load the three certificates from DER, build Store + verifier, verify
   pyca warm    certificates parsed and verifier built once; only .verify() is timed
 
-Each measurement is a batch of calls sized so that it lasts about --target seconds; the median
-of --rounds batches is reported as microseconds per call, together with the ratios trustd/pyca
-(cold/cold, warm/warm) and whether the goals hold (cold within 1.5x of pyca, warm faster than
+Each measurement is a batch of calls sized so that it lasts about --target seconds, the
+batches of all measurements interleaved; the median of --rounds batches is reported as
+microseconds per call, together with the ratios trustd/pyca
+(cold/cold, warm/warm) and whether the goals hold (truly cold within 2x of pyca, warm faster than
 pyca).  Ratios are what to look at: absolute numbers depend on the machine.  The script always
 exits 0; nothing in CI depends on timings.
 """
@@ -60,7 +63,7 @@ VERIFY_DATE = dt.datetime(2025, 6, 1, 12, 0, 0, tzinfo=dt.UTC)
 LEAF_NOT_BEFORE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 LEAF_NOT_AFTER = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 KEY_TYPES: tuple[tuple[str, KeyType], ...] = (("RSA-2048", "rsa-2048"), ("ECDSA P-256", "ec-p256"))
-COLD_GOAL = 1.5  # trustd cold may cost at most this many times pyca cold
+COLD_GOAL = 2.0  # trustd truly cold may cost at most this many times pyca cold
 WARM_GOAL = 1.0  # trustd warm must be faster than pyca warm
 
 
@@ -98,6 +101,37 @@ def trustd_request(chain: Chain) -> EvaluationRequest:
 
 def trustd_cold(chain: Chain) -> Callable[[], object]:
     def run() -> object:
+        return evaluate(trustd_request(chain), SNAPSHOT, VERIFY_DATE, evaluator=Evaluator())
+
+    return run
+
+
+def module_cache_clearers() -> list[Callable[[], object]]:
+    """What empties every module-level cache of trustd.core (what a fresh process starts
+    with): functools caches and the name-key table, found once."""
+    clearers: list[Callable[[], object]] = []
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("trustd.core"):
+            continue
+        for value in list(vars(module).values()):
+            clear = getattr(value, "cache_clear", None)
+            wrapped = getattr(value, "__wrapped__", None)
+            if not getattr(wrapped, "__module__", "").startswith("trustd.core"):
+                continue  # a cache of the standard library's, kept by any process
+            if callable(clear) and clear not in clearers:
+                clearers.append(clear)
+        name_keys = getattr(module, "_NAME_KEYS", None)
+        if isinstance(name_keys, dict):
+            clearers.append(name_keys.clear)
+    return clearers
+
+
+def trustd_truly_cold(chain: Chain) -> Callable[[], object]:
+    clearers = module_cache_clearers()
+
+    def run() -> object:
+        for clear in clearers:
+            clear()
         return evaluate(trustd_request(chain), SNAPSHOT, VERIFY_DATE, evaluator=Evaluator())
 
     return run
@@ -178,12 +212,13 @@ def sanity_check(chain: Chain) -> list[str]:
 
 
 def time_batch(func: Callable[[], object], number: int) -> int:
-    """Nanoseconds for `number` calls of `func`."""
+    """CPU nanoseconds of this thread for `number` calls of `func`: CPU time, not wall-clock,
+    so that other processes competing for the cores do not count (they still slow caches)."""
     gc.collect()
-    start = time.perf_counter_ns()
+    start = time.thread_time_ns()
     for _ in range(number):
         func()
-    return time.perf_counter_ns() - start
+    return time.thread_time_ns() - start
 
 
 def calibrate(func: Callable[[], object], target: float) -> int:
@@ -199,10 +234,24 @@ def calibrate(func: Callable[[], object], target: float) -> int:
 
 def measure(func: Callable[[], object], rounds: int, target: float) -> float:
     """Median microseconds per call over `rounds` batches."""
-    func()  # warm up imports, lazy attributes, allocator
-    number = calibrate(func, target)
-    samples = [time_batch(func, number) / number / 1000 for _ in range(rounds)]
-    return statistics.median(samples)
+    return measure_all({"f": func}, rounds, target)["f"]
+
+
+def measure_all(
+    funcs: dict[str, Callable[[], object]], rounds: int, target: float
+) -> dict[str, float]:
+    """Median microseconds per call of each function over `rounds` batches, the batches of
+    the functions interleaved (round 1 of each, then round 2 of each, ...), so that a change
+    in the machine's load touches every function alike and their ratios hold."""
+    numbers = {}
+    for name, func in funcs.items():
+        func()  # warm up imports, lazy attributes, allocator
+        numbers[name] = calibrate(func, target)
+    samples: dict[str, list[float]] = {name: [] for name in funcs}
+    for _ in range(rounds):
+        for name, func in funcs.items():
+            samples[name].append(time_batch(func, numbers[name]) / numbers[name] / 1000)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -239,34 +288,38 @@ def main(argv: list[str] | None = None) -> int:
         chain = make_chain(key_type)
         for problem in sanity_check(chain):
             print(f"WARNING {label}: {problem}")
-        results = {}
-        for name, factory in (
+        factories = (
             ("trustd cold", trustd_cold),
+            ("trustd truly cold", trustd_truly_cold),
             ("pyca cold", pyca_cold),
             ("trustd warm", trustd_warm),
             ("trustd rewarm", trustd_rewarm),
             ("pyca warm", pyca_warm),
-        ):
-            results[name] = measure(factory(chain), rounds, target)
-            print(f"  measured {label:<11} {name:<13} {results[name]:10.1f} us", flush=True)
+        )
+        results = measure_all({name: f(chain) for name, f in factories}, rounds, target)
+        for name, _ in factories:
+            print(f"  measured {label:<11} {name:<17} {results[name]:10.1f} us", flush=True)
         rows.append((label, results))
     print()
 
     header = (
-        f"{'key type':<12} {'trustd cold':>11} {'pyca cold':>10} {'cold ratio':>10}"
-        f"   {'trustd warm':>11} {'pyca warm':>10} {'warm ratio':>10}"
+        f"{'key type':<12} {'trustd cold':>11} {'truly cold':>11} {'pyca cold':>10}"
+        f" {'cold ratio':>10} {'truly':>7}   {'trustd warm':>11} {'pyca warm':>10}"
+        f" {'warm ratio':>10}"
     )
     print(header)
     print("-" * len(header))
     goals = []
     for label, r in rows:
         cold = r["trustd cold"] / r["pyca cold"]
+        truly = r["trustd truly cold"] / r["pyca cold"]
         warm = r["trustd warm"] / r["pyca warm"]
         print(
-            f"{label:<12} {r['trustd cold']:>9.1f}us {r['pyca cold']:>8.1f}us {cold:>9.2f}x"
+            f"{label:<12} {r['trustd cold']:>9.1f}us {r['trustd truly cold']:>9.1f}us"
+            f" {r['pyca cold']:>8.1f}us {cold:>9.2f}x {truly:>6.2f}x"
             f"   {r['trustd warm']:>9.1f}us {r['pyca warm']:>8.1f}us {warm:>9.2f}x"
         )
-        goals.append((label, cold, warm))
+        goals.append((label, truly, warm))
     print()
     for label, r in rows:
         rewarm = r["trustd rewarm"] / r["pyca warm"]
@@ -278,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     print("ratio = trustd time / pyca time (lower is better; < 1 means trustd is faster)")
     for label, cold, warm in goals:
         print(
-            f"{label:<12} cold {cold:5.2f}x {verdict_text(cold, COLD_GOAL, strict=False):<24}"
+            f"{label:<12} truly cold {cold:5.2f}x"
+            f" {verdict_text(cold, COLD_GOAL, strict=False):<24}"
             f" warm {warm:5.2f}x {verdict_text(warm, WARM_GOAL, strict=True)}"
         )
     return 0

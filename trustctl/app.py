@@ -8,14 +8,18 @@
   a daemon that is not running is one line saying how to start it.  No traceback reaches a
   user.
 - Imports of the client, cryptography and the plist code happen inside commands, so that
-  `trustctl --help` and `--version` start fast.
+  `trustctl --help` and `--version` start fast; a command's run imports only its own family's
+  module (FAMILIES), and plain parameters (text, paths) are converted without the pydantic
+  machinery Typer would otherwise load for them (`_plain_coercion`).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -92,26 +96,59 @@ def verbose_echo(args: Sequence[str], command: str | None) -> str:
     return command + "".join(f' "{arg}"' for arg in rest)
 
 
-def _register() -> None:
-    """Every command, in `security`'s table order (abbreviations resolve in this order)."""
-    from trustctl.commands import (
-        audit,
-        bundle,
-        certificates,
-        exceptions,
-        profiles,
-        show,
-        status,
-        trust_settings,
-        verify,
-    )
+# Every command, in `security`'s table order (abbreviations resolve in this order), with the
+# module of trustctl.commands that registers it: add-certificates, find-certificate,
+# delete-certificate, ..., add-trusted-cert, remove-trusted-cert, dump-trust-settings,
+# trust-settings-export, trust-settings-import, verify-cert; then trustctl's own commands.
+FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "certificates",
+        (
+            "list-keychains",
+            "default-keychain",
+            "add-certificates",
+            "find-certificate",
+            "delete-certificate",
+            "import",
+            "export",
+        ),
+    ),
+    (
+        "trust_settings",
+        (
+            "add-trusted-cert",
+            "remove-trusted-cert",
+            "dump-trust-settings",
+            "trust-settings-export",
+            "trust-settings-import",
+        ),
+    ),
+    ("verify", ("verify-cert",)),
+    ("status", ("status",)),
+    ("bundle", ("export-bundle",)),
+    ("show", ("show-cert",)),
+    ("audit", ("audit",)),
+    ("exceptions", ("exceptions",)),  # groups: Typer lists them after the commands
+    ("profiles", ("profiles",)),
+)
+_registered: list[str] = []  # families registered on `app`, in order
 
-    # security's table: add-certificates, find-certificate, delete-certificate, ...,
-    # add-trusted-cert, remove-trusted-cert, dump-trust-settings, trust-settings-export,
-    # trust-settings-import, verify-cert; then trustctl's own commands.
-    families = (certificates, trust_settings, verify, status, exceptions, bundle, show, audit)
-    for family in (*families, profiles):
-        family.register(app)
+
+def _register(family: str | None = None) -> None:
+    """Register one family's commands (for running one of them), or every family in table
+    order (for the command list, `--help`).  Each family is registered once."""
+    import importlib
+
+    wanted = [family] if family is not None else [name for name, _ in FAMILIES]
+    if family is None and _registered and _registered != wanted[: len(_registered)]:
+        # registered for one command before: start again, so that the order is the table's
+        app.registered_commands.clear()
+        app.registered_groups.clear()
+        _registered.clear()
+    for name in wanted:
+        if name not in _registered:
+            importlib.import_module(f"trustctl.commands.{name}").register(app)
+            _registered.append(name)
 
 
 def command_names() -> list[str]:
@@ -121,22 +158,150 @@ def command_names() -> list[str]:
     return [n for n in names if n]
 
 
-def expand_abbreviation(args: list[str]) -> list[str]:
-    """`security` runs the first command in table order whose name starts with what was typed."""
+def _command_index(args: list[str]) -> int:
+    """Where the command is in `args` (after the global options), or len(args)."""
     takes_value = {"--socket"}
     index = 0
     while index < len(args) and args[index].startswith("-"):
         index += 2 if args[index] in takes_value else 1
+    return index
+
+
+def expand_abbreviation(args: list[str]) -> list[str]:
+    """`security` runs the first command in table order whose name starts with what was typed."""
+    index = _command_index(args)
     if index >= len(args):
         return args
     typed = args[index]
-    names = command_names()
+    names = [name for _, commands in FAMILIES for name in commands]
     if typed in names:
         return args
     for name in names:
         if name.startswith(typed):
             return [*args[:index], name, *args[index + 1 :]]
     raise Failure(f'trustctl: unknown command "{typed}"', 1)
+
+
+def _family(args: list[str]) -> str | None:
+    """The family of the command `args` (expanded) run, None when they name none."""
+    index = _command_index(args)
+    if index < len(args):
+        for family, commands in FAMILIES:
+            if args[index] in commands:
+                return family
+    return None
+
+
+def _is_enum(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Enum)
+
+
+# Integers pydantic and int() read alike: ASCII digits, a sign, nothing around them (pydantic
+# refuses other scripts' digits that int() takes, and takes "5.0"; those are left to it).
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
+
+
+def _plain_coercion(command: Any) -> None:
+    """Convert the text, path, choice and integer parameters (and lists of them) of `command`
+    and its subcommands as Typer does, without the pydantic TypeAdapter Typer builds for every
+    parameter it sees a value for, even None (importing pydantic is most of a short command's
+    start-up).  The conversion is Typer's own: text stays text, a path goes through Typer's
+    coerce_cli_path given the Path pydantic would have made of the text, a choice through its
+    coerce_cli_choice, a plain decimal through int(); None is None.  Anything else (a choice
+    that is not one, an integer pydantic reads differently) goes to the runtime parameter
+    Typer would have built, and so gets its message.  Nothing changes if Typer's internals
+    are not the ones this was written against."""
+    try:
+        from typer._coercion import RuntimeParam, build_runtime_param
+        from typer._param_types import coerce_cli_choice, coerce_cli_path
+    except ImportError:
+        return
+
+    @dataclass(frozen=True)
+    class PlainRuntimeParam(RuntimeParam):
+        descriptor: Any
+        item: type | None  # str, Path, int or an Enum: converted here; None: Typer's conversion
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if self._unchanged(value):
+                return value
+            items = list(value) if isinstance(value, list | tuple) else [value]
+            if (
+                self.item is None
+                or not all(isinstance(item, str) for item in items)
+                or (self.item is int and not all(_DECIMAL.fullmatch(item) for item in items))
+            ):
+                return build_runtime_param(self.descriptor)._coerce_value(value, param, ctx)
+            if self.item is int:
+                items = [int(item) for item in items]
+            elif issubclass(self.item, Enum):
+                choices, sensitive = list(self.item), self.parameter_info.case_sensitive
+                try:
+                    items = [
+                        coerce_cli_choice(i, choices=choices, case_sensitive=sensitive, ctx=ctx)
+                        for i in items
+                    ]
+                except ValueError:  # not a choice: Typer's message
+                    return build_runtime_param(self.descriptor)._coerce_value(value, param, ctx)
+            elif self.item is Path:
+                info = self.parameter_info
+                path_type = info.path_type or Path
+                items = [
+                    coerce_cli_path(Path(i), info, path_type=path_type, param=param, ctx=ctx)
+                    for i in items
+                ]
+            return items if self.descriptor.is_list else items[0]
+
+        def _unchanged(self, value: Any) -> bool:
+            """A default that Typer's conversion gives back as it is: a member of the
+            parameter's Enum, an int for an int without bounds."""
+            annotation, info = self.annotation, self.parameter_info
+            if _is_enum(annotation):
+                return type(value) is annotation and getattr(info, "parser", None) is None
+            return (
+                annotation is int
+                and type(value) is int
+                and getattr(info, "parser", None) is None
+                and getattr(info, "min", None) is None
+                and getattr(info, "max", None) is None
+            )
+
+    def seed(param: Any) -> Any:
+        descriptor = getattr(param, "type_descriptor", None)
+        if descriptor is None or getattr(param, "_runtime_param", False) is not None:
+            return param
+        info = descriptor.parameter_info
+        annotation = descriptor.annotation
+        if descriptor.is_list:
+            (annotation,) = getattr(annotation, "__args__", (None,))
+        plain = (
+            (annotation in (str, Path, int) or _is_enum(annotation))
+            and not descriptor.is_tuple
+            and descriptor.file_annotation is None
+            and getattr(info, "parser", None) is None
+            and getattr(info, "min", None) is None
+            and getattr(info, "max", None) is None
+        )
+        param._runtime_param = PlainRuntimeParam(
+            parameter_info=info,
+            annotation=descriptor.annotation,
+            descriptor=descriptor,
+            item=annotation if plain else None,
+        )
+        return param
+
+    def seeding_help_option(current: Any) -> Any:
+        made = current.get_help_option  # the help option is made on first use, per command
+        return lambda ctx: seed(made(ctx))
+
+    commands = [command]
+    while commands:
+        current = commands.pop()
+        commands.extend(getattr(current, "commands", {}).values())
+        for param in current.params:
+            seed(param)
+        if hasattr(current, "get_help_option"):
+            current.get_help_option = seeding_help_option(current)
 
 
 def _usage_line(problem: BaseException, args: Sequence[str] = ()) -> str:
@@ -171,8 +336,6 @@ def _command_context(args: Sequence[str]) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run trustctl; the one place errors become output and exit codes."""
-    _register()
-    command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
     from trustctl.completion import named_shell
 
@@ -182,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = expand_abbreviation(args)
         _ARGS[:] = args
+        _register(_family(args))
+        command = typer.main.get_command(app)
+        _plain_coercion(command)
         command.main(args=args, prog_name="trustctl", standalone_mode=False)
     except Failure as problem:
         if problem.message:

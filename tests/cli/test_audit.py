@@ -31,6 +31,9 @@ AS_UID = """
 import contextlib, io, os, sys
 import trustctl.app
 import trustd.client, trustd.core, trustd.certfiles, trustd.plist.trust_settings
+for package in (trustd.client, trustd.core):  # their names are imported on first use
+    for name in package.__all__:
+        getattr(package, name)
 uid, args = int(sys.argv[1]), sys.argv[2:]
 with contextlib.redirect_stdout(io.StringIO()):
     trustctl.app.main([args[0], "--help"])

@@ -19,44 +19,106 @@ The socket is ``socket_path`` if given, else TRUSTD_SOCKET, else the system daem
 socket exists): see :func:`default_socket_path`.
 """
 
-from trustd.client._protocol import default_socket_path
-from trustd.client.aio import AsyncClient, AsyncMonitor
-from trustd.client.errors import (
-    ConnectionFailed,
-    DaemonNotRunning,
-    InvalidCertificate,
-    InvalidParameter,
-    InvalidProfile,
-    InvalidTrustSettings,
-    NotFound,
-    NoTrustSettings,
-    PermissionDenied,
-    ProtocolError,
-    QuotaExceeded,
-    RequestTooLarge,
-    StorageFailure,
-    TooManyConnections,
-    TrustdError,
-    UnknownPolicy,
-)
-from trustd.client.inject import extract_from_ssl, inject_into_ssl
-from trustd.client.models import (
-    AddedCertificates,
-    AppliedSetting,
-    Attempt,
-    AuditEntry,
-    Counts,
-    EvaluationResult,
-    Failure,
-    HostExceptions,
-    InstalledProfile,
-    Policy,
-    Status,
-    StoredCertificate,
-    TrustSettingsEntry,
-    UsageConstraint,
-)
-from trustd.client.sync import Client, Monitor
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trustd.client._protocol import default_socket_path
+    from trustd.client.aio import AsyncClient, AsyncMonitor
+    from trustd.client.errors import (
+        ConnectionFailed,
+        DaemonNotRunning,
+        InvalidCertificate,
+        InvalidParameter,
+        InvalidProfile,
+        InvalidTrustSettings,
+        NotFound,
+        NoTrustSettings,
+        PermissionDenied,
+        ProtocolError,
+        QuotaExceeded,
+        RequestTooLarge,
+        StorageFailure,
+        TooManyConnections,
+        TrustdError,
+        UnknownPolicy,
+    )
+    from trustd.client.inject import extract_from_ssl, inject_into_ssl
+    from trustd.client.models import (
+        AddedCertificates,
+        AppliedSetting,
+        Attempt,
+        AuditEntry,
+        Counts,
+        EvaluationResult,
+        Failure,
+        HostExceptions,
+        InstalledProfile,
+        Policy,
+        Status,
+        StoredCertificate,
+        TrustSettingsEntry,
+        UsageConstraint,
+    )
+    from trustd.client.sync import Client, Monitor
+
+# Each name is imported from its module on first use (PEP 562), so that importing one module
+# of the package (or the package for one name) does not import all of them.
+_MODULES = {
+    "AddedCertificates": "trustd.client.models",
+    "AppliedSetting": "trustd.client.models",
+    "AsyncClient": "trustd.client.aio",
+    "AsyncMonitor": "trustd.client.aio",
+    "Attempt": "trustd.client.models",
+    "AuditEntry": "trustd.client.models",
+    "Client": "trustd.client.sync",
+    "ConnectionFailed": "trustd.client.errors",
+    "Counts": "trustd.client.models",
+    "DaemonNotRunning": "trustd.client.errors",
+    "EvaluationResult": "trustd.client.models",
+    "Failure": "trustd.client.models",
+    "HostExceptions": "trustd.client.models",
+    "InvalidCertificate": "trustd.client.errors",
+    "InstalledProfile": "trustd.client.models",
+    "InvalidParameter": "trustd.client.errors",
+    "InvalidProfile": "trustd.client.errors",
+    "InvalidTrustSettings": "trustd.client.errors",
+    "Monitor": "trustd.client.sync",
+    "NoTrustSettings": "trustd.client.errors",
+    "NotFound": "trustd.client.errors",
+    "PermissionDenied": "trustd.client.errors",
+    "Policy": "trustd.client.models",
+    "ProtocolError": "trustd.client.errors",
+    "QuotaExceeded": "trustd.client.errors",
+    "RequestTooLarge": "trustd.client.errors",
+    "Status": "trustd.client.models",
+    "StorageFailure": "trustd.client.errors",
+    "StoredCertificate": "trustd.client.models",
+    "TooManyConnections": "trustd.client.errors",
+    "TrustSettingsEntry": "trustd.client.models",
+    "TrustdError": "trustd.client.errors",
+    "UnknownPolicy": "trustd.client.errors",
+    "UsageConstraint": "trustd.client.models",
+    "default_socket_path": "trustd.client._protocol",
+    "extract_from_ssl": "trustd.client.inject",
+    "inject_into_ssl": "trustd.client.inject",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULES])
+
 
 __all__ = [
     "AddedCertificates",

@@ -29,14 +29,16 @@ from trustd.core.der import (
     has_explicit_ec_parameters,
     raw_extensions,
     read_tlv,
+    simple_name_attributes,
 )
-from trustd.core.names import normalized_rdns
+from trustd.core.names import NormalizedRDNs, normalized_rdns
 from trustd.core.pem import is_pem, pem_certificate
 
-# cryptography warns (and will one day refuse) when a serial number is not positive.  We read
-# the serial ourselves (der.py) and report it as a check failure, so the warning is silenced
-# while parsing, whatever filters the process runs with.  catch_warnings changes process-wide
-# state, hence the lock; parsing is cached, so it is taken once per distinct certificate.
+# cryptography warns (and will one day refuse) when it loads a certificate whose serial number
+# is not positive, and when it builds a Name attribute of the wrong length (a subject, or a
+# name inside an extension).  We read the serial ourselves (der.py) and report it as a check
+# failure, so loading, extensions, names and keys are decoded with warnings silenced, whatever
+# filters the process runs with.  catch_warnings changes process-wide state, hence the lock.
 _PARSE_LOCK = threading.Lock()
 
 PEM_MARKER = b"-----BEGIN"
@@ -81,13 +83,10 @@ _NAME_KEYS: dict[bytes, bytes] = {}
 _NAME_KEYS_LIMIT = 50_000
 
 
-def _name_key_of(der: bytes, name: x509.Name) -> bytes:
-    key = _NAME_KEYS.get(der)
-    if key is None:
-        key = name_key(name)
-        if len(_NAME_KEYS) >= _NAME_KEYS_LIMIT:
-            _NAME_KEYS.clear()
-        _NAME_KEYS[der] = key
+def _remember_name_key(der: bytes, key: bytes) -> bytes:
+    if len(_NAME_KEYS) >= _NAME_KEYS_LIMIT:
+        _NAME_KEYS.clear()
+    _NAME_KEYS[der] = key
     return key
 
 
@@ -106,33 +105,79 @@ class PublicKeyFacts:
 
 def name_key(name: x509.Name) -> bytes:
     """Hash of a normalised Name: two names are the same for path building when keys are equal."""
-    return hashlib.sha256(repr(normalized_rdns(name)).encode()).digest()
+    return _rdns_key(normalized_rdns(name))
 
 
-def parse_certificate(data: bytes) -> Certificate:
+def _rdns_key(rdns: NormalizedRDNs) -> bytes:
+    return hashlib.sha256(repr(rdns).encode()).digest()
+
+
+def _simple_name_key(attributes: list[tuple[str, str]]) -> bytes:
+    """name_key of a Name read from its DER by simple_name_attributes (the same normalisation,
+    without building cryptography's Name)."""
+    return _rdns_key([((oid, " ".join(text.split()).casefold()),) for oid, text in attributes])
+
+
+def _quietly(build: Callable[[], Computed]) -> Computed:
+    """build() with warnings silenced (see _PARSE_LOCK)."""
+    with _PARSE_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build()
+
+
+def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
     """Parse one certificate from DER or PEM (the first CERTIFICATE block, whatever blocks come
     before it); raise MalformedCertificate.
 
-    Everything later checks read is decoded here, under the lock and with warnings silenced, so
-    that no decoding problem or warning can surface later, whatever filters the process has.
+    `digest`, when the caller has it, is the SHA-256 of `data` (DER only).  Everything later
+    checks read is decoded or validated here, so that no decoding problem or warning can
+    surface later, whatever filters the process has.  Names made of UTF8String,
+    PrintableString and IA5String attributes, one per RDN (nearly all), are read from the DER;
+    their cryptography Name is built when asked for.
     """
-    with _PARSE_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    try:
+        if is_pem(data):
+            der = pem_certificate(data)
+            digest = None
+        else:
+            der = bytes(data)
         try:
-            der = pem_certificate(data) if is_pem(data) else bytes(data)
-            parsed = x509.load_der_x509_certificate(der)
             parts = certificate_parts(der)
-            decoded = _Decoded(
-                subject=parsed.subject,
-                issuer=parsed.issuer,
-                not_before=parsed.not_valid_before_utc,
-                not_after=parsed.not_valid_after_utc,
-                extensions=_decode_extensions(parsed),
-                public_key=_public_key(parsed),
-            )
-        except Exception as problem:
-            raise MalformedCertificate(f"not a valid X.509 certificate: {problem}") from None
-        return Certificate(der, parsed, parts, decoded)
+        except DERProblem:
+            _quietly(lambda: x509.load_der_x509_certificate(der))  # its reason first, if any
+            raise
+        parsed, extensions = _quietly(lambda: _load(der))
+        certificate = Certificate(der, parsed, parts)
+        if digest is not None:
+            certificate.__dict__["sha256"] = digest
+        subject_attributes = simple_name_attributes(parts.subject)
+        certificate._subject_attributes = subject_attributes
+        for field, name_der in (("subject", parts.subject), ("issuer", parts.issuer)):
+            key = _NAME_KEYS.get(name_der)
+            if key is None:
+                attributes = (
+                    subject_attributes if field == "subject" else simple_name_attributes(name_der)
+                )
+                if attributes is not None:
+                    key = _simple_name_key(attributes)
+                else:  # decoded by cryptography now, so that a problem shows here
+                    name = _quietly(lambda f=field: getattr(parsed, f))  # type: ignore[misc]
+                    certificate.__dict__[field] = name
+                    key = name_key(name)
+            certificate.__dict__[f"{field}_key"] = _remember_name_key(name_der, key)
+        certificate.not_before = parsed.not_valid_before_utc
+        certificate.not_after = parsed.not_valid_after_utc
+        certificate._extensions = extensions
+    except Exception as problem:
+        raise MalformedCertificate(f"not a valid X.509 certificate: {problem}") from None
+    return certificate
+
+
+def _load(der: bytes) -> tuple[x509.Certificate, tuple[x509.Extensions | None, str | None]]:
+    """cryptography's certificate and its extensions (decoded now: names inside them may
+    warn, so this runs with warnings silenced)."""
+    parsed = x509.load_der_x509_certificate(der)
+    return parsed, _decode_extensions(parsed)
 
 
 def _decode_extensions(parsed: x509.Certificate) -> tuple[x509.Extensions | None, str | None]:
@@ -145,45 +190,20 @@ def _decode_extensions(parsed: x509.Certificate) -> tuple[x509.Extensions | None
         return None, "UnparseableExtension"
 
 
-def _public_key(parsed: x509.Certificate) -> Any:
-    """The subject public key, or None when it cannot be loaded (explicit curves, junk)."""
-    try:
-        return parsed.public_key()
-    except Exception:
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class _Decoded:
-    """What parse_certificate decodes up front."""
-
-    subject: x509.Name
-    issuer: x509.Name
-    not_before: datetime
-    not_after: datetime
-    extensions: tuple[x509.Extensions | None, str | None]
-    public_key: Any
-
-
 class Certificate:
     """One parsed certificate.  Equality and hashing follow the DER bytes."""
 
-    def __init__(
-        self,
-        der: bytes,
-        parsed: x509.Certificate,
-        parts: CertificateParts,
-        decoded: _Decoded,
-    ) -> None:
+    not_before: datetime
+    not_after: datetime
+    _extensions: tuple[x509.Extensions | None, str | None]
+    # The subject's (OID, text) pairs when simple_name_attributes reads it (nearly always).
+    _subject_attributes: list[tuple[str, str]] | None
+
+    def __init__(self, der: bytes, parsed: x509.Certificate, parts: CertificateParts) -> None:
+        """Use parse_certificate(), which fills in the rest."""
         self.der = der
         self.x509 = parsed
         self.parts = parts
-        self.subject = decoded.subject
-        self.issuer = decoded.issuer
-        self.not_before = decoded.not_before
-        self.not_after = decoded.not_after
-        self._extensions = decoded.extensions
-        self.public_key = decoded.public_key
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Certificate) and other.der == self.der
@@ -212,14 +232,24 @@ class Certificate:
     def issuer_der(self) -> bytes:
         return self.parts.issuer
 
-    @cached_property
-    def subject_key(self) -> bytes:
-        """Normalised subject: the index key for issuer lookup."""
-        return _name_key_of(self.parts.subject, self.subject)
+    # subject_key and issuer_key (normalised names: the index key for issuer lookup) are set
+    # by parse_certificate.
+    subject_key: bytes
+    issuer_key: bytes
 
     @cached_property
-    def issuer_key(self) -> bytes:
-        return _name_key_of(self.parts.issuer, self.issuer)
+    def subject(self) -> x509.Name:
+        return _quietly(lambda: self.x509.subject)
+
+    @cached_property
+    def issuer(self) -> x509.Name:
+        return _quietly(lambda: self.x509.issuer)
+
+    @property
+    def tbs_der(self) -> bytes:
+        """The TBSCertificate as encoded: what the issuer signed."""
+        start, end = self.parts.tbs_span
+        return self.der[start:end]
 
     @property
     def spki_der(self) -> bytes:
@@ -266,6 +296,15 @@ class Certificate:
     # -- public key ----------------------------------------------------------------------------
 
     @cached_property
+    def public_key(self) -> Any:
+        """The subject public key, or None when it cannot be loaded (explicit curves, junk);
+        loaded on first use, which is for issuers and the key-strength checks."""
+        try:
+            return _quietly(self.x509.public_key)
+        except Exception:
+            return None
+
+    @cached_property
     def key_facts(self) -> PublicKeyFacts:
         key = self.public_key
         if isinstance(key, rsa.RSAPublicKey):
@@ -289,15 +328,25 @@ class Certificate:
 
     @cached_property
     def _by_type(self) -> dict[type, x509.Extension[Any]]:
+        """Extensions by value type; one pass that also fills raw_extension_oids."""
         extensions = self._extensions[0]
-        return {} if extensions is None else {type(e.value): e for e in extensions}
+        if extensions is None:
+            return {}
+        by_type: dict[type, x509.Extension[Any]] = {}
+        oids: dict[str, bool] = {}
+        for extension in extensions:
+            by_type[type(extension.value)] = extension
+            oids[extension.oid.dotted_string] = extension.critical
+        self.__dict__["raw_extension_oids"] = oids
+        return by_type
 
     @cached_property
     def raw_extension_oids(self) -> dict[str, bool]:
         """OID -> critical for every extension present (read from the DER if need be)."""
-        extensions = self._extensions[0]
-        if extensions is not None:
-            return {e.oid.dotted_string: e.critical for e in extensions}
+        if self._extensions[0] is not None:
+            self._by_type  # noqa: B018 - fills this in the same pass
+            oids: dict[str, bool] = self.__dict__["raw_extension_oids"]
+            return oids
         try:
             return {e.oid: e.critical for e in raw_extensions(self.der, self.parts.extensions_span)}
         except DERProblem:
@@ -326,7 +375,7 @@ class Certificate:
         return self._by_type.get(kind)
 
     def _value(self, kind: type[ExtensionValue]) -> ExtensionValue | None:
-        found = self.extension(kind)
+        found = self._by_type.get(kind)
         return None if found is None else found.value
 
     @cached_property
@@ -383,18 +432,23 @@ class Certificate:
         san = self.subject_alt_names
         return () if san is None else tuple(san.get_values_for_type(x509.DNSName))
 
+    def _subject_values(self, oid: x509.ObjectIdentifier) -> tuple[str, ...]:
+        """The subject's values of one attribute type, in order, as text."""
+        attributes = self._subject_attributes
+        if attributes is not None:
+            dotted = oid.dotted_string
+            return tuple(text for found, text in attributes if found == dotted)
+        return tuple(str(a.value) for a in self.subject.get_attributes_for_oid(oid))
+
     @cached_property
     def email_addresses(self) -> tuple[str, ...]:
         san = self.subject_alt_names
         from_san = () if san is None else tuple(san.get_values_for_type(x509.RFC822Name))
-        from_subject = tuple(
-            str(attr.value) for attr in self.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
-        )
-        return from_san + from_subject
+        return from_san + self._subject_values(NameOID.EMAIL_ADDRESS)
 
     @cached_property
     def common_names(self) -> tuple[str, ...]:
-        return tuple(str(a.value) for a in self.subject.get_attributes_for_oid(NameOID.COMMON_NAME))
+        return self._subject_values(NameOID.COMMON_NAME)
 
     @cached_property
     def subject_summary(self) -> str:

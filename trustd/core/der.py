@@ -168,6 +168,7 @@ class CertificateParts:
     subject: bytes
     subject_public_key_info: bytes
     extensions_span: tuple[int, int] | None  # content of the extensions SEQUENCE in the DER
+    tbs_span: tuple[int, int] = (0, 0)  # the whole tbsCertificate TLV in the DER
 
 
 def certificate_parts(der: bytes) -> CertificateParts:
@@ -213,7 +214,56 @@ def certificate_parts(der: bytes) -> CertificateParts:
         subject=field(index + 4),
         subject_public_key_info=field(index + 5),
         extensions_span=span,
+        tbs_span=(top[0][1], top[0][3]),
     )
+
+
+SET = 0x31
+UTF8_STRING = 0x0C
+PRINTABLE_STRING = 0x13
+IA5_STRING = 0x16
+_PRINTABLE = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?"
+)
+
+
+def simple_name_attributes(name: bytes) -> list[tuple[str, str]] | None:
+    """(dotted OID, text) of each attribute of a DER Name, in order, when every RDN holds one
+    attribute whose value is a UTF8String (valid UTF-8), a PrintableString (its X.680
+    characters) or an IA5String (ASCII), the Names nearly every certificate has; None for any
+    other Name, and for bytes that are not one."""
+    try:
+        tag, pos, end = read_tlv(name)
+        if tag != SEQUENCE or end != len(name):
+            return None
+        attributes = []
+        while pos < end:
+            set_tag, set_start, set_end = read_tlv(name, pos)
+            if set_tag != SET or set_end > end:
+                return None
+            pair_tag, pair_start, pair_end = read_tlv(name, set_start)
+            if pair_tag != SEQUENCE or pair_end != set_end:
+                return None
+            oid_tag, oid_start, oid_end = read_tlv(name, pair_start)
+            if oid_tag != OID:
+                return None
+            value_tag, value_start, value_end = read_tlv(name, oid_end)
+            if value_end != pair_end:
+                return None
+            raw = name[value_start:value_end]
+            if value_tag == UTF8_STRING:
+                text = raw.decode("utf-8")
+            elif (value_tag == PRINTABLE_STRING and _PRINTABLE.issuperset(raw)) or (
+                value_tag == IA5_STRING and raw.isascii()
+            ):
+                text = raw.decode("ascii")
+            else:
+                return None
+            attributes.append((decode_oid(name[oid_start:oid_end]), text))
+            pos = set_end
+        return attributes
+    except (DERProblem, UnicodeDecodeError):
+        return None
 
 
 def raw_extensions(der: bytes, span: tuple[int, int] | None) -> tuple[RawExtension, ...]:

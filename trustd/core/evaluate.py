@@ -55,9 +55,8 @@ class ParseCache:
         self._items: LRU[bytes, Certificate] = LRU(size)
 
     def parse(self, data: bytes) -> Certificate:
-        return self._items.get_or_compute(
-            hashlib.sha256(data).digest(), lambda: parse_certificate(data)
-        )
+        digest = hashlib.sha256(data).digest()
+        return self._items.get_or_compute(digest, lambda: parse_certificate(data, digest))
 
 
 @dataclass(frozen=True, slots=True)

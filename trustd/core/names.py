@@ -52,6 +52,8 @@ def parse_ip(text: str) -> IPAddress | None:
     Python's parser refuses leading zeros and other ambiguous IPv4 forms (hex, octal, short).
     """
     candidate = text.strip("[]") if text.startswith("[") else text
+    if ":" not in candidate and not candidate.replace(".", "").isdigit():
+        return None  # neither IPv6 nor a dotted quad: no need to ask ipaddress (it raises)
     try:
         return ipaddress.ip_address(candidate)
     except ValueError:

@@ -28,9 +28,7 @@ def verify_signature(issuer: Certificate, subject: Certificate) -> bool:
         algorithm = cert.signature_hash_algorithm
     except (UnsupportedAlgorithm, ValueError):
         return False
-    return verify_signed(
-        issuer.public_key, cert.signature, cert.tbs_certificate_bytes, params, algorithm
-    )
+    return verify_signed(issuer.public_key, cert.signature, subject.tbs_der, params, algorithm)
 
 
 def verify_signed(

@@ -989,8 +989,14 @@ class TrustStore:
             )
 
     def exceptions_for(self, uid: int, host: str, port: int) -> ExceptionList | None:
-        """Exceptions stored for this host and port, else for the host on any port (port 0)."""
+        """Exceptions stored for this host and port, else for the host on any port (port 0).
+
+        Which (host, port) pairs the uid has is known per generation, so a host without
+        exceptions is answered without a query."""
         host = host.lower().rstrip(".")
+        hosts = self._exception_hosts(uid)
+        if (host, port) not in hosts and (host, 0) not in hosts:
+            return None
         with self._read() as session:
             for candidate in (port, 0):
                 row = session.scalar(
@@ -1035,10 +1041,32 @@ class TrustStore:
                 raise NotFound(f"{host}:{port}")
             self._audit(session, actor, "remove-exceptions", f"{host}:{port}", "removed")
 
+    def _exception_hosts(self, uid: int) -> frozenset[tuple[str, int]]:
+        """The (host, port) pairs the uid has exceptions for (cached per generation)."""
+
+        def load() -> frozenset[tuple[str, int]]:
+            with self._read() as session:
+                query = select(ExceptionRow.host, ExceptionRow.port).where(ExceptionRow.uid == uid)
+                return frozenset((host, port) for host, port in session.execute(query))
+
+        result: frozenset[tuple[str, int]] = self._lookups.get_or_compute(
+            ("hosts", self._generation, uid), load
+        )
+        return result
+
     def exceptions_epoch(self, uid: int) -> int:
-        with self._read() as session:
-            row = session.get(ExceptionEpochRow, uid)
-            return 0 if row is None else row.epoch
+        """The uid's exceptions epoch (cached per generation: a reset is a write)."""
+
+        def load() -> int:
+            with self._read() as session:
+                row = session.get(ExceptionEpochRow, uid)
+                return 0 if row is None else row.epoch
+
+        # Boxed: the LRU takes None for a miss, and an epoch is an int that may be 0.
+        result: tuple[int] = self._lookups.get_or_compute(
+            ("epoch", self._generation, uid), lambda: (load(),)
+        )
+        return result[0]
 
     def reset_exceptions(self, uid: int, *, actor: Actor) -> int:
         """Increment the user's epoch: every exception made before stops applying."""
@@ -1171,11 +1199,29 @@ class TrustStore:
         result: frozenset[int] = self._lookups.get_or_compute(("owners", self._generation), load)
         return result
 
+    def _settings_keys(self, uid: int) -> frozenset[str]:
+        """The keys (upper-case SHA-1 hex) with trust settings in the admin domain or the uid's
+        own (cached per generation): most certificates have none, and are answered from it."""
+
+        def load() -> frozenset[str]:
+            with self._read() as session:
+                query = select(TrustSettingsRow.key).where(
+                    TrustSettingsRow.uid.in_((ADMIN_UID, uid))
+                )
+                return frozenset(session.scalars(query))
+
+        result: frozenset[str] = self._lookups.get_or_compute(
+            ("settings-keys", self._generation, uid), load
+        )
+        return result
+
     def settings_for(self, sha1: bytes, uid: int) -> TrustSettings | None:
         """Admin settings if the certificate has any, else the user's (cached)."""
+        key = sha1.hex().upper()
+        if key not in self._settings_keys(uid):
+            return None
 
         def load() -> TrustSettings | None:
-            key = sha1.hex().upper()
             with self._read() as session:
                 rows = session.scalars(
                     select(TrustSettingsRow)

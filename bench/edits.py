@@ -1,0 +1,132 @@
+"""Warm throughput while trust settings change: Evaluate of one chain at 0, 1, 10, 100 edits/s.
+
+Starts a daemon on a temporary socket (this checkout's code; worker processes, one per core),
+then for each edit rate runs `--clients` client processes evaluating one 3-certificate chain
+again and again (warm: answered from the caches while nothing changes) for `--seconds`, while
+one more process sends SetTrustSettings for another certificate (the editing user's own
+domain) at that rate.  Every edit is a write, and every write moves the store generation.
+It prints the warm requests per second, the ratio to the runs without edits (one before, one
+after: their mean) and the edit rate achieved.  Goal: at 10 edits/s, >= 0.85x of no edits.
+Run: `python bench/edits.py [--seconds 5] [--clients 8]`.  CI does not run this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from daemon import REPOSITORY, SHORT, b64, evaluate_message, run, start_daemon
+from pki import PKI
+
+GOAL = 0.85  # warm throughput at 10 edits/s over no edits
+
+
+def call(conn: socket.socket, message: dict[str, Any]) -> dict[str, Any]:
+    conn.sendall(json.dumps(message).encode() + b"\0")
+    buffer = b""
+    while not buffer.endswith(b"\0"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise RuntimeError("the daemon closed the connection")
+        buffer += chunk
+    reply: dict[str, Any] = json.loads(buffer[:-1])
+    if "error" in reply:
+        raise RuntimeError(str(reply))
+    return reply
+
+
+def editor(path: str, certificate: bytes, rate: float, stop: Any, done: Any) -> None:
+    """SetTrustSettings at `rate` per second (on a schedule) until `stop` is set."""
+    conn = socket.socket(socket.AF_UNIX)
+    conn.connect(path)
+    start = time.perf_counter()
+    count = 0
+    while not stop.is_set():
+        due = start + count / rate
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        constraints: list[dict[str, Any]] = [] if count % 2 else [{"result": 1}]
+        call(
+            conn,
+            {
+                "method": "io.trustd.Trust.SetTrustSettings",
+                "parameters": {
+                    "domain": "user",
+                    "certificate": b64(certificate),
+                    "constraints": constraints,
+                },
+            },
+        )
+        count += 1
+    done.value = count / (time.perf_counter() - start)
+    conn.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rates", type=float, nargs="+", default=[1, 10, 100])
+    args = parser.parse_args()
+    pki = PKI()
+    root = pki.root("Edits Root")
+    ica = pki.intermediate(root, "Edits CA")
+    edited = pki.root("Edited Root")
+    leaf = pki.leaf(ica, dns=["www.example"], **SHORT)
+    base = Path(tempfile.mkdtemp(prefix="trustd-edits-bench-"))
+    (base / "bundle.pem").write_bytes(root.pem)
+    process, sock = start_daemon(REPOSITORY, base / "this", base / "bundle.pem")
+    context = multiprocessing.get_context("spawn")
+    try:
+        warm = [[evaluate_message(leaf.der, ica.der)]] * args.clients
+        results: list[tuple[float, float, float]] = []  # (requested, achieved, req/s)
+        for rate in [0.0, *args.rates, 0.0]:
+            stop, done = context.Event(), context.Value("d", 0.0)
+            edits = None
+            if rate:
+                edits = context.Process(
+                    target=editor, args=(str(sock), edited.der, rate, stop, done)
+                )
+                edits.start()
+            throughput, _, _ = run(str(sock), warm, args.seconds)
+            stop.set()
+            if edits is not None:
+                edits.join(30)
+            results.append((rate, done.value, throughput))
+            print(f"  measured {rate:g} edits/s: {throughput:.0f} req/s", flush=True)
+        reference = (results[0][2] + results[-1][2]) / 2
+        print(
+            f"warm Evaluate under edits, {os.cpu_count()} cores, {args.clients} clients,"
+            f" {args.seconds:g} s per rate"
+        )
+        print(f"{'edits/s asked':>13} {'achieved':>9} {'warm req/s':>11} {'vs none':>8}")
+        for rate, achieved, throughput in results[1:-1]:
+            print(
+                f"{rate:>13g} {achieved:>9.1f} {throughput:>11.0f} {throughput / reference:>7.2f}x"
+            )
+        print(f"{'0 (mean)':>13} {'':>9} {reference:>11.0f} {1:>7.2f}x")
+        at_ten = [t / reference for r, _, t in results[1:-1] if r == 10]
+        if at_ten:
+            verdict = "MET" if at_ten[0] >= GOAL else "NOT MET"
+            print(f"at 10 edits/s: {at_ten[0]:.2f}x of no edits, {verdict} (goal >= {GOAL}x)")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

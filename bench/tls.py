@@ -1,0 +1,205 @@
+"""TLS through trustd against the standard library: handshake and verification per connection.
+
+Starts a daemon on a temporary socket (this checkout's code; its system anchor is the bench's
+root) and real `openssl s_server` processes on 127.0.0.1, each serving its own leaf (for
+localhost) and the intermediate.  Each timed call opens a TCP connection, completes the TLS
+handshake with the server's chain verified, and closes it, through one of two contexts:
+
+- stdlib: `ssl.create_default_context(cafile=root.pem)`: OpenSSL verifies;
+- trustd: `trustd.client.ssl.create_context()`: trustd's Evaluate verifies.
+
+Two workloads, each run alternately on both contexts (connection i of one, then connection i
+of the other) so that both see the same load:
+
+- warm: `--warm` connections to one server again and again (trustd answers from its cache);
+- new certificate: one connection to each of `--servers` servers, every one a leaf trustd has
+  never seen, so each evaluation is a worker's.
+
+It prints the median milliseconds per connection and the ratio trustd / stdlib.  Goals: <= 1.15x
+warm, <= 1.5x with a new certificate.  Run: `python bench/tls.py [--servers 40] [--warm 200]`.
+CI does not run this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY / "tests"))
+sys.path.insert(0, str(REPOSITORY))
+from pki import PKI, Issued  # noqa: E402
+
+from trustd.client import Client  # noqa: E402
+from trustd.client.ssl import create_context  # noqa: E402
+
+NOW = dt.datetime.now(dt.UTC)
+SHORT = {"not_before": NOW - dt.timedelta(days=10), "not_after": NOW + dt.timedelta(days=300)}
+GOALS = {"warm": 1.15, "new certificate": 1.5}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_s_server(
+    directory: Path, leaf: Issued, intermediate: Issued
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`openssl s_server` serving leaf + intermediate; (process, port) once it accepts."""
+    directory.mkdir(parents=True)
+    (directory / "leaf.pem").write_bytes(leaf.pem)
+    (directory / "chain.pem").write_bytes(intermediate.pem)
+    (directory / "key.pem").write_bytes(
+        leaf.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "openssl",
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            f"127.0.0.1:{port}",
+            "-cert",
+            str(directory / "leaf.pem"),
+            "-cert_chain",
+            str(directory / "chain.pem"),
+            "-key",
+            str(directory / "key.pem"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, port
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("openssl s_server did not start")
+
+
+def connect(context: ssl.SSLContext, port: int) -> float:
+    """Seconds for one connection: TCP connect, handshake with verification, close."""
+    start = time.perf_counter()
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.version()
+    return time.perf_counter() - start
+
+
+def alternate(contexts: dict[str, ssl.SSLContext], ports: list[int]) -> dict[str, list[float]]:
+    """One connection per port through each context in turn."""
+    samples: dict[str, list[float]] = {name: [] for name in contexts}
+    for port in ports:
+        for name, context in contexts.items():
+            samples[name].append(connect(context, port))
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", type=int, default=40, help="servers, each a new leaf")
+    parser.add_argument("--warm", type=int, default=200, help="connections to one server")
+    args = parser.parse_args()
+    pki = PKI()
+    root = pki.root("TLS Bench Root")
+    intermediate = pki.intermediate(root, "TLS Bench CA")
+    base = Path(tempfile.mkdtemp(prefix="trustd-tls-bench-"))
+    (base / "root.pem").write_bytes(root.pem)
+    sock = base / "trustd.sock"
+    daemon = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trustd.daemon",
+            "--socket",
+            str(sock),
+            "--state-dir",
+            str(base / "state"),
+            "--dropin-dir",
+            str(base / "etc"),
+            "--config",
+            str(base / "x"),
+            "--ca-bundle",
+            str(base / "root.pem"),
+            "--log-level",
+            "warning",
+        ],
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+    )
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        while not sock.exists():
+            if daemon.poll() is not None:
+                raise SystemExit("the daemon did not start")
+            time.sleep(0.05)
+        ports = []
+        for index in range(args.servers + 1):
+            leaf = pki.leaf(intermediate, dns=["localhost"], ips=["127.0.0.1"], **SHORT)
+            process, port = start_s_server(base / f"server{index}", leaf, intermediate)
+            servers.append(process)
+            ports.append(port)
+        client = Client(sock)
+        contexts: dict[str, ssl.SSLContext] = {
+            "stdlib": ssl.create_default_context(cafile=str(base / "root.pem")),
+            "trustd": create_context(client),
+        }
+        for context in contexts.values():  # both accept the chain, or the figures mean nothing
+            connect(context, ports[0])
+        workloads: dict[str, Callable[[], dict[str, list[float]]]] = {
+            "warm": lambda: alternate(contexts, [ports[0]] * args.warm),
+            "new certificate": lambda: alternate(contexts, ports[1:]),
+        }
+        print(f"TLS handshake + verification, {os.cpu_count()} cores, openssl s_server on loopback")
+        print(f"{'workload':<16} {'stdlib ms':>10} {'trustd ms':>10} {'ratio':>7}  goal")
+        for name, workload in workloads.items():
+            samples = workload()
+            stdlib, trustd = (statistics.median(samples[k]) for k in ("stdlib", "trustd"))
+            ratio = trustd / stdlib
+            goal = GOALS[name]
+            verdict = ("MET" if ratio <= goal else "NOT MET") + f" <= {goal:g}x"
+            print(
+                f"{name:<16} {stdlib * 1e3:>10.2f} {trustd * 1e3:>10.2f} {ratio:>6.2f}x  {verdict}"
+            )
+        print(f"(medians; warm: {args.warm} connections each, new: {args.servers} servers)")
+    finally:
+        for process in servers:
+            process.terminate()
+        for process in servers:
+            process.wait(timeout=10)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

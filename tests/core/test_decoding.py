@@ -1,0 +1,94 @@
+"""Certificates decoded once, from their DER: the facts read there (name keys, the TBS, the
+SHA-256) are the ones cryptography's parser gives, for every kind of Name."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import pytest
+from cryptography import x509
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID
+from pki import PKI
+
+from trustd.core.certificates import name_key, parse_certificate
+from trustd.core.der import simple_name_attributes
+from trustd.core.evaluate import ParseCache
+
+
+def attribute(oid: x509.ObjectIdentifier, value: str, kind: _ASN1Type | None = None) -> object:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a country name of the wrong length warns
+        return x509.NameAttribute(oid, value, kind, _validate=False)
+
+
+NAMES = {
+    "common name": [[attribute(NameOID.COMMON_NAME, "Example  CA ")]],
+    "printable and utf8": [
+        [attribute(NameOID.COUNTRY_NAME, "DE")],
+        [attribute(NameOID.ORGANIZATION_NAME, "Müller GmbH")],
+        [attribute(NameOID.COMMON_NAME, "Root (2)", _ASN1Type.PrintableString)],
+    ],
+    "ia5 e-mail": [[attribute(NameOID.EMAIL_ADDRESS, "CA@Example.COM")]],
+    "bmp string": [[attribute(NameOID.COMMON_NAME, "Wide", _ASN1Type.BMPString)]],
+    "teletex": [[attribute(NameOID.COMMON_NAME, "Tele", _ASN1Type.T61String)]],
+    "universal string": [[attribute(NameOID.COMMON_NAME, "Uni", _ASN1Type.UniversalString)]],
+    "multi-valued rdn": [
+        [attribute(NameOID.COMMON_NAME, "Two"), attribute(NameOID.ORGANIZATION_NAME, "Org")]
+    ],
+    "country of the wrong length": [[attribute(NameOID.COUNTRY_NAME, "DEU")]],
+    "empty value": [[attribute(NameOID.COMMON_NAME, "")]],
+}
+
+
+@pytest.mark.parametrize("label", sorted(NAMES))
+def test_name_keys_from_the_der_match_cryptography(pki: PKI, label: str) -> None:
+    name = x509.Name([x509.RelativeDistinguishedName(rdn) for rdn in NAMES[label]])  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the builder reads cryptography's Names, which may warn
+        issuer = pki.root(subject=name)
+        leaf = pki.leaf(issuer, dns=["example.com"])
+    for der in (issuer.der, leaf.der):
+        cert = parse_certificate(der)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # cryptography's own Name may warn
+            subject, issuer_name = cert.x509.subject, cert.x509.issuer
+        assert cert.subject_key == name_key(subject)
+        assert cert.issuer_key == name_key(issuer_name)
+        assert cert.subject == subject
+        assert cert.tbs_der == cert.x509.tbs_certificate_bytes
+    simple = simple_name_attributes(parse_certificate(issuer.der).parts.subject)
+    if label in ("common name", "printable and utf8", "ia5 e-mail", "empty value"):
+        assert simple is not None and len(simple) == len(NAMES[label])
+    elif label != "country of the wrong length":
+        assert simple is None  # left to cryptography
+
+
+def test_a_name_built_later_gives_no_warning(pki: PKI) -> None:
+    name = x509.Name([x509.RelativeDistinguishedName(NAMES["country of the wrong length"][0])])  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        der = pki.root(subject=name).der
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cert = parse_certificate(der)
+        assert cert.subject.rfc4514_string() == "C=DEU"
+
+
+def test_a_serial_that_is_not_positive_parses_without_a_warning(pki: PKI) -> None:
+    leaf = pki.leaf(pki.root(), dns=["example.com"])
+    for serial in (-5, 0):
+        der = pki.with_serial(leaf, serial)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            cert = parse_certificate(der)
+        assert cert.parts.serial[:1] in (b"\xfb", b"\x00")
+
+
+def test_the_parse_cache_digest_is_the_certificates(pki: PKI) -> None:
+    leaf = pki.leaf(pki.root(), dns=["example.com"])
+    cert = ParseCache().parse(leaf.der)
+    assert cert.sha256 == hashlib.sha256(leaf.der).digest()
+    pem = parse_certificate(leaf.pem)
+    assert pem.der == leaf.der and pem.sha256 == cert.sha256
