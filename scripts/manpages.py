@@ -197,8 +197,21 @@ def _bundle_default() -> str:
 
 UNSET_DEFAULT["ca_bundle"] = _bundle_default
 UNSET_DEFAULT["admin_group"] = lambda: "none: only root may change the admin domain"
+UNSET_DEFAULT["trust_stores"] = lambda: (
+    '"auto" for the system daemon (root, state in /var/lib/trustd), "off" for any other'
+)
 # An example value for settings that are unset by default (the example file shows it).
-UNSET_EXAMPLE = {"ca_bundle": "/etc/ssl/certs/ca-certificates.crt", "admin_group": "trustd-admin"}
+UNSET_EXAMPLE = {
+    "ca_bundle": "/etc/ssl/certs/ca-certificates.crt",
+    "admin_group": "trustd-admin",
+    "trust_stores": "auto",
+}
+# The TOML type of settings whose command-line option does not say it.
+KINDS = {
+    "admin_group": "string (a group name) or integer (a gid)",
+    "trust_stores": 'string ("auto" or "off") or list of strings ("debian", "fedora")',
+    "profile_signers": "list of strings (organisation names)",
+}
 
 
 def _settings() -> Iterator[tuple[str, argparse.Action, str, Any]]:
@@ -211,15 +224,15 @@ def _settings() -> Iterator[tuple[str, argparse.Action, str, Any]]:
     for key in FILE_SETTINGS:
         option = _option(parser, key)
         kinds: dict[object, str] = {int: "integer", float: "number", Path: "string (a path)"}
-        kind = kinds.get(option.type, "string")
-        if key == "admin_group":
-            kind = "string (a group name) or integer (a gid)"
+        kind = KINDS.get(key) or kinds.get(option.type, "string")
         if option.choices:
             kind = "string: " + ", ".join(f'"{choice}"' for choice in option.choices)
         yield key, option, kind, values[key]
 
 
 def _toml(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -238,7 +251,10 @@ def _help(option: argparse.Action, key: str) -> str:
 
 
 # What a default value means, where the value alone does not say.
-DEFAULT_MEANING = {"workers": "one worker process per core"}
+DEFAULT_MEANING = {
+    "workers": "one worker process per core",
+    "profile_signers": "every profile is applied, signed or not",
+}
 
 
 def _default_text(key: str, value: Any) -> str:
