@@ -184,7 +184,7 @@ def test_service_settings() -> None:
     ]
     assert get("ProtectSystem") == ["strict"]
     assert "@system-service" in get("SystemCallFilter")
-    # Issue 6: AIA, OCSP and CRL fetches need outbound IPv4 and IPv6.
+    # AIA, OCSP and CRL fetches need outbound IPv4 and IPv6.
     families = " ".join(get("RestrictAddressFamilies")).split()
     assert sorted(families) == ["AF_INET", "AF_INET6", "AF_UNIX"]
     assert get("PrivateNetwork") in ([], ["no"])
