@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-LIMBO  ?= ../shared/conformance/limbo.json
+LIMBO  ?= tests/conformance/data/limbo.json
 
 .PHONY: venv system-deps run test lint man limbo pkits bench clean wheels install uninstall
 
@@ -40,7 +40,7 @@ lint: venv
 
 limbo: venv
 	$(BIN)/python -m trustd.conformance.limbo < $(LIMBO) > limbo-results.json
-	$(BIN)/python ../shared/conformance/score.py $(LIMBO) limbo-results.json --details
+	$(BIN)/python tests/conformance/data/score.py $(LIMBO) limbo-results.json --details
 
 pkits: venv
 	$(BIN)/python -m trustd.conformance.pkits --details

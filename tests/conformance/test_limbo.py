@@ -17,12 +17,11 @@ import pytest
 from trustd.conformance import limbo
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "conformance"
-SUITE = SHARED / "limbo.json"
+DATA = Path(__file__).resolve().parent / "data"  # provenance: data/README.md
+SUITE = DATA / "limbo.json"
 BASELINE = json.loads((Path(__file__).parent / "limbo_baseline.json").read_text())
 DEVIATIONS = (REPO / "docs" / "deviations.md").read_text()
 
-pytestmark = pytest.mark.skipif(not SUITE.exists(), reason=f"{SUITE} is not present")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +41,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _score(results: Path) -> tuple[int, int, int, int]:
     scored = subprocess.run(
-        [sys.executable, str(SHARED / "score.py"), str(SUITE), str(results)],
+        [sys.executable, str(DATA / "score.py"), str(SUITE), str(results)],
         capture_output=True,
         text=True,
         check=True,
