@@ -20,7 +20,10 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-DEFAULT_OVERLAYS = ("/etc", "/run", "/var/lib")
+# A root daemon on the default state directory keeps the distribution's trust stores in step:
+# every directory it may write is overlaid (/usr/share/ca-certificates for its sources).
+TRUST_STORE_DIRECTORIES = ("/usr/share/ca-certificates", "/usr/local/share/ca-certificates")
+DEFAULT_OVERLAYS = ("/etc", "/run", "/var/lib", *TRUST_STORE_DIRECTORIES)
 
 
 def _mounts(directories: Sequence[str]) -> str:

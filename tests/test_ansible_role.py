@@ -1,7 +1,7 @@
 """The Ansible role in deploy/ansible drives trustd on a host, run as an administrator would.
 
 As root in a private mount namespace (throw-away overlays of /etc, /usr/local, /var/lib,
-/var/cache and /run), `ansible-playbook` with a local connection applies the role to
+/var/cache, /run and the distribution's certificate directories), `ansible-playbook` with a local connection applies the role to
 localhost: it installs trustd from its sdist (the system install, from a wheelhouse, no
 network) and distributes an anchor and a profile into the drop-in directories.  The installed
 daemon then trusts a chain under the distributed anchor, and a second run reports no change.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from mobileconfig import PKCS1, payload, profile
-from namespace import require_namespaces, run_isolated
+from namespace import DEFAULT_OVERLAYS, require_namespaces, run_isolated
 from pki import PKI
 from test_install import SYSTEM_PYTHON, wheelhouse
 
@@ -127,7 +127,7 @@ def test_the_role_installs_distributes_and_is_idempotent(
     )
     done = run_isolated(
         SCRIPT,
-        overlays=("/etc", "/usr/local", "/var/lib", "/var/cache", "/run"),
+        overlays=(*DEFAULT_OVERLAYS, "/usr/local", "/var/cache"),
         env={
             **os.environ,
             "WORK": str(work),

@@ -444,7 +444,9 @@ def run(*command, check=True, **kwargs):
         raise SystemExit(f"{command} failed: {result.stdout} {result.stderr}")
     return result
 
-for directory in ("/usr/local", "/etc"):
+# /usr/share/ca-certificates too: the installed daemon, root on the default state directory,
+# keeps the distribution's trust stores in step.
+for directory in ("/usr/local", "/etc", "/usr/share/ca-certificates"):
     name = directory.strip("/").replace("/", "-")
     upper, work = f"{scratch}/{name}/upper", f"{scratch}/{name}/work"
     lower = f"{scratch}/{name}/lower"  # the directory as it is, still in sight once overlaid

@@ -23,7 +23,6 @@ BASELINE = json.loads((Path(__file__).parent / "limbo_baseline.json").read_text(
 DEVIATIONS = (REPO / "docs" / "deviations.md").read_text()
 
 
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run the harness exactly as documented: python -m trustd.conformance.limbo < suite."""
