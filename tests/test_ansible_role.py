@@ -1,10 +1,11 @@
 """The Ansible role in deploy/ansible drives trustd on a host, run as an administrator would.
 
 As root in a private mount namespace (throw-away overlays of /etc, /usr/local, /var/lib,
-/var/cache, /run and the distribution's certificate directories), `ansible-playbook` with a local connection applies the role to
-localhost: it installs trustd from its sdist (the system install, from a wheelhouse, no
-network) and distributes an anchor and a profile into the drop-in directories.  The installed
-daemon then trusts a chain under the distributed anchor, and a second run reports no change.
+/var/cache, /run and the distribution's certificate directories), `ansible-playbook` with a
+local connection applies the role to localhost: it installs trustd from its sdist (the system
+install, from a wheelhouse, no network) and distributes an anchor and a profile into the
+drop-in directories.  The installed daemon then trusts a chain under the distributed anchor,
+and a second run reports no change.
 """
 
 from __future__ import annotations
