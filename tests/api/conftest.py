@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,13 @@ class Daemon:
 
 
 def start_daemon(base: Path, root: Issued, *extra: str) -> Daemon:
+    """A daemon on a private socket, state and drop-in directory under `base`.
+
+    It evaluates in its own process (`--workers 1`, a second faster to start and stop than a
+    pool) unless `extra` asks for workers: the tests about the pool say so.
+    """
+    if "--workers" not in extra:
+        extra = ("--workers", "1", *extra)
     base.chmod(0o755)  # the socket must be reachable by other uids
     runtime = base / "run"
     state, dropins, bundle = base / "state", base / "etc", base / "bundle.pem"
@@ -106,10 +114,11 @@ def start_daemon(base: Path, root: Issued, *extra: str) -> Daemon:
     return Daemon(sock, state, dropins, bundle, process, log, root)
 
 
-@pytest.fixture
-def daemon(pki: PKI) -> Iterator[Daemon]:
+@contextmanager
+def running_daemon(pki: PKI, *extra: str) -> Iterator[Daemon]:
+    """A daemon whose system anchor is "System Root", stopped and removed afterwards."""
     base = Path(tempfile.mkdtemp(prefix="trustd-test-", dir="/tmp"))
-    running = start_daemon(base, pki.root("System Root"))
+    running = start_daemon(base, pki.root("System Root"), *extra)
     try:
         yield running
     finally:
@@ -121,3 +130,9 @@ def daemon(pki: PKI) -> Iterator[Daemon]:
                 running.process.kill()
                 running.process.wait()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon(pki: PKI) -> Iterator[Daemon]:
+    with running_daemon(pki) as running:
+        yield running

@@ -1,7 +1,16 @@
-"""Security tests run against the real daemon of tests/api (a subprocess on a private socket)."""
+"""Security tests run against the real daemon of tests/api (a subprocess on a private socket),
+configured as the system service runs: evaluations in a pool of worker processes."""
 
 from __future__ import annotations
 
-from api.conftest import daemon as _daemon_fixture
+from collections.abc import Iterator
 
-daemon = _daemon_fixture
+import pytest
+from api.conftest import Daemon, running_daemon
+from pki import PKI
+
+
+@pytest.fixture
+def daemon(pki: PKI) -> Iterator[Daemon]:
+    with running_daemon(pki, "--workers", "2") as running:
+        yield running
