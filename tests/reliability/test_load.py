@@ -23,7 +23,9 @@ SHORT = {"not_before": NOW - dt.timedelta(days=10), "not_after": NOW + dt.timede
 
 @pytest.fixture
 def loaded(tmp_path: Path, pki: PKI) -> Iterator[Daemon]:
-    running = start_daemon(tmp_path, pki.root("System Root"), "--log-level", "warning")
+    running = start_daemon(
+        tmp_path, pki.root("System Root"), "--workers", "2", "--log-level", "warning"
+    )
     try:
         yield running
     finally:
@@ -101,7 +103,7 @@ def test_mixed_load(loaded: Daemon, pki: PKI) -> None:
                                     "constraints": constraints}, bool  # fmt: skip
 
     def except_(n: int) -> Any:
-        return "SetExceptions", {"host": f"e{n}.example", "exceptions": blob}, bool
+        return "SetExceptions", {"host": f"e{n}.example", "port": 0, "exceptions": blob}, bool
 
     def user(n: int) -> Any:
         return "SetTrustSettings", {"domain": "user", "certificate": b64(edited[n % 4].der),

@@ -10,14 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon, start_daemon
+from api.conftest import Daemon, running_daemon
 from api.conftest import daemon as _daemon_fixture
 from cli.conftest import trustctl
 from cryptography import x509
@@ -132,15 +130,8 @@ def test_signed_profiles_open_and_tampered_ones_are_refused(daemon: Daemon, pki:
 @pytest.fixture
 def strict_daemon(pki: PKI) -> Iterator[Daemon]:
     """A daemon that applies only profiles signed by a trusted signer of "Example Org"."""
-    base = Path(tempfile.mkdtemp(prefix="trustd-profiles-", dir="/tmp"))
-    running = start_daemon(base, pki.root("System Root"), "--profile-signer", "Example Org")
-    try:
+    with running_daemon(pki, "--profile-signer", "Example Org") as running:
         yield running
-    finally:
-        if running.process.poll() is None:
-            running.process.kill()
-            running.process.wait()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_profile_signers_requires_a_trusted_signer_of_the_organisation(
