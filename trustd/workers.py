@@ -27,7 +27,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
-import hashlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -40,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trustd.core.evaluate import Evaluator, request_key
+from trustd.core.evaluate import Evaluator, digest_of, request_key
 from trustd.core.lru import LRU
 from trustd.core.request import EvaluationRequest
 from trustd.net.completion import FetchOptions, Questions, complete
@@ -148,10 +147,6 @@ class _Worker:
             self.process.close()
 
 
-def _digest(value: Hashable) -> bytes:
-    return hashlib.sha256(repr(value).encode()).digest()
-
-
 class EvaluationPool:
     """Evaluate requests in `processes` worker processes (default: one per core)."""
 
@@ -215,7 +210,7 @@ class EvaluationPool:
         fetch: FetchOptions | None = None,
     ) -> dict[str, Any]:
         # A digest, not the request: a key must not pin megabytes of certificates.
-        key = (generation, uid, _digest((host, port, fetch, request_key(request))))
+        key = (generation, uid, digest_of((host, port, fetch, request_key(request))))
         now = datetime.now(UTC)
         moment = (request.verify_date or now).replace(microsecond=0)
         if moment.tzinfo is None:

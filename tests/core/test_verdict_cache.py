@@ -83,3 +83,16 @@ def test_snapshots_without_a_token_are_not_cached(pki: PKI) -> None:
     assert evaluator.evaluate(request, snapshot, moment) is not evaluator.evaluate(
         request, snapshot, moment
     )
+
+
+def test_a_cached_verdict_does_not_keep_the_requests_bytes(pki: PKI) -> None:
+    """Keys are digests: a request carrying megabytes (junk anchors, CRLs) is not pinned by the
+    cache, whose entries stay small however large the requests were."""
+    root, leaf = chain(pki)
+    evaluator = Evaluator()
+    snapshot = MemorySnapshot(system_anchors=[cert(root)])
+    junk = b"\x30\x82" + bytes(1024 * 1024)  # a megabyte that is no certificate
+    request = EvaluationRequest((leaf,), (ssl(),), anchors=(junk,))
+    evaluator.evaluate(request, snapshot, dt.datetime(2030, 6, 1, tzinfo=dt.UTC))
+    keys = list(evaluator._verdicts._items)  # the cache's own keys
+    assert keys and all(len(repr(key)) < 1000 for key in keys)

@@ -126,7 +126,8 @@ class Evaluator:
     ) -> tuple[Verdict, datetime | None, datetime | None]:
         """evaluate(), and the moments [since, until) between which the verdict holds."""
         token = snapshot.cache_token
-        key = None if token is None else (token, request_key(request))
+        # A digest, not the request: a cached verdict must not pin megabytes of certificates.
+        key = None if token is None else (token, digest_of(request_key(request)))
         moment = _moment(request, now)
         if key is not None:
             cached = self._verdicts.get(key)
@@ -157,6 +158,11 @@ def request_key(request: EvaluationRequest) -> Hashable:
         for field in dataclasses.fields(request)
         for value in (getattr(request, field.name),)
     )
+
+
+def digest_of(key: Hashable) -> bytes:
+    """The SHA-256 of a request key's representation: a small cache key in its place."""
+    return hashlib.sha256(repr(key).encode()).digest()
 
 
 def _parsed(
