@@ -25,6 +25,8 @@ from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from daemon import start_daemon  # noqa: E402
 from pki import PKI  # noqa: E402
 
 NOW = dt.datetime.now(dt.UTC)
@@ -91,34 +93,9 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="trustctl-bench-"))
     for name, issued in (("root", root), ("ica", ica), ("leaf", leaf)):
         (base / f"{name}.pem").write_bytes(issued.pem)
-    sock = base / "trustd.sock"
+    daemon, sock = start_daemon(REPOSITORY, base / "daemon", base / "root.pem")
     env = {**os.environ, "PYTHONPATH": str(REPOSITORY), "TRUSTD_SOCKET": str(sock)}
-    daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trustd.daemon",
-            "--socket",
-            str(sock),
-            "--state-dir",
-            str(base / "state"),
-            "--dropin-dir",
-            str(base / "etc"),
-            "--config",
-            str(base / "x"),
-            "--ca-bundle",
-            str(base / "root.pem"),
-            "--log-level",
-            "warning",
-        ],
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
     try:
-        while not sock.exists():
-            if daemon.poll() is not None:
-                raise SystemExit("the daemon did not start")
-            time.sleep(0.05)
         trustctl = [sys.executable, "-c", PROBE]
         for setup in (
             ["add-certificates", str(base / "ica.pem")],

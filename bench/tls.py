@@ -42,6 +42,8 @@ from cryptography.hazmat.primitives import serialization
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "tests"))
 sys.path.insert(0, str(REPOSITORY))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from daemon import start_daemon  # noqa: E402
 from pki import PKI, Issued  # noqa: E402
 
 from trustd.client import Client  # noqa: E402
@@ -133,34 +135,9 @@ def main() -> int:
     intermediate = pki.intermediate(root, "TLS Bench CA")
     base = Path(tempfile.mkdtemp(prefix="trustd-tls-bench-"))
     (base / "root.pem").write_bytes(root.pem)
-    sock = base / "trustd.sock"
-    daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trustd.daemon",
-            "--socket",
-            str(sock),
-            "--state-dir",
-            str(base / "state"),
-            "--dropin-dir",
-            str(base / "etc"),
-            "--config",
-            str(base / "x"),
-            "--ca-bundle",
-            str(base / "root.pem"),
-            "--log-level",
-            "warning",
-        ],
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
-    )
+    daemon, sock = start_daemon(REPOSITORY, base / "daemon", base / "root.pem")
     servers: list[subprocess.Popen[bytes]] = []
     try:
-        while not sock.exists():
-            if daemon.poll() is not None:
-                raise SystemExit("the daemon did not start")
-            time.sleep(0.05)
         ports = []
         for index in range(args.servers + 1):
             leaf = pki.leaf(intermediate, dns=["localhost"], ips=["127.0.0.1"], **SHORT)
