@@ -21,8 +21,9 @@ socket exists): see :func:`default_socket_path`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from trustd.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from trustd.client._protocol import default_socket_path
@@ -107,17 +108,7 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULES])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _MODULES)
 
 
 __all__ = [

@@ -27,6 +27,7 @@ its own).
 
 from __future__ import annotations
 
+import atexit
 import os
 import ssl
 import sys
@@ -59,7 +60,16 @@ def _forget_clients() -> None:
     _clients.clear()
 
 
+def _close_clients() -> None:
+    """Close the shared connections (contexts still holding one reconnect when they next ask)."""
+    with _lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
 os.register_at_fork(after_in_child=_forget_clients)
+atexit.register(_close_clients)
 
 
 class InjectedSSLContext(TrustdSSLContext):
@@ -123,6 +133,7 @@ def inject_into_ssl() -> None:
 
 def extract_from_ssl() -> None:
     """Undo :func:`inject_into_ssl`: new contexts verify with OpenSSL again."""
+    _close_clients()
     for module, attribute in _library_modules():
         if getattr(module, attribute) is InjectedSSLContext:
             setattr(module, attribute, _ORIGINAL)

@@ -5,10 +5,11 @@ Imports only the standard library and `cryptography`; reads no clock, disk, data
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
+
+from trustd.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
@@ -53,17 +54,7 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULES])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _MODULES)
 
 
 class _Package(types.ModuleType):
