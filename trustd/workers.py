@@ -45,6 +45,7 @@ from trustd.core.request import EvaluationRequest
 from trustd.net.completion import FetchOptions, Questions, complete
 from trustd.net.fetcher import Fetcher
 from trustd.service import EvaluationFailed
+from trustd.wire import encode_verdict
 
 log = logging.getLogger("trustd.workers")
 
@@ -76,7 +77,6 @@ def _worker_main(
     `exclude` (picklable): what SystemAnchors leaves out of the bundle."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when workers stop
-    from trustd.api.methods import encode_verdict
     from trustd.service import Caller, TrustService
     from trustd.store.engine import open_engine
     from trustd.store.repository import TrustStore
