@@ -2,15 +2,12 @@
 one :class:`Call` per interface method (its parameters on the way out, its decoder on the way
 back), so that both clients only move bytes.
 
-Varlink messages are JSON objects terminated by a NUL byte.  A call is
-``{"method": "io.trustd.Trust.Echo", "parameters": {...}}`` (plus ``"more": true`` for Monitor);
-a reply is ``{"parameters": {...}}`` (``"continues": true`` on all but the last of a stream) or
-``{"error": "io.trustd.Trust.NotFound", "parameters": {...}}``.
+The framing itself (NUL-terminated JSON messages, the size limit, SO_PEERCRED) is
+trustd.varlink_framing, which the daemon uses too.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from trustd.api.varlink import MAX_MESSAGE, peer_credentials
+from trustd import varlink_framing as framing
 from trustd.client.errors import (
     ConnectionFailed,
     DaemonNotRunning,
@@ -45,8 +42,8 @@ from trustd.client.models import (
 )
 from trustd.paths import client_socket, client_sockets
 
-INTERFACE = "io.trustd.Trust"
-MAX_REQUEST = MAX_MESSAGE  # the daemon answers a longer message with RequestTooLarge, and hangs up
+INTERFACE = framing.INTERFACE
+MAX_REQUEST = framing.MAX_MESSAGE  # the daemon answers a longer one with RequestTooLarge, hangs up
 MAX_REPLY = 64 * 1024 * 1024  # FindCertificates over a big store is large; more is not trustd
 DEFAULT_TIMEOUT = 30.0
 
@@ -87,7 +84,7 @@ def check_server(sock: socket.socket, path: Path) -> None:
     could write (a wrong TRUSTD_SOCKET, a runtime directory that is not ours) might be answered
     by another user's impostor.  SO_PEERCRED says who listens, as the kernel saw them.
     """
-    _, uid, _ = peer_credentials(sock)
+    _, uid, _ = framing.peer_credentials(sock)
     if uid not in (0, os.geteuid()):
         raise ConnectionFailed(
             parameters={"socket": str(path), "uid": uid},
@@ -100,23 +97,18 @@ def check_server(sock: socket.socket, path: Path) -> None:
 
 def encode_call(method: str, parameters: Mapping[str, Any], more: bool = False) -> bytes:
     """One call message, NUL-terminated; RequestTooLarge if the daemon would refuse its size."""
-    message: dict[str, Any] = {"method": f"{INTERFACE}.{method}", "parameters": dict(parameters)}
-    if more:
-        message["more"] = True
-    data = json.dumps(message, separators=(",", ":")).encode()
-    if len(data) > MAX_REQUEST:
+    data = framing.encode(framing.call(f"{INTERFACE}.{method}", parameters, more=more))
+    if len(data) > MAX_REQUEST + len(framing.NUL):
         raise RequestTooLarge(parameters={"limit": MAX_REQUEST})
-    return data + b"\0"
+    return data
 
 
 def decode_reply(data: bytes) -> dict[str, Any]:
     """One reply message (without its NUL) as a dict: parameters, or raise its error."""
     try:
-        reply = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise ProtocolError(message="trustd sent a message that is not JSON") from None
-    if not isinstance(reply, dict):
-        raise ProtocolError(message="trustd sent a message that is not an object")
+        reply = framing.decode(data)
+    except framing.Malformed as problem:
+        raise ProtocolError(message=f"trustd sent a message that is {problem.reason}") from None
     parameters = reply.get("parameters", {})
     if not isinstance(parameters, dict):
         raise ProtocolError(message="trustd sent a reply whose parameters are not an object")
