@@ -1,6 +1,7 @@
 """A varlink server over a Unix socket (https://varlink.org), with SO_PEERCRED identities.
 
-Messages are JSON objects terminated by a NUL byte.  A call is
+Messages are JSON objects terminated by a NUL byte (trustd.varlink_framing, which the client
+shares).  A call is
 `{"method": "iface.Method", "parameters": {...}, "more": bool, "oneway": bool}`; a reply is
 `{"parameters": {...}}`, with `"continues": true` on every reply of a `more` call but the last,
 or `{"error": "iface.ErrorName", "parameters": {...}}`.  The standard interface
@@ -29,7 +30,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
-import json
 import logging
 import os
 import socket
@@ -42,16 +42,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trustd.api import idl
+from trustd.varlink_framing import (
+    INTERFACE,
+    NUL,
+    Malformed,
+    decode,
+    encode,
+    encode_reply,
+    peer_credentials,
+)
+from trustd.varlink_framing import MAX_MESSAGE as MAX_MESSAGE  # noqa: PLC0414 (the daemon's too)
+from trustd.varlink_framing import SERVICE as SERVICE  # noqa: PLC0414 (the daemon's too)
+from trustd.varlink_framing import error as _framed_error
 
 log = logging.getLogger("trustd.api")
 
-MAX_MESSAGE = 8 * 1024 * 1024  # a chain of a few certificates is a few kB; leave room for imports
 IDLE_TIMEOUT = 120.0
 MAX_CONNECTIONS_PER_USER = 64
 PENDING_FREE = 64 * 1024  # of a connection's unfinished bytes, not counted (any ordinary call)
 MAX_PENDING_PER_USER = 2 * MAX_MESSAGE  # bytes of unfinished calls of one user, past the free
 MAX_PENDING = 8 * MAX_MESSAGE  # of all users together
-SERVICE = "org.varlink.service"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +98,6 @@ def _peer_groups(connection: socket.socket) -> frozenset[int] | None:
             return None
         return frozenset(struct.unpack(f"{len(data) // _INT}I", data))
     return None
-
-
-def peer_credentials(connection: socket.socket) -> tuple[int, int, int]:
-    """(pid, uid, gid) of the other end of a Unix socket, as the kernel saw it (SO_PEERCRED)."""
-    data = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("iII"))
-    pid, uid, gid = struct.unpack("iII", data)  # struct ucred: pid_t, uid_t, gid_t
-    return pid, uid, gid
 
 
 def peer_of(connection: socket.socket) -> Peer:
@@ -377,7 +380,7 @@ class VarlinkServer:
 
 
 def _error(name: str, **parameters: Any) -> dict[str, Any]:
-    return {"error": name, "parameters": parameters}
+    return _framed_error(name, parameters)
 
 
 def _clip(name: str) -> str:
@@ -434,7 +437,7 @@ class _Connection(socketserver.BaseRequestHandler):
         if not varlink.admit(peer.uid):
             log.warning("uid %d has %d connections open; refusing one more", peer.uid,
                         varlink.max_per_user)  # fmt: skip
-            self._send(_error("io.trustd.Trust.TooManyConnections", limit=varlink.max_per_user))
+            self._send(_error(f"{INTERFACE}.TooManyConnections", limit=varlink.max_per_user))
             return
         try:
             self._serve(varlink, peer)
@@ -458,7 +461,7 @@ class _Connection(socketserver.BaseRequestHandler):
             limit = varlink.hold(peer.uid, counted - self.held)
             if limit:
                 log.warning("uid %d: unfinished calls hold too many bytes; closing one", peer.uid)
-                self._send(_error("io.trustd.Trust.PendingTooLarge", limit=limit))
+                self._send(_error(f"{INTERFACE}.PendingTooLarge", limit=limit))
                 return False
         self.held = counted
         return True
@@ -474,12 +477,12 @@ class _Connection(socketserver.BaseRequestHandler):
                 return
             searched = len(buffer)
             buffer.extend(chunk)
-            if len(buffer) > MAX_MESSAGE and buffer.find(b"\0", searched) < 0:
-                self._send(_error("io.trustd.Trust.RequestTooLarge", limit=MAX_MESSAGE))
+            if len(buffer) > MAX_MESSAGE and buffer.find(NUL, searched) < 0:
+                self._send(_error(f"{INTERFACE}.RequestTooLarge", limit=MAX_MESSAGE))
                 return
             if not self._hold(varlink, peer, len(buffer)):
                 return
-            while (end := buffer.find(b"\0", searched)) >= 0:
+            while (end := buffer.find(NUL, searched)) >= 0:
                 message = bytes(buffer[:end])
                 buffer = buffer[end + 1 :]  # a new, smaller buffer: the old one's memory goes
                 searched = 0
@@ -490,17 +493,14 @@ class _Connection(socketserver.BaseRequestHandler):
 
     def _answer(self, varlink: VarlinkServer, peer: Peer, message: bytes) -> bool:
         try:
-            call = json.loads(message)
-        except (ValueError, UnicodeDecodeError):
-            self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message"))
-            return False
-        except RecursionError:  # deeper than the decoder goes (no call of ours nests so deep)
-            log.warning("uid %d pid %d: a message nested too deeply", peer.uid, peer.pid)
-            self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message",
-                              reason="nested too deeply"))  # fmt: skip
-            return False
-        if not isinstance(call, dict):
-            self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message"))
+            call = decode(message)
+        except Malformed as problem:
+            if problem.reason == "nested too deeply":
+                log.warning("uid %d pid %d: a message nested too deeply", peer.uid, peer.pid)
+                self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message",
+                                  reason=problem.reason))  # fmt: skip
+            else:
+                self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message"))
             return False
         with varlink.idle:
             varlink.active += 1
@@ -518,11 +518,11 @@ class _Connection(socketserver.BaseRequestHandler):
     def _send(self, reply: Mapping[str, Any]) -> bool:
         parameters = reply.get("parameters")
         if isinstance(parameters, Encoded) and len(reply) == 1:
-            data = ('{"parameters":' + parameters.text + "}").encode()
+            data = encode_reply(parameters.text)
         else:
-            data = json.dumps(reply, separators=(",", ":")).encode()
+            data = encode(reply)
         try:
-            self.request.sendall(data + b"\0")
+            self.request.sendall(data)
         except OSError:
             return False
         return True
