@@ -34,12 +34,12 @@ certificates only, so there is nothing meaningful to put in one.  Problems raise
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
+
+from trustd.core import pem
+from trustd.core.der import DERProblem, read_header
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -59,12 +59,9 @@ __all__ = [
 READ_FORMATS = ("openssl", "x509", "pkcs7", "pkcs12", "pemseq")  # security import -f
 WRITE_FORMATS = ("pemseq", "x509", "pkcs7")  # security export -f, for certificates
 
-CERTIFICATE_LABELS = frozenset({"CERTIFICATE", "X509 CERTIFICATE"})
+CERTIFICATE_LABELS = pem.CERTIFICATE_LABELS
 TRUSTED_LABEL = "TRUSTED CERTIFICATE"  # OpenSSL: certificate DER, then X509_CERT_AUX
 PKCS7_LABELS = frozenset({"PKCS7", "CMS", "PKCS #7 SIGNED DATA"})
-
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 #]+)-----(.*?)-----END \1-----", re.DOTALL)
-_PEM_MARKER = b"-----BEGIN "
 
 # The first element inside the outer SEQUENCE tells the three DER formats apart.
 _SEQUENCE, _INTEGER, _OID = 0x30, 0x02, 0x06
@@ -163,19 +160,11 @@ class _Header(NamedTuple):
 
 def _header(data: bytes, offset: int) -> _Header | None:
     """The DER/BER tag-length header at `offset` (low tag numbers only), or None."""
-    if offset + 2 > len(data):
+    try:
+        tag, start, length = read_header(data, offset, ber=True)
+    except DERProblem:
         return None
-    tag, first = data[offset], data[offset + 1]
-    if tag & 0x1F == 0x1F:
-        return None
-    if first < 0x80:
-        return _Header(tag, 2, first)
-    if first == 0x80:
-        return _Header(tag, 2, None)
-    count = first & 0x7F
-    if count > 4 or offset + 2 + count > len(data):
-        return None
-    return _Header(tag, 2 + count, int.from_bytes(data[offset + 2 : offset + 2 + count], "big"))
+    return _Header(tag, start - offset, length)
 
 
 def _der_kind(data: bytes) -> str | None:
@@ -266,7 +255,7 @@ def _pkcs12(der: bytes, password: bytes | None) -> list[bytes]:
 
 
 def _looks_like_pem(data: bytes) -> bool:
-    return _PEM_MARKER in data
+    return pem.MARKER in data
 
 
 def _is_pem(data: bytes) -> bool:
@@ -274,40 +263,33 @@ def _is_pem(data: bytes) -> bool:
     return _der_kind(data) is None and _looks_like_pem(data)
 
 
-def _pem_body(label: str, body: bytes) -> bytes:
-    """The base64 contents of a block, skipping RFC 1421 header lines (`Name: value`)."""
-    lines = [line.strip() for line in body.splitlines()]
-    text = b"".join(line for line in lines if b":" not in line)
+def _pem_body(block: pem.Block) -> bytes:
     try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise UndecodableData(f"damaged base64 in a PEM {label} block") from None
+        return block.der()
+    except ValueError:
+        raise UndecodableData(f"damaged base64 in a PEM {block.label} block") from None
 
 
 def _read_pem(data: bytes, password: bytes | None, labels: frozenset[str] | None) -> list[bytes]:
     """Certificates of the PEM blocks (only blocks with one of `labels`, when given)."""
     found: list[bytes] = []
-    for match in _PEM_BLOCK.finditer(data):
-        label = match.group(1).decode("ascii")
+    for block in pem.blocks(data):
+        label = block.label
         if labels is not None and label not in labels:
             continue
         if label in CERTIFICATE_LABELS:
-            found.append(_certificate(_pem_body(label, match.group(2))))
+            found.append(_certificate(_pem_body(block)))
         elif label == TRUSTED_LABEL:
-            found.append(_certificate(_first_element(_pem_body(label, match.group(2)))))
+            found.append(_certificate(_first_element(_pem_body(block))))
         elif label in PKCS7_LABELS:
-            found.extend(_pkcs7(_pem_body(label, match.group(2))))
+            found.extend(_pkcs7(_pem_body(block)))
     if not found:
         wanted = "PKCS#7 block" if labels == PKCS7_LABELS else "certificate"
         raise UndecodableData(f"no {wanted} in the PEM data")
     return found
 
 
-def pem_armour(der: bytes, label: str = "CERTIFICATE") -> str:
-    """One PEM block with 64-column base64 and a final newline, as `security -p` writes it."""
-    encoded = base64.b64encode(der).decode("ascii")
-    lines = [encoded[i : i + 64] for i in range(0, len(encoded), 64)]
-    return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----"]) + "\n"
+pem_armour = pem.armour  # one PEM block, as `security -p` writes it
 
 
 # -- writing ------------------------------------------------------------------------------------

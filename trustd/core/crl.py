@@ -34,26 +34,19 @@ from cryptography import x509
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import CRLEntryExtensionOID, ExtensionOID
 
-from trustd.core.certificates import PEM_MARKER, Certificate, name_key
+from trustd.core.certificates import Certificate, name_key
 from trustd.core.lru import LRU
 from trustd.core.ocsp import CLOCK_SKEW, DEFAULT_LIFETIME, Status, answer_for
+from trustd.core.pem import begins_pem
 from trustd.core.reasons import REASON_CODES, UNSPECIFIED_REASON
 from trustd.core.verdict import Failure
 
 REMOVE_FROM_CRL = 8
-# RFC 5280 4.2.1.13 ReasonFlags, without unused (bit 0).
-ALL_REASONS = frozenset(
-    {
-        x509.ReasonFlags.key_compromise,
-        x509.ReasonFlags.ca_compromise,
-        x509.ReasonFlags.affiliation_changed,
-        x509.ReasonFlags.superseded,
-        x509.ReasonFlags.cessation_of_operation,
-        x509.ReasonFlags.certificate_hold,
-        x509.ReasonFlags.privilege_withdrawn,
-        x509.ReasonFlags.aa_compromise,
-    }
-)
+# RFC 5280 4.2.1.13 ReasonFlags (bits 1 to 8): the CRL reasons but unspecified and removeFromCRL.
+ALL_REASONS = frozenset(x509.ReasonFlags) - {
+    x509.ReasonFlags.unspecified,
+    x509.ReasonFlags.remove_from_crl,
+}
 # How deep CRL signer paths may nest (a CRL signer whose CRL has another signer ...).
 MAX_SIGNER_DEPTH = 4
 
@@ -108,10 +101,7 @@ def _parse(data: bytes) -> RevocationList | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            if data.lstrip()[:10] == PEM_MARKER:
-                crl = x509.load_pem_x509_crl(data)
-            else:
-                crl = x509.load_der_x509_crl(data)
+            crl = x509.load_pem_x509_crl(data) if begins_pem(data) else x509.load_der_x509_crl(data)
             issuer_key = name_key(crl.issuer)
             problem = _structure_problem(crl)
             scope = _extension(crl, x509.IssuingDistributionPoint) if not problem else None

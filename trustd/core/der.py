@@ -27,8 +27,13 @@ class DERProblem(ValueError):
     """The bytes are not the DER structure expected."""
 
 
-def read_tlv(data: bytes, offset: int = 0) -> tuple[int, int, int]:
-    """Read one tag-length-value at `offset`: return (tag, content start, content end)."""
+def read_header(data: bytes, offset: int = 0, *, ber: bool = False) -> tuple[int, int, int | None]:
+    """Read the tag and length octets at `offset`: return (tag, content start, content length).
+
+    DER by default: the length is definite and minimal.  With `ber`, BER's indefinite length
+    (None) and non-minimal lengths are accepted too, for telling file formats apart (PKCS#7 and
+    PKCS#12 files are often BER).  The contents are not checked to fit in `data`.
+    """
     if offset + 2 > len(data):
         raise DERProblem("truncated tag or length")
     tag = data[offset]
@@ -37,15 +42,22 @@ def read_tlv(data: bytes, offset: int = 0) -> tuple[int, int, int]:
     first = data[offset + 1]
     pos = offset + 2
     if first < 0x80:
-        length = first
-    else:
-        count = first & 0x7F
-        if count == 0 or count > 4 or pos + count > len(data):
-            raise DERProblem("bad length encoding")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        if length < 0x80 or data[pos] == 0:
-            raise DERProblem("non-minimal length encoding")
-        pos += count
+        return tag, pos, first
+    count = first & 0x7F
+    if count == 0 and ber:
+        return tag, pos, None
+    if count == 0 or count > 4 or pos + count > len(data):
+        raise DERProblem("bad length encoding")
+    length = int.from_bytes(data[pos : pos + count], "big")
+    if not ber and (length < 0x80 or data[pos] == 0):
+        raise DERProblem("non-minimal length encoding")
+    return tag, pos + count, length
+
+
+def read_tlv(data: bytes, offset: int = 0) -> tuple[int, int, int]:
+    """Read one tag-length-value at `offset`: return (tag, content start, content end)."""
+    tag, pos, length = read_header(data, offset)
+    assert length is not None  # DER lengths are definite
     end = pos + length
     if end > len(data):
         raise DERProblem("value runs past the end of the data")

@@ -139,14 +139,3 @@ class Verdict:
             return template % ",".join(f'"{c.subject_summary}"' for c in self.chain)
         cert = self.chain[primary.index] if primary.index < len(self.chain) else None
         return template % (cert.subject_summary if cert is not None else "")
-
-    @property
-    def full_message(self) -> str:
-        """Apple's detailed error: every failed check, per certificate."""
-        parts = []
-        for index, failed in enumerate(self.details):
-            if failed:
-                summary = self.chain[index].subject_summary if index < len(self.chain) else ""
-                messages = ", ".join(check(name).message for name in failed)
-                parts.append(f"Certificate {index} “{summary}” has errors: {messages};")
-        return "".join(parts)

@@ -7,7 +7,6 @@ settings can deny a system anchor; nothing can add to or change the bundle throu
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -15,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
+from trustd.core import pem
+from trustd.core.certificates import Certificate, parse_certificate
 
 # Where distributions put the bundle of trusted CA certificates, most specific first.
 BUNDLE_CANDIDATES = (
@@ -28,10 +28,9 @@ BUNDLE_CANDIDATES = (
     "/etc/ssl/cert.pem",  # Alpine, some BSDs
 )
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN (?:TRUSTED )?CERTIFICATE-----\s.*?-----END (?:TRUSTED )?CERTIFICATE-----",
-    re.DOTALL,
-)
+# OpenSSL's TRUSTED CERTIFICATE blocks are read as their certificate when they hold nothing
+# else: one with trust settings after it (X509_CERT_AUX) is not a certificate trustd can read.
+_LABELS = frozenset({"CERTIFICATE", "TRUSTED CERTIFICATE"})
 
 
 def certifi_bundle() -> Path:
@@ -58,10 +57,12 @@ def parse_bundle(data: bytes) -> tuple[list[Certificate], int]:
     certificates: list[Certificate] = []
     seen: set[bytes] = set()
     broken = 0
-    for block in _PEM_BLOCK.findall(data):
+    for block in pem.blocks(data):
+        if block.label not in _LABELS:
+            continue
         try:
-            cert = parse_certificate(block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE"))
-        except MalformedCertificate:
+            cert = parse_certificate(block.der())
+        except ValueError:  # damaged base64, or MalformedCertificate
             broken += 1
             continue
         if cert.sha256 not in seen:

@@ -8,17 +8,13 @@ half applied.
 
 from __future__ import annotations
 
-import re
-
+from trustd.core import pem
 from trustd.core.certificates import Certificate, MalformedCertificate, parse_certificate
 from trustd.core.trust_settings import TrustSettingsEntry
 from trustd.plist.trust_settings import InvalidRecord as BrokenFile
 from trustd.plist.trust_settings import decode_record
 
 MAX_FILE_BYTES = 1024 * 1024
-
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.DOTALL)
-_PEM_MARKER = b"-----BEGIN "
 
 __all__ = ["MAX_FILE_BYTES", "BrokenFile", "parse_certificate_file", "parse_trust_settings_file"]
 
@@ -29,14 +25,14 @@ def parse_certificate_file(data: bytes) -> list[Certificate]:
     PEM blocks of other types (keys, CRLs, OpenSSL's TRUSTED CERTIFICATE) are ignored; a file
     with no certificate at all, or with one that does not parse, is broken.
     """
-    if _PEM_MARKER in data:
+    if pem.MARKER in data:
         certificates: list[Certificate] = []
-        for number, block in enumerate(_PEM_BLOCK.finditer(data), start=1):
-            if block.group(1) != b"CERTIFICATE":
+        for number, block in enumerate(pem.blocks(data), start=1):
+            if block.label != "CERTIFICATE":
                 continue
             try:
-                certificates.append(parse_certificate(block.group(0)))
-            except MalformedCertificate as problem:
+                certificates.append(parse_certificate(block.der()))
+            except ValueError as problem:  # damaged base64, or MalformedCertificate
                 raise BrokenFile(f"PEM block {number}: {problem}") from None
         if not certificates:
             raise BrokenFile("no PEM CERTIFICATE block")
