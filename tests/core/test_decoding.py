@@ -92,3 +92,52 @@ def test_the_parse_cache_digest_is_the_certificates(pki: PKI) -> None:
     assert cert.sha256 == hashlib.sha256(leaf.der).digest()
     pem = parse_certificate(leaf.pem)
     assert pem.der == leaf.der and pem.sha256 == cert.sha256
+
+
+def _warning_prone(label: str) -> x509.Name:
+    return x509.Name([x509.RelativeDistinguishedName(NAMES[label][0])])  # type: ignore[arg-type]
+
+
+LONG_COMMON_NAME = [[attribute(NameOID.COMMON_NAME, "x" * 65)]]
+
+
+@pytest.mark.parametrize(
+    "where", ["subject", "issuer", "san directory name", "name constraints", "long common name"]
+)
+def test_a_certificate_that_may_warn_is_decoded_quietly(pki: PKI, where: str) -> None:
+    """A Name of the wrong length anywhere in a certificate (subject, issuer, a name inside an
+    extension) is decoded with warnings silenced: nothing the evaluation reads warns."""
+    odd = _warning_prone("country of the wrong length")
+    if where == "long common name":
+        odd = x509.Name([x509.RelativeDistinguishedName(LONG_COMMON_NAME[0])])  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if where in {"subject", "long common name"}:
+            der = pki.leaf(pki.root(), subject=odd, dns=["example.com"]).der
+        elif where == "issuer":
+            der = pki.leaf(pki.root(subject=odd), dns=["example.com"]).der
+        elif where == "san directory name":
+            san = x509.SubjectAlternativeName(
+                [x509.DNSName("example.com"), x509.DirectoryName(odd)]
+            )
+            der = pki.leaf(pki.root(), extra_extensions=[(san, False)]).der
+        else:
+            der = pki.intermediate(pki.root(), name_constraints=([x509.DirectoryName(odd)], [])).der
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cert = parse_certificate(der)
+        assert cert._quiet
+        assert cert.subject.rfc4514_string() and cert.issuer.rfc4514_string()
+        assert cert.public_key is not None and cert.extension_problem is None
+        assert cert.subject_alt_names is not None or cert.name_constraints is not None
+
+
+def test_a_plain_certificate_is_decoded_without_the_warnings_filter(pki: PKI) -> None:
+    """Nearly every certificate cannot warn, and is decoded without the process-wide filter."""
+    leaf = pki.leaf(pki.intermediate(pki.root()), dns=["example.com"])
+    cert = parse_certificate(leaf.der)
+    assert not cert._quiet
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cert.subject.rfc4514_string() == "CN=example.com"
+        assert cert.public_key is not None
