@@ -4,6 +4,7 @@ SHA-256) are the ones cryptography's parser gives, for every kind of Name."""
 from __future__ import annotations
 
 import hashlib
+import random
 import warnings
 
 import pytest
@@ -13,7 +14,13 @@ from cryptography.x509.oid import NameOID
 from pki import PKI
 
 from trustd.core.certificates import name_key, parse_certificate
-from trustd.core.der import simple_name_attributes
+from trustd.core.der import (
+    DERProblem,
+    _checked_certificate_parts,
+    _plain_certificate_parts,
+    certificate_parts,
+    simple_name_attributes,
+)
 from trustd.core.evaluate import ParseCache
 
 
@@ -141,3 +148,39 @@ def test_a_plain_certificate_is_decoded_without_the_warnings_filter(pki: PKI) ->
         warnings.simplefilter("error")
         assert cert.subject.rfc4514_string() == "CN=example.com"
         assert cert.public_key is not None
+
+
+def test_the_plain_certificate_split_agrees_with_the_checked_one(pki: PKI) -> None:
+    """certificate_parts' fast path (certificates shaped as nearly all are) gives what the
+    checked walk gives, on real certificates and on byte edits of them, and leaves the rest
+    to the checked walk and its reasons."""
+    root = pki.root()
+    issued = [root, pki.intermediate(root), pki.leaf(root, dns=["example.com"])]
+    samples = [pki.with_version(issued[2], 0), pki.with_serial(issued[2], -5)]
+    rng = random.Random(5280)
+    for cert in issued:
+        samples.append(cert.der)
+        samples.extend(cert.der[:cut] for cut in range(0, len(cert.der), 7))
+        for _ in range(400):
+            edited = bytearray(cert.der)
+            at = rng.randrange(len(edited))
+            if rng.random() < 0.7:
+                edited[at] = rng.randrange(256)
+            else:
+                edited.insert(at, rng.randrange(256))
+            samples.append(bytes(edited))
+    plain = 0
+    for der in samples:
+        try:
+            expected: object = _checked_certificate_parts(der)
+        except DERProblem as problem:
+            expected = str(problem)
+        fast = _plain_certificate_parts(der)
+        if fast is not None:
+            plain += 1
+            assert fast == expected
+        try:
+            assert certificate_parts(der) == expected
+        except DERProblem as problem:
+            assert str(problem) == expected
+    assert plain > len(issued)
