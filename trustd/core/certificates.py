@@ -22,6 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
 
 from trustd.core.der import (
+    IA5_STRING,
+    PRINTABLE_STRING,
+    UTF8_STRING,
     CertificateParts,
     DERProblem,
     certificate_parts,
@@ -35,10 +38,13 @@ from trustd.core.names import NormalizedRDNs, normalized_rdns
 from trustd.core.pem import is_pem, pem_certificate
 
 # cryptography warns (and will one day refuse) when it loads a certificate whose serial number
-# is not positive, and when it builds a Name attribute of the wrong length (a subject, or a
-# name inside an extension).  We read the serial ourselves (der.py) and report it as a check
-# failure, so loading, extensions, names and keys are decoded with warnings silenced, whatever
-# filters the process runs with.  catch_warnings changes process-wide state, hence the lock.
+# is not positive, and when it builds a Name attribute of the wrong length (a country name or
+# jurisdiction country of other than 2 characters, a common name of 0 or more than 64; in the
+# subject, the issuer or a name inside an extension).  We read the serial ourselves (der.py) and
+# report it as a check failure, so a certificate that may warn (`_may_warn`, a scan of its DER)
+# is loaded, and its extensions, names and keys decoded, with warnings silenced, whatever
+# filters the process runs with.  catch_warnings changes process-wide state, hence the lock; a
+# certificate that cannot warn (nearly all) needs neither.
 _PARSE_LOCK = threading.Lock()
 
 PEM_MARKER = b"-----BEGIN"
@@ -125,6 +131,41 @@ def _quietly(build: Callable[[], Computed]) -> Computed:
         return build()
 
 
+# The attribute types whose length cryptography checks when it builds a Name (x509/name.py
+# _NAMEOID_LENGTH_LIMIT), as encoded OBJECT IDENTIFIER TLVs, with the lengths allowed.
+_CHECKED_ATTRIBUTES = (
+    (b"\x06\x03\x55\x04\x06", 2, 2),  # countryName
+    (b"\x06\x0b\x2b\x06\x01\x04\x01\x82\x37\x3c\x02\x01\x03", 2, 2),  # jurisdictionCountryName
+    (b"\x06\x03\x55\x04\x03", 1, 64),  # commonName
+)
+_ONE_BYTE_PER_CHARACTER = frozenset({PRINTABLE_STRING, IA5_STRING})
+
+
+def _may_warn(der: bytes, serial: bytes) -> bool:
+    """Whether decoding this certificate with cryptography may warn: a serial number that is
+    not positive, or an attribute of a checked type anywhere in the DER (subject, issuer,
+    names inside extensions) whose value is not a UTF8String, PrintableString or IA5String of
+    an allowed length.  Errs towards True: bytes that merely look like such an attribute (in a
+    key or a signature) only cost the warnings filter."""
+    if not serial or serial[0] & 0x80 or not any(serial):
+        return True
+    for oid, shortest, longest in _CHECKED_ATTRIBUTES:
+        at = der.find(oid)
+        while at >= 0:
+            try:
+                tag, start, end = read_tlv(der, at + len(oid))
+            except DERProblem:
+                return True
+            value = der[start:end]
+            if tag == UTF8_STRING or (tag in _ONE_BYTE_PER_CHARACTER and value.isascii()):
+                if not shortest <= end - start <= longest:
+                    return True
+            else:
+                return True
+            at = der.find(oid, at + 1)
+    return False
+
+
 def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
     """Parse one certificate from DER or PEM (the first CERTIFICATE block, whatever blocks come
     before it); raise MalformedCertificate.
@@ -146,8 +187,9 @@ def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
         except DERProblem:
             _quietly(lambda: x509.load_der_x509_certificate(der))  # its reason first, if any
             raise
-        parsed, extensions = _quietly(lambda: _load(der))
-        certificate = Certificate(der, parsed, parts)
+        quiet = _may_warn(der, parts.serial)
+        parsed, extensions = _quietly(lambda: _load(der)) if quiet else _load(der)
+        certificate = Certificate(der, parsed, parts, quiet)
         if digest is not None:
             certificate.__dict__["sha256"] = digest
         subject_attributes = simple_name_attributes(parts.subject)
@@ -161,7 +203,7 @@ def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
                 if attributes is not None:
                     key = _simple_name_key(attributes)
                 else:  # decoded by cryptography now, so that a problem shows here
-                    name = _quietly(lambda f=field: getattr(parsed, f))  # type: ignore[misc]
+                    name = certificate._decoded(lambda f=field: getattr(parsed, f))  # type: ignore[misc]
                     certificate.__dict__[field] = name
                     key = name_key(name)
             certificate.__dict__[f"{field}_key"] = _remember_name_key(name_der, key)
@@ -199,11 +241,18 @@ class Certificate:
     # The subject's (OID, text) pairs when simple_name_attributes reads it (nearly always).
     _subject_attributes: list[tuple[str, str]] | None
 
-    def __init__(self, der: bytes, parsed: x509.Certificate, parts: CertificateParts) -> None:
+    def __init__(
+        self, der: bytes, parsed: x509.Certificate, parts: CertificateParts, quiet: bool = True
+    ) -> None:
         """Use parse_certificate(), which fills in the rest."""
         self.der = der
         self.x509 = parsed
         self.parts = parts
+        self._quiet = quiet  # decode with warnings silenced (it may warn: _may_warn)
+
+    def _decoded(self, build: Callable[[], Computed]) -> Computed:
+        """build(), with warnings silenced if this certificate may warn."""
+        return _quietly(build) if self._quiet else build()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Certificate) and other.der == self.der
@@ -239,11 +288,11 @@ class Certificate:
 
     @cached_property
     def subject(self) -> x509.Name:
-        return _quietly(lambda: self.x509.subject)
+        return self._decoded(lambda: self.x509.subject)
 
     @cached_property
     def issuer(self) -> x509.Name:
-        return _quietly(lambda: self.x509.issuer)
+        return self._decoded(lambda: self.x509.issuer)
 
     @property
     def tbs_der(self) -> bytes:
@@ -300,7 +349,7 @@ class Certificate:
         """The subject public key, or None when it cannot be loaded (explicit curves, junk);
         loaded on first use, which is for issuers and the key-strength checks."""
         try:
-            return _quietly(self.x509.public_key)
+            return self._decoded(self.x509.public_key)
         except Exception:
             return None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 SEQUENCE = 0x30
 INTEGER = 0x02
@@ -164,8 +165,7 @@ class RawExtension:
     value: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class CertificateParts:
+class CertificateParts(NamedTuple):
     """Fields of a Certificate as encoded (RFC 5280 4.1).
 
     The extensions are only located (`extensions_span`); `raw_extensions` walks them when asked,
@@ -185,6 +185,89 @@ class CertificateParts:
 
 def certificate_parts(der: bytes) -> CertificateParts:
     """Split a DER Certificate into the fields above; raise DERProblem if it is not one."""
+    parts = _plain_certificate_parts(der)
+    return parts if parts is not None else _checked_certificate_parts(der)
+
+
+def _plain_certificate_parts(der: bytes) -> CertificateParts | None:
+    """certificate_parts of a certificate shaped as nearly all are (every length in at most
+    three octets, a one-octet version); None for anything else, which
+    _checked_certificate_parts splits or refuses with its reason."""
+    size = len(der)
+    fields: list[int] = []  # tag, TLV start, content start, content end of each TLV read
+    pos = 0
+    # The Certificate, tbsCertificate, each TBS field, then signatureAlgorithm and signature.
+    while pos < size:
+        tag = der[pos]
+        if tag & 0x1F == 0x1F or pos + 2 > size:
+            return None
+        first = der[pos + 1]
+        if first < 0x80:
+            start, length = pos + 2, first
+        elif first == 0x81:
+            if pos + 3 > size or der[pos + 2] < 0x80:
+                return None
+            start, length = pos + 3, der[pos + 2]
+        elif first == 0x82:
+            if pos + 4 > size or der[pos + 2] == 0:
+                return None
+            start, length = pos + 4, (der[pos + 2] << 8) | der[pos + 3]
+        else:
+            return None
+        fields.append(tag)
+        fields.append(pos)
+        fields.append(start)
+        fields.append(start + length)
+        # Step into the Certificate and the tbsCertificate; over everything else.
+        pos = start if len(fields) <= 8 else start + length
+    count = len(fields) // 4
+    if (
+        pos != size
+        or count < 11
+        or fields[0] != SEQUENCE
+        or fields[3] != size
+        or fields[4] != SEQUENCE
+        or fields[8] != EXPLICIT_0
+    ):
+        return None
+    tbs_end = fields[7]
+    outer, signature = fields[-8:-4], fields[-4:]
+    if outer[0] != SEQUENCE or outer[1] != tbs_end or signature[3] != size:
+        return None
+    # fields[8:12] is the [0] version, whose content is one INTEGER; then the serial.
+    version_start, version_end = fields[10], fields[11]
+    if version_end - version_start != 3 or der[version_start] != INTEGER:
+        return None
+    if der[version_start + 1] != 1 or der[version_start + 2] >= 0x80:
+        return None
+    tbs = [fields[i : i + 4] for i in range(12, len(fields) - 8, 4)]
+    if len(tbs) < 6 or tbs[-1][3] != tbs_end or tbs[0][0] != INTEGER:
+        return None
+    span = None
+    for tag, _, cstart, cend in tbs[6:]:
+        if tag == EXPLICIT_3:
+            try:
+                seq_tag, sstart, send = read_tlv(der, cstart)
+            except DERProblem:
+                return None
+            if seq_tag != SEQUENCE or send != cend:
+                return None
+            span = (sstart, send)
+    return CertificateParts(
+        der[version_start + 2],
+        der[tbs[0][2] : tbs[0][3]],
+        der[tbs[1][1] : tbs[1][3]],
+        der[outer[1] : outer[3]],
+        der[tbs[2][1] : tbs[2][3]],
+        der[tbs[4][1] : tbs[4][3]],
+        der[tbs[5][1] : tbs[5][3]],
+        span,
+        (fields[5], tbs_end),
+    )
+
+
+def _checked_certificate_parts(der: bytes) -> CertificateParts:
+    """certificate_parts for any input: every TLV checked, the reason of a refusal given."""
     tag, start, end = read_tlv(der)
     if tag != SEQUENCE or end != len(der):
         raise DERProblem("a certificate is one SEQUENCE and nothing after it")
