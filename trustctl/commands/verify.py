@@ -25,7 +25,6 @@ Imports of the client and of cryptography happen inside the command so `--help` 
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import textwrap
 from base64 import b64encode
@@ -253,10 +252,10 @@ def counted_checks(result: EvaluationResult) -> list[list[str]]:
 
 def result_cssm_code(result: EvaluationResult) -> int:
     """The CSSM code "Cert Verify Result" reports: leaf first, strictly better priority wins."""
-    from trustd.core.results import check
-
     if result.trusted:
         return 0
+    from trustd.core.results import check
+
     best_code, best_priority = 0, LOWEST_PRIORITY + 1
     for names in counted_checks(result):
         for name in names:
@@ -307,18 +306,44 @@ def policy_for(kind: str, name: str | None, client_side: bool) -> Policy:
 
 
 def read_certificate(path: Path) -> bytes:
-    """A certificate file (PEM, the first block, or DER) as DER; "Error reading file" if not."""
-    from trustctl.reasons import lines, unreadable_file
-    from trustd.core.certificates import MalformedCertificate, parse_certificate
+    """A certificate file (PEM, the first CERTIFICATE block, or DER) as DER, checked for the
+    shape of a certificate only (the DER walk the parser starts with); "Error reading file" if
+    not.  Whether cryptography takes it is `refuse_unreadable`'s question."""
+    from trustd.core.der import DERProblem, certificate_parts
+    from trustd.core.pem import is_pem, pem_certificate
 
     try:
         data = path.read_bytes()
     except OSError as problem:
-        raise Failure(lines(f"Error reading file {path}", unreadable_file(path, problem))) from None
+        raise _unreadable(path, problem) from None
     try:
-        return parse_certificate(data).der
-    except MalformedCertificate:
-        raise Failure(lines(f"Error reading file {path}", unreadable_file(path))) from None
+        der = pem_certificate(data) if is_pem(data) else data
+        certificate_parts(der)
+    except (DERProblem, ValueError):
+        raise _unreadable(path) from None
+    return der
+
+
+def _unreadable(path: Path, problem: OSError | None = None) -> Failure:
+    from trustctl.reasons import lines, unreadable_file
+
+    return Failure(lines(f"Error reading file {path}", unreadable_file(path, problem)))
+
+
+def refuse_unreadable(paths: Sequence[Path]) -> None:
+    """ "Error reading file" for the first of `paths` that is no certificate the parser takes
+    (what the daemon parses it with); nothing when all are."""
+    if not paths:
+        return
+    from trustd.core.certificates import MalformedCertificate, parse_certificate
+
+    for path in paths:
+        try:
+            parse_certificate(path.read_bytes())
+        except OSError as problem:
+            raise _unreadable(path, problem) from None
+        except MalformedCertificate:
+            raise _unreadable(path) from None
 
 
 def fetch_server_chain(host: str, port: int) -> list[bytes]:
@@ -359,7 +384,16 @@ def _name_summary(name: Any) -> str:
 
 
 def _fingerprint(der: bytes, algorithm: str) -> str:
+    import hashlib
+
     return ":".join(f"{b:02X}" for b in hashlib.new(algorithm, der).digest())
+
+
+def _sha1(der: bytes) -> str:
+    """The SHA-1 of `der` in hex (hashlib is loaded only by the paths that print one)."""
+    import hashlib
+
+    return hashlib.sha1(der).hexdigest()
 
 
 def _certificate_text(certificate: Any) -> list[str]:
@@ -411,7 +445,7 @@ def print_chain(chain: Sequence[bytes], *, pem: bool, text: bool) -> None:
     print("---\nCertificate chain")
     parsed = _parse_all(chain)
     for index, (der, certificate) in enumerate(zip(chain, parsed, strict=True)):
-        address = hashlib.sha1(der).hexdigest()[:12]
+        address = _sha1(der)[:12]
         if certificate is None:
             print(f" {index}: <NULL>\n    <cert(0x{address}) s: <NULL> i: <NULL>>")
         else:
@@ -479,9 +513,9 @@ def explained(result: EvaluationResult, chain: Sequence[bytes]) -> Node:
     subject = parsed.subject_summary if parsed is not None else "(not a certificate)"
     return explanation_tree(
         result,
-        hashlib.sha1(leaf).hexdigest().upper(),
+        _sha1(leaf).upper(),
         subject,
-        [hashlib.sha1(der).hexdigest().upper() for der in result.chain],
+        [_sha1(der).upper() for der in result.chain],
     )
 
 
@@ -523,7 +557,7 @@ def verdict_json(result: EvaluationResult, code: int) -> dict[str, Any]:
         "chain": [
             {
                 "subject": c.subject_summary if c is not None else None,
-                "sha1": hashlib.sha1(der).hexdigest().upper(),
+                "sha1": _sha1(der).upper(),
             }
             for der, c in zip(result.chain, parsed, strict=True)
         ],
@@ -580,40 +614,53 @@ def verify_cert(
 
     from trustd.client.errors import TrustdError
 
+    # The files are read as DER without the parser (cryptography is most of a run's start-up);
+    # each one the daemon did not take into a trusted chain is parsed here afterwards, and all
+    # of them when anything fails, so that a file holding no certificate is refused as before:
+    # "Error reading file", before whatever else went wrong.
+    files = [] if url is not None else [*(certs or ()), *(roots or ())]
+    ders: list[bytes] = []
     try:
-        anchors: list[bytes] = []
-        server: str | None = None
-        port = 0
-        if url is not None:
-            server, port = parse_url(url)
-            chain = fetch_server_chain(server, port)
-            policies = policy_for("ssl", server, False)
-            tls = True
-            verify_date = None
-        else:
-            chain = [read_certificate(path) for path in certs or ()]
-            anchors = [read_certificate(path) for path in roots or ()]
-            if not chain:
-                if not anchors:
-                    raise usage_problem(ctx, "***No certs specified.")
-                if len(anchors) > 1:
-                    raise usage_problem(ctx, "***Multiple roots and no certs not allowed.")
-                chain = list(anchors)
-            policies = policy_for(policy, name or host or email, client_side)
-            tls = policy in TLS_POLICIES
+        try:
+            anchors: list[bytes] = []
+            server: str | None = None
+            port = 0
+            if url is not None:
+                server, port = parse_url(url)
+                chain = fetch_server_chain(server, port)
+                policies = policy_for("ssl", server, False)
+                tls = True
+                verify_date = None
+            else:
+                chain = [read_certificate(path) for path in certs or ()]
+                anchors = [read_certificate(path) for path in roots or ()]
+                ders = [*chain, *anchors]  # in the order of `files`
+                if not chain:
+                    if not anchors:
+                        raise usage_problem(ctx, "***No certs specified.")
+                    if len(anchors) > 1:
+                        raise usage_problem(ctx, "***Multiple roots and no certs not allowed.")
+                    chain = list(anchors)
+                policies = policy_for(policy, name or host or email, client_side)
+                tls = policy in TLS_POLICIES
 
-        with ctx.obj.client() as client:
-            result: EvaluationResult = client.evaluate(
-                chain,
-                policies,
-                anchors=anchors,
-                anchors_only=bool(anchors),
-                verify_date=verify_date,
-                host=server,
-                port=port,
-                revocation=tuple(revocation or ()),
-                explain=explain,
-            )
+            with ctx.obj.client() as client:
+                result: EvaluationResult = client.evaluate(
+                    chain,
+                    policies,
+                    anchors=anchors,
+                    anchors_only=bool(anchors),
+                    verify_date=verify_date,
+                    host=server,
+                    port=port,
+                    revocation=tuple(revocation or ()),
+                    explain=explain,
+                )
+        except Exception:
+            refuse_unreadable(files)
+            raise
+        used = set(result.chain) if result.trusted else set()
+        refuse_unreadable([path for path, der in zip(files, ders, strict=True) if der not in used])
     except (Failure, TrustdError) as problem:
         if as_json:  # a document on stdout whatever happens, for tools reading it
             message = problem.message if isinstance(problem, Failure) else f"trustctl: {problem}"
