@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from trustctl import completion
+from trustctl.common import flag, keychain, value
 from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json
 
@@ -148,61 +149,43 @@ CHECK_TEXTS: dict[str, str] = {
     ),
 }
 
-CertsOption = typer.Option(
-    None, "-c", metavar="FILE", help="Certificate to verify (leaf first); repeatable."
-)
-RootsOption = typer.Option(
-    None,
+CertsOption = value("-c", metavar="FILE", help="Certificate to verify (leaf first); repeatable.")
+RootsOption = value(
     "-r",
     metavar="FILE",
     help="Anchor certificate; repeatable. Anchors given are the only ones trusted.",
 )
-PolicyOption = typer.Option(
-    "basic",
+PolicyOption = value(
     "-p",
     metavar="POLICY",
     help=f"Policy: {', '.join(POLICIES)}.",
-    autocompletion=completion.verify_policies,
+    default="basic",
+    complete=completion.verify_policies,
 )
-ClientSideOption = typer.Option(False, "-C", help="Evaluate the client side (ssl, eap, IPSec).")
-NameOption = typer.Option(
-    None, "-n", metavar="NAME", help="Name to verify: host name or e-mail address."
+ClientSideOption = flag("-C", help="Evaluate the client side (ssl, eap, IPSec).")
+NameOption = value("-n", metavar="NAME", help="Name to verify: host name or e-mail address.")
+HostOption = value("-s", metavar="HOST", help="Host name to verify (deprecated: use -n).")
+EmailOption = value("-e", metavar="EMAIL", help="E-mail address to verify (deprecated: use -n).")
+DateOption = value(
+    "-d", metavar="DATE", help="Verification date, GMT: YYYY-MM-DD-hh:mm:ss or YYYY-MM-DD."
 )
-HostOption = typer.Option(
-    None, "-s", metavar="HOST", help="Host name to verify (deprecated: use -n)."
-)
-EmailOption = typer.Option(
-    None, "-e", metavar="EMAIL", help="E-mail address to verify (deprecated: use -n)."
-)
-DateOption = typer.Option(
-    None, "-d", metavar="DATE", help="Verification date, GMT: YYYY-MM-DD-hh:mm:ss or YYYY-MM-DD."
-)
-RevocationOption = typer.Option(
-    None,
+RevocationOption = value(
     "-R",
     metavar="OPT",
     help="Revocation: ocsp, require, offline, crl, online; repeatable.",
-    autocompletion=completion.revocation,
+    complete=completion.revocation,
 )
-PemOption = typer.Option(False, "-P", help="Print the chain as PEM.")
-TextOption = typer.Option(False, "-t", help="Print the chain as text.")
-VerboseOption = typer.Option(False, "-v", help="Verbose: the chain and the certificate errors.")
-QuietOption = typer.Option(False, "-q", help="Quiet: no result lines.")
-KeychainOption = typer.Option(
-    None,
-    "-k",
-    metavar="KEYCHAIN",
-    help="Keychain to search (no effect).",
-    autocompletion=completion.keychains,
-)
-NoKeychainsOption = typer.Option(False, "-N", help="Search no keychains (no effect).")
-LeafIsCaOption = typer.Option(False, "-l", help="Leaf is a CA (no effect).")
-LocalOnlyOption = typer.Option(False, "-L", help="No network fetch of certificates (no effect).")
-JsonOption = typer.Option(False, "--json", help="Print the verdict as JSON.")
-ExplainOption = typer.Option(
-    False,
-    "--explain",
-    help="Explain: every path tried, as a tree, with each failure's check and a hint.",
+PemOption = flag("-P", help="Print the chain as PEM.")
+TextOption = flag("-t", help="Print the chain as text.")
+VerboseOption = flag("-v", help="Verbose: the chain and the certificate errors.")
+QuietOption = flag("-q", help="Quiet: no result lines.")
+KeychainOption = keychain("Keychain to search (no effect).", metavar="KEYCHAIN")
+NoKeychainsOption = flag("-N", help="Search no keychains (no effect).")
+LeafIsCaOption = flag("-l", help="Leaf is a CA (no effect).")
+LocalOnlyOption = flag("-L", help="No network fetch of certificates (no effect).")
+JsonOption = flag("--json", help="Print the verdict as JSON.")
+ExplainOption = flag(
+    "--explain", help="Explain: every path tried, as a tree, with each failure's check and a hint."
 )
 UrlArgument = typer.Argument(
     None,
@@ -217,13 +200,6 @@ def register(app: typer.Typer) -> None:
 
 
 # -- pure helpers -------------------------------------------------------------------------------
-
-
-def usage_problem(ctx: typer.Context, message: str) -> UsageProblem:
-    """A usage error whose usage line is verify-cert's own."""
-    problem = UsageProblem(message)
-    problem.ctx = ctx  # type: ignore[attr-defined]  # read by app._usage_line
-    return problem
 
 
 def cssm_message(code: int) -> str:
@@ -600,14 +576,14 @@ def verify_cert(
     and what to do about it.  With --json the tree is the "explanation" key.
     """
     if keychain is not None and no_keychains:
-        raise usage_problem(ctx, "-k and -N are mutually exclusive")
+        raise UsageProblem("-k and -N are mutually exclusive", ctx)
     try:
         verify_date = parse_date(date) if date is not None else None
     except UsageProblem as problem:
-        raise usage_problem(ctx, problem.message) from None
+        raise UsageProblem(problem.message, ctx) from None
     for option in revocation or ():
         if option not in REVOCATION_OPTIONS:
-            raise usage_problem(ctx, f"***unknown revocation option: {option}")
+            raise UsageProblem(f"***unknown revocation option: {option}", ctx)
         if option == "crl":
             print("Warning: crl option is deprecated, use ocsp", file=sys.stderr)
     quiet = quiet or bool(getattr(ctx.obj, "quiet", False))
@@ -637,9 +613,9 @@ def verify_cert(
                 ders = [*chain, *anchors]  # in the order of `files`
                 if not chain:
                     if not anchors:
-                        raise usage_problem(ctx, "***No certs specified.")
+                        raise UsageProblem("***No certs specified.", ctx)
                     if len(anchors) > 1:
-                        raise usage_problem(ctx, "***Multiple roots and no certs not allowed.")
+                        raise UsageProblem("***Multiple roots and no certs not allowed.", ctx)
                     chain = list(anchors)
                 policies = policy_for(policy, name or host or email, client_side)
                 tls = policy in TLS_POLICIES
