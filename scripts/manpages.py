@@ -1,4 +1,5 @@
-"""Write trustd's manual pages and example configuration from the code they document.
+"""Write trustd's manual pages, example configuration and trustctl's help screen from the code
+they document.
 
     python scripts/manpages.py [--check] [ROOT]        (make man)
 
@@ -6,6 +7,8 @@
   help records of the Typer app, the same ones `trustctl --help` prints.  (Typer vendors its
   own copy of click, so click-man's own walk, which looks for `click.Option`, finds no options;
   the walk below asks the Typer commands instead.)
+- trustctl/help_screen.py: `trustctl --help`, the text the app prints, for trustctl.main to
+  print without loading Typer.
 - trustd(8): argparse-manpage, from trustd's argument parser.
 - trustd.conf(5) and trustd.conf.example: from the keys the configuration loader accepts
   (`trustd.daemon.FILE_SETTINGS`), the help of the command-line options of the same names and
@@ -31,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 MAN = Path("man")
 EXAMPLE = Path("docs") / "trustd.conf.example"
+HELP_SCREEN = Path("trustctl") / "help_screen.py"
 SHORT_HELP = 100  # characters of a command's one-line help in trustctl(1)'s command list
 
 
@@ -100,6 +104,34 @@ def _trustctl_pages(date: str, version: str) -> Iterator[tuple[str, str]]:
                 yield from pages(child, sub, ctx)
 
     yield from pages("trustctl", command, None)
+
+
+def _literal(text: str) -> str:
+    """A Python string literal for `text`, quoted as ruff format would quote it."""
+    literal = repr(text)
+    if literal.startswith("'") and '"' not in text:
+        literal = '"' + literal[1:-1].replace("\\'", "'") + '"'
+    return literal
+
+
+def _help_screen() -> str:
+    """trustctl/help_screen.py: `trustctl --help` as the app prints it at 80 columns (COLUMNS is
+    80 here), so that trustctl.main can print it without loading Typer."""
+    import typer
+
+    from trustctl import app as trustctl_app
+
+    trustctl_app._register()
+    command = typer.main.get_command(trustctl_app.app)
+    ctx = typer.Context(command, info_name="trustctl", **command.context_settings)
+    text = command.get_help(ctx) + "\n"  # click.echo's newline
+    lines = "\n".join(f"    {_literal(line)}" for line in text.splitlines(keepends=True))
+    return (
+        '"""`trustctl --help`, as the Typer app prints it at 80 columns or more: written by\n'
+        "scripts/manpages.py from the app (do not edit), printed by trustctl.main without loading\n"
+        'Typer."""\n\n'
+        f"TOP = (\n{lines}\n)\n"
+    )
 
 
 # --- trustd ------------------------------------------------------------------------------------
@@ -343,6 +375,7 @@ def generate(root: Path = ROOT) -> dict[Path, str]:
     files[MAN / "trustd.8"] = _trustd_page(date, version)
     files[MAN / "trustd.conf.5"] = _conf_page(date, version)
     files[EXAMPLE] = _conf_example()
+    files[HELP_SCREEN] = _help_screen()
     return files
 
 

@@ -82,14 +82,17 @@ def _run(*command: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str
 
 
 def test_generated_files_match_the_code(tmp_path: Path) -> None:
-    """man/ and docs/trustd.conf.example are what scripts/manpages.py writes from the code
-    today: change a --help text, an option or a configuration key and this fails until
-    `make man` is run.  Checked on a copy with one page edited by hand, so that the one run
-    shows both that the check notices a difference and that there is no other."""
+    """man/, docs/trustd.conf.example and trustctl/help_screen.py are what scripts/manpages.py
+    writes from the code today: change a --help text, an option or a configuration key and
+    this fails until `make man` is run.  Checked on a copy with one page edited by hand, so
+    that the one run shows both that the check notices a difference and that there is no
+    other."""
     copy = tmp_path / "tree"
     for name in ("man", "docs"):
         shutil.copytree(REPO / name, copy / name)
     shutil.copy(REPO / "CHANGELOG.md", copy)
+    (copy / "trustctl").mkdir()
+    shutil.copy(REPO / "trustctl" / "help_screen.py", copy / "trustctl")
     page = copy / "man" / "trustctl-status.1"
     page.write_text(page.read_text().replace("Print JSON", "Print YAML"))
     result = _run(sys.executable, REPO / "scripts" / "manpages.py", "--check", copy)

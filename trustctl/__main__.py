@@ -1,3 +1,3 @@
-from trustctl.app import main
+from trustctl.main import main
 
 raise SystemExit(main())

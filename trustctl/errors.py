@@ -6,6 +6,8 @@ Apple's own values (find-certificate's "not found" exits 44).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class Failure(Exception):
     """A failure to report as `message` on stderr, exiting with `code`."""
@@ -17,7 +19,9 @@ class Failure(Exception):
 
 
 class UsageProblem(Failure):
-    """Wrong arguments: the command's usage is printed and the exit code is 2."""
+    """Wrong arguments: the command's usage is printed and the exit code is 2.  `ctx`, the
+    command's Typer context, makes the usage line that command's own."""
 
-    def __init__(self, message: str = "") -> None:
+    def __init__(self, message: str = "", ctx: Any = None) -> None:
         super().__init__(message, 2)
+        self.ctx = ctx

@@ -7,6 +7,7 @@ Every test runs the real CLI in a subprocess against a real daemon whose CA bund
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import socket
 import subprocess
@@ -272,6 +273,34 @@ def test_unknown_policy_and_unreadable_files(verify: Verify, pki: PKI, tmp_path:
         f"Error reading file {garbage}\ntrustctl: {garbage}: not certificate data"
         " (DER or PEM certificates, PKCS#7 or PKCS#12)\n"
     )
+
+
+def test_a_file_the_parser_refuses_is_refused_wherever_it_stands(
+    verify: Verify, chain: tuple[str, str], daemon: Daemon, tmp_path: Path
+) -> None:
+    """Files are read as DER without the parser and parsed afterwards where the daemon did not
+    use them: a certificate of the right shape that the parser refuses (version 21) is still
+    "Error reading file", as an extra certificate of a trusted chain, as an anchor, and before
+    a file whose shape is wrong that comes after it."""
+    from core.test_malformed import bad_version
+
+    leaf, inter = chain
+    odd = tmp_path / "odd.der"
+    odd.write_bytes(bad_version(daemon.root.der))
+    garbage = tmp_path / "garbage.der"
+    garbage.write_bytes(b"not a certificate")
+    refused = f"Error reading file {odd}\ntrustctl: {odd}: "
+    for args in (
+        ("-c", leaf, "-c", inter, "-c", str(odd)),
+        ("-c", leaf, "-c", inter, "-r", str(odd)),
+        ("-c", str(odd), "-c", str(garbage)),
+        ("-c", leaf, "-c", inter, "-p", "nonsense", "-c", str(odd)),
+    ):
+        run = verify(*args)
+        assert (run.code, run.out) == (1, ""), args
+        assert run.err.startswith(refused) and run.err.count("\n") == 2, (args, run.err)
+    as_json = verify("--json", "-c", leaf, "-c", inter, "-c", str(odd))
+    assert as_json.code == 1 and json.loads(as_json.out)["error"].startswith(refused)
 
 
 # -- URL mode -----------------------------------------------------------------------------------

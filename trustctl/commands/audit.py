@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from trustctl.commands.verify import usage_problem
-from trustctl.errors import Failure
+from trustctl.common import JSON, value
+from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json
 
 if TYPE_CHECKING:
@@ -39,18 +39,22 @@ MAX_LIMIT = 10_000  # the daemon answers at most this many
 AGO = re.compile(r"(\d+)\s*([smhdw])")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-SinceOption = typer.Option(
-    None, "--since", metavar="WHEN", help="Entries at or after WHEN: a date (UTC) or 30m, 7d..."
+SinceOption = value(
+    "--since", metavar="WHEN", help="Entries at or after WHEN: a date (UTC) or 30m, 7d..."
 )
-UntilOption = typer.Option(None, "--until", metavar="WHEN", help="Entries before WHEN.")
-DomainOption = typer.Option(None, "--domain", metavar="DOMAIN", help="admin or user.")
-CertOption = typer.Option(
-    None, "-c", "--cert", metavar="FILE|SHA1|SHA256", help="Entries about this certificate."
+UntilOption = value("--until", metavar="WHEN", help="Entries before WHEN.")
+DomainOption = value("--domain", metavar="DOMAIN", help="admin or user.")
+CertOption = value(
+    "-c", "--cert", metavar="FILE|SHA1|SHA256", help="Entries about this certificate."
 )
-LimitOption = typer.Option(
-    DEFAULT_LIMIT, "-n", "--limit", metavar="N", help="The newest N entries (at most 10000)."
+LimitOption = value(
+    "-n",
+    "--limit",
+    metavar="N",
+    help="The newest N entries (at most 10000).",
+    default=DEFAULT_LIMIT,
 )
-JsonOption = typer.Option(False, "--json", help="Print JSON.")
+JsonOption = JSON
 
 
 def register(app: typer.Typer) -> None:
@@ -153,9 +157,9 @@ def audit(
     shares (the admin domain, the certificate store, drop-in files).  Oldest first.
     """
     if domain is not None and domain not in ("admin", "user"):
-        raise usage_problem(ctx, f'trustctl: unknown domain "{domain}" (use admin or user)')
+        raise UsageProblem(f'trustctl: unknown domain "{domain}" (use admin or user)', ctx)
     if not 1 <= limit <= MAX_LIMIT:
-        raise usage_problem(ctx, f"trustctl: --limit must be 1 to {MAX_LIMIT}")
+        raise UsageProblem(f"trustctl: --limit must be 1 to {MAX_LIMIT}", ctx)
     now = datetime.now(UTC)
     start = None if since is None else parse_when(since, now)
     end = None if until is None else parse_when(until, now)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from trustctl.common import core_constraint, flag, value
 from trustctl.errors import Failure
 from trustctl.output import emit_json
 
@@ -55,15 +56,15 @@ class BundleFormat(StrEnum):
 OutputArgument = typer.Argument(
     ..., metavar="OUTPUT", help="File or directory to write; - for standard output (pem-bundle)."
 )
-PolicyOption = typer.Option(
-    "ssl", "-p", "--policy", metavar="policy", help="Policy the anchors are trusted for."
+PolicyOption = value(
+    "-p", "--policy", metavar="policy", help="Policy the anchors are trusted for.", default="ssl"
 )
-FormatOption = typer.Option(BundleFormat.PEM_BUNDLE, "-f", "--format", help="Output format.")
-CommentOption = typer.Option(False, "--comment", help="Precede each certificate by its name.")
-OverwriteOption = typer.Option(False, "--overwrite", help="Replace an existing output.")
-JsonOption = typer.Option(False, "--json", help="Print what was written as JSON.")
-StorepassOption = typer.Option(
-    "changeit", "--storepass", metavar="password", help="java-truststore: its password."
+FormatOption = value("-f", "--format", help="Output format.", default=BundleFormat.PEM_BUNDLE)
+CommentOption = flag("--comment", help="Precede each certificate by its name.")
+OverwriteOption = flag("--overwrite", help="Replace an existing output.")
+JsonOption = flag("--json", help="Print what was written as JSON.")
+StorepassOption = value(
+    "--storepass", metavar="password", help="java-truststore: its password.", default="changeit"
 )
 
 
@@ -129,12 +130,7 @@ def _rejected_purposes(client: Client) -> dict[str, tuple[bytes, frozenset[Purpo
     from trustd.client.errors import NoTrustSettings
     from trustd.core.certificates import parse_certificate
     from trustd.core.evaluate import Evaluator
-    from trustd.core.trust_settings import (
-        Domain,
-        SettingsResult,
-        TrustSettings,
-        UsageConstraint,
-    )
+    from trustd.core.trust_settings import Domain, TrustSettings
     from trustd.projection.model import decisions
 
     chosen: dict[str, tuple[Domain, TrustSettingsEntry]] = {}
@@ -150,18 +146,7 @@ def _rejected_purposes(client: Client) -> dict[str, tuple[bytes, frozenset[Purpo
     found = {}
     for sha1, (domain, entry) in chosen.items():
         assert entry.certificate is not None
-        constraints = tuple(
-            UsageConstraint(
-                policy_oid=c.policy_oid,
-                policy_name=c.policy_name,
-                policy_string=c.policy_string,
-                application=c.application,
-                allowed_error=c.allowed_error,
-                result=None if c.result is None else SettingsResult(c.result),
-                key_usage=c.key_usage,
-            )
-            for c in entry.constraints
-        )
+        constraints = tuple(core_constraint(c) for c in entry.constraints)
         cert = parse_certificate(entry.certificate)
         _, rejected = decisions(TrustSettings(domain, constraints), evaluator.is_self_signed(cert))
         if rejected:

@@ -100,6 +100,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from trustctl import completion
+from trustctl.common import flag, keychain, value
 from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json, say
 from trustctl.progress import progress
@@ -132,84 +133,78 @@ EXPORT_TYPES = ("certs", "all")  # security export -t; trustd has nothing but ce
 
 # -- options (module level, for ruff's B008) ---------------------------------------------------
 
-KeychainOption = typer.Option(
-    None,
-    "-k",
-    metavar="keychain",
-    help="System.keychain: the shared store; SystemRootCertificates.keychain: the system "
-    "anchors (read-only); any other: your own store.",
-    autocompletion=completion.keychains,
+KeychainOption = keychain(
+    "System.keychain: the shared store; SystemRootCertificates.keychain: the system "
+    "anchors (read-only); any other: your own store."
 )
 FilesArgument = typer.Argument(
     ..., metavar="file...", help="Certificate files (DER, PEM, PKCS#7 or PKCS#12)."
 )
-AllOption = typer.Option(False, "-a", help="Find all matching certificates, not just the first.")
-NameOption = typer.Option(
-    None, "-c", metavar="name", help="Match on name (case-insensitive substring of the subject)."
+AllOption = flag("-a", help="Find all matching certificates, not just the first.")
+NameOption = value(
+    "-c", metavar="name", help="Match on name (case-insensitive substring of the subject)."
 )
-EmailOption = typer.Option(None, "-e", metavar="emailAddress", help="Match on e-mail address.")
-PrintEmailOption = typer.Option(False, "-m", help="Show the e-mail addresses in the certificate.")
-PemOption = typer.Option(False, "-p", help="Output the certificate in PEM format.")
-HashOption = typer.Option(
-    False, "-Z", help="Print the SHA-256 and SHA-1 hashes of the certificate."
-)
+EmailOption = value("-e", metavar="emailAddress", help="Match on e-mail address.")
+PrintEmailOption = flag("-m", help="Show the e-mail addresses in the certificate.")
+PemOption = flag("-p", help="Output the certificate in PEM format.")
+HashOption = flag("-Z", help="Print the SHA-256 and SHA-1 hashes of the certificate.")
 KeychainsArgument = typer.Argument(
     None,
     metavar="keychain",
     help="Keychains to search (default: the search list, your own store then System.keychain).",
     autocompletion=completion.keychains,
 )
-JsonOption = typer.Option(False, "--json", help="Print the matches as JSON.")
-DeleteNameOption = typer.Option(
-    None, "-c", metavar="name", help="Certificate name (exact name preferred to a substring)."
+JsonOption = flag("--json", help="Print the matches as JSON.")
+DeleteNameOption = value(
+    "-c", metavar="name", help="Certificate name (exact name preferred to a substring)."
 )
-DeleteHashOption = typer.Option(
-    None, "-Z", metavar="hash", help="SHA-1 (40 hex digits) or SHA-256 (64) of the certificate."
+DeleteHashOption = value(
+    "-Z", metavar="hash", help="SHA-1 (40 hex digits) or SHA-256 (64) of the certificate."
 )
-DeleteTrustOption = typer.Option(
-    False, "-t", help="Also delete user trust settings (and admin ones when run as root)."
+DeleteTrustOption = flag(
+    "-t", help="Also delete user trust settings (and admin ones when run as root)."
 )
 InputFileArgument = typer.Argument(
     ..., metavar="inputfile", help="Certificates: DER, PEM, PKCS#7 or PKCS#12."
 )
-ImportTypeOption = typer.Option(
-    None, "-t", metavar="type", help="Item type: cert or agg (trustd stores certificates)."
+ImportTypeOption = value(
+    "-t", metavar="type", help="Item type: cert or agg (trustd stores certificates)."
 )
-ImportFormatOption = typer.Option(
-    None,
+ImportFormatOption = value(
     "-f",
     metavar="format",
     help="openssl, x509, pkcs7, pkcs12 or pemseq (default: recognised from the content).",
 )
-PassphraseOption = typer.Option(None, "-P", metavar="passphrase", help="PKCS#12 password.")
-ImportJsonOption = typer.Option(
-    False, "--json", help="Print the numbers imported and existing, and the SHA-1s, as JSON."
+PassphraseOption = value("-P", metavar="passphrase", help="PKCS#12 password.")
+ImportJsonOption = flag(
+    "--json", help="Print the numbers imported and existing, and the SHA-1s, as JSON."
 )
 NO_EFFECT = "Accepted for security's scripts; no effect: trustd holds no keys or access lists."
-TrustedAppOption = typer.Option(
-    None, "-T", metavar="appPath", help=f"An application allowed to use the key. {NO_EFFECT}"
+TrustedAppOption = value(
+    "-T", metavar="appPath", help=f"An application allowed to use the key. {NO_EFFECT}"
 )
-AnyAppOption = typer.Option(False, "-A", help=f"Any application may use the key. {NO_EFFECT}")
-NonExtractableOption = typer.Option(
-    False, "-x", help=f"Private keys non-extractable after import. {NO_EFFECT}"
+AnyAppOption = flag("-A", help=f"Any application may use the key. {NO_EFFECT}")
+NonExtractableOption = flag("-x", help=f"Private keys non-extractable after import. {NO_EFFECT}")
+WrappedOption = flag("-w", help=f"Private keys are wrapped. {NO_EFFECT}")
+AttributeOption = value(
+    "-a", metavar="name value", help=f"An attribute for the imported items. {NO_EFFECT}"
 )
-WrappedOption = typer.Option(False, "-w", help=f"Private keys are wrapped. {NO_EFFECT}")
-AttributeOption = typer.Option(
-    None, "-a", metavar="name value", help=f"An attribute for the imported items. {NO_EFFECT}"
+ExportTypeOption = value(
+    "-t", metavar="type", help="certs (or all: trustd stores certificates only).", default="certs"
 )
-ExportTypeOption = typer.Option(
-    "certs", "-t", metavar="type", help="certs (or all: trustd stores certificates only)."
+ExportFormatOption = value(
+    "-f",
+    metavar="format",
+    help="pemseq (default), x509 (one certificate) or pkcs7.",
+    default="pemseq",
 )
-ExportFormatOption = typer.Option(
-    "pemseq", "-f", metavar="format", help="pemseq (default), x509 (one certificate) or pkcs7."
+ArmourOption = flag("-p", help="PEM armour for x509 and pkcs7 (pemseq is PEM).")
+OutfileOption = value("-o", metavar="outfile", help="Write here, not to stdout.")
+ExportNameOption = value(
+    "-c", metavar="name", help="Only certificates whose subject contains name."
 )
-ArmourOption = typer.Option(False, "-p", help="PEM armour for x509 and pkcs7 (pemseq is PEM).")
-OutfileOption = typer.Option(None, "-o", metavar="outfile", help="Write here, not to stdout.")
-ExportNameOption = typer.Option(
-    None, "-c", metavar="name", help="Only certificates whose subject contains name."
-)
-ExportHashOption = typer.Option(
-    None, "-Z", metavar="hash", help="Only the certificate with this SHA-1 or SHA-256."
+ExportHashOption = value(
+    "-Z", metavar="hash", help="Only the certificate with this SHA-1 or SHA-256."
 )
 
 
@@ -531,14 +526,6 @@ def find_certificate(
 # -- delete-certificate -------------------------------------------------------------------------
 
 
-class _Usage(UsageProblem):
-    """A usage problem that knows its command, so the usage line names it."""
-
-    def __init__(self, ctx: typer.Context, message: str = "") -> None:
-        super().__init__(message)
-        self.ctx = ctx
-
-
 def _unable(what: str) -> Failure:
     """Apple's tool prints this line without a newline; so does trustctl."""
     sys.stderr.write(f'Unable to delete certificate matching "{what}"')
@@ -621,7 +608,7 @@ def delete_certificate(
     from trustd.client.errors import NotFound, TrustdError
 
     if name is None and digest is None:
-        raise _Usage(ctx)
+        raise UsageProblem("", ctx)
     from trustctl.keychains import DELETE_REFUSED, Store, read_only_reason
 
     with ctx.obj.client() as client:
@@ -691,10 +678,11 @@ def import_certificates(
     from trustd.client.errors import InvalidCertificate, TrustdError
 
     if item_type is not None and item_type not in IMPORT_TYPES:
-        raise _Usage(ctx, f'trustctl: item type "{item_type}": trustd imports cert or agg only')
+        message = f'trustctl: item type "{item_type}": trustd imports cert or agg only'
+        raise UsageProblem(message, ctx)
     if fmt is not None and fmt.lower() not in formats.READ_FORMATS:
         choices = ", ".join(formats.READ_FORMATS)
-        raise _Usage(ctx, f'trustctl: format "{fmt}": trustd imports {choices}')
+        raise UsageProblem(f'trustctl: format "{fmt}": trustd imports {choices}', ctx)
     keychain_domain(keychain, IMPORT_API)  # the system roots keychain is refused first
     try:
         data = input_file.read_bytes()
@@ -754,10 +742,10 @@ def export_certificates(
 ) -> None:
     """Export certificates of trustd's store (pemseq, x509 or pkcs7)."""
     if item_type not in EXPORT_TYPES:
-        raise _Usage(ctx, f'trustctl: item type "{item_type}": trustd exports certs only')
+        raise UsageProblem(f'trustctl: item type "{item_type}": trustd exports certs only', ctx)
     if fmt.lower() not in (*formats.WRITE_FORMATS, "pkcs12"):
         choices = ", ".join(formats.WRITE_FORMATS)
-        raise _Usage(ctx, f'trustctl: format "{fmt}": trustd exports {choices}')
+        raise UsageProblem(f'trustctl: format "{fmt}": trustd exports {choices}', ctx)
     criteria: dict[str, str] = {}
     if digest is not None:
         by_digest = _digest_criteria(digest)

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import typer
 
+from trustctl.common import JSON, value
 from trustctl.errors import Failure
 from trustctl.output import emit_json
 
 exceptions_app = typer.Typer(help="Per-host exceptions: failures you accepted for a host.")
-CertificatesOption = typer.Option(
-    None,
+CertificatesOption = value(
     "-c",
     "--cert",
     help="The server's chain, leaf first (PEM or DER); repeatable.  Default: ask the server.",
@@ -53,9 +53,7 @@ def _read_certificates(paths: list[Path]) -> list[bytes]:
 
 
 @exceptions_app.command("list")
-def list_exceptions(
-    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
-) -> None:
+def list_exceptions(ctx: typer.Context, as_json: bool = JSON) -> None:
     """List your stored exceptions."""
     with ctx.obj.client() as client:
         stored = client.list_exceptions()

@@ -21,7 +21,8 @@ import sys
 import typer
 
 from trustctl import completion
-from trustctl.errors import Failure
+from trustctl.common import flag, value
+from trustctl.errors import Failure, UsageProblem
 
 DOMAINS = ("user", "system", "common", "dynamic")
 NO_DEFAULT = "A default keychain could not be found."  # errSecNoDefaultKeychain (-25307)
@@ -31,18 +32,17 @@ FIXED = (
     " changed"
 )
 
-DomainOption = typer.Option(
-    None,
+DomainOption = value(
     "-d",
     metavar="user|system|common|dynamic",
     help="Preference domain (default: user).",
-    autocompletion=completion.domains,
+    complete=completion.domains,
 )
-SetListOption = typer.Option(
-    False, "-s", help="Set the search list (accepted; trustd's is fixed, so nothing changes)."
+SetListOption = flag(
+    "-s", help="Set the search list (accepted; trustd's is fixed, so nothing changes)."
 )
-SetDefaultOption = typer.Option(
-    False, "-s", help="Set the default keychain (accepted; trustd's is fixed, nothing changes)."
+SetDefaultOption = flag(
+    "-s", help="Set the default keychain (accepted; trustd's is fixed, nothing changes)."
 )
 KeychainArguments = typer.Argument(None, metavar="keychain", help="Keychains, with -s.")
 
@@ -53,13 +53,12 @@ def register(app: typer.Typer) -> None:
 
 
 def _domain(ctx: typer.Context, domain: str | None) -> str:
-    from trustctl.commands.certificates import _Usage
     from trustctl.reasons import choices
 
     if domain is None:
         return "user"
     if domain not in DOMAINS:
-        raise _Usage(ctx, "trustctl: " + choices("-d", domain, DOMAINS))
+        raise UsageProblem("trustctl: " + choices("-d", domain, DOMAINS), ctx)
     return domain
 
 
@@ -98,9 +97,7 @@ def list_keychains(
         _accept_setting(keychains)
         return
     if keychains:
-        from trustctl.commands.certificates import _Usage
-
-        raise _Usage(ctx, "trustctl: keychains are given only with -s")
+        raise UsageProblem("trustctl: keychains are given only with -s", ctx)
     if chosen == "user":
         _print([path_of(store) for store in search_list()])
     elif chosen == "system":
@@ -122,9 +119,7 @@ def default_keychain(
         _accept_setting(keychains)
         return
     if keychains:
-        from trustctl.commands.certificates import _Usage
-
-        raise _Usage(ctx, "trustctl: a keychain is given only with -s")
+        raise UsageProblem("trustctl: a keychain is given only with -s", ctx)
     if chosen == "user":
         _print([path_of(default_store())])
     elif chosen == "system":

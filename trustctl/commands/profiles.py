@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from trustctl.common import JSON
 from trustctl.errors import Failure
 from trustctl.output import emit_json
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 profiles_app = typer.Typer(
     help="Configuration profiles (.mobileconfig): install, list, show, remove."
 )
-JsonOption = typer.Option(False, "--json", help="Print JSON.")
+JsonOption = JSON
 ProfileFile = typer.Argument(..., help="A .mobileconfig file (XML, binary or signed).")
 
 

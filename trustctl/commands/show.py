@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from trustctl.common import JSON
 from trustctl.errors import Failure
 from trustctl.output import emit_json
 
@@ -89,7 +90,7 @@ CertificateArgument = typer.Argument(
     metavar="FILE|SHA1|SHA256",
     help="A certificate file, or the fingerprint of one trustd knows.",
 )
-JsonOption = typer.Option(False, "--json", help="Print JSON.")
+JsonOption = JSON
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from trustctl.common import JSON
 from trustctl.output import emit_json
 
 
@@ -17,7 +18,7 @@ def register(app: typer.Typer) -> None:
 
 def status(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON,
 ) -> None:
     with ctx.obj.client() as client:
         state = client.status()

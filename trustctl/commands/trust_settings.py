@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from trustctl import completion
+from trustctl.common import JSON, core_constraint, flag, keychain, value
 from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json
 
 if TYPE_CHECKING:
     from trustd.client.errors import TrustdError
     from trustd.client.models import UsageConstraint as ClientConstraint
-    from trustd.core.trust_settings import TrustSettingsEntry, UsageConstraint
+    from trustd.core.trust_settings import TrustSettingsEntry
 
 # -- Apple's values and texts -------------------------------------------------------------------
 
@@ -92,59 +93,46 @@ LABEL_WIDTH = 22  # the colon of a field line is column 23 of its text
 
 # -- options (module level: B008) ---------------------------------------------------------------
 
-AdminOption = typer.Option(False, "-d", help="Admin domain (default: your user domain).")
-ResultOption = typer.Option(
-    None,
+AdminOption = flag("-d", help="Admin domain (default: your user domain).")
+ResultOption = value(
     "-r",
     metavar="resultType",
     help="trustRoot (default), trustAsRoot, deny, unspecified.",
-    autocompletion=completion.result_types,
+    complete=completion.result_types,
 )
-PolicyOption = typer.Option(
-    None,
+PolicyOption = value(
     "-p",
     metavar="policy",
     help="Policy constraint, repeatable: ssl, smime, codeSign, IPSec, basic, swUpdate, "
     "pkgSign, eap, macappstore, appleID, timestamping.",
-    autocompletion=completion.trust_policies,
+    complete=completion.trust_policies,
 )
-AppOption = typer.Option(None, "-a", metavar="appPath", help="Application constraint.")
-PolicyStringOption = typer.Option(
-    None, "-s", metavar="policyString", help="Policy string (host, e-mail), repeatable; needs -p."
+AppOption = value("-a", metavar="appPath", help="Application constraint.")
+PolicyStringOption = value(
+    "-s", metavar="policyString", help="Policy string (host, e-mail), repeatable; needs -p."
 )
-AllowedErrorOption = typer.Option(
-    None,
+AllowedErrorOption = value(
     "-e",
     metavar="allowedError",
     help="Allowed error, repeatable: certExpired, hostnameMismatch or a number.",
-    autocompletion=completion.allowed_errors,
+    complete=completion.allowed_errors,
 )
-KeyUsageOption = typer.Option(
-    None,
-    "-u",
-    metavar="keyUsage",
-    help="Key usage (-1: any).",
-    autocompletion=completion.key_usages,
+KeyUsageOption = value(
+    "-u", metavar="keyUsage", help="Key usage (-1: any).", complete=completion.key_usages
 )
-KeychainOption = typer.Option(
-    None,
-    "-k",
-    metavar="keychain",
-    help="Also add the certificate to that keychain's store.",
-    autocompletion=completion.keychains,
+KeychainOption = keychain("Also add the certificate to that keychain's store.")
+SettingsInOption = value(
+    "-i", metavar="settingsFileIn", help="Trust-settings file to start from (needs -o)."
 )
-SettingsInOption = typer.Option(
-    None, "-i", metavar="settingsFileIn", help="Trust-settings file to start from (needs -o)."
-)
-SettingsOutOption = typer.Option(
-    None, "-o", metavar="settingsFileOut", help="Write a trust-settings file, not a domain."
+SettingsOutOption = value(
+    "-o", metavar="settingsFileOut", help="Write a trust-settings file, not a domain."
 )
 CertArgument = typer.Argument(None, metavar="certFile", help="The certificate (PEM or DER).")
 RequiredCertArgument = typer.Argument(
     None, metavar="certFile", help="The certificate (PEM or DER)."
 )
 SettingsFileArgument = typer.Argument(None, metavar="settings_file", help="The plist file.")
-JsonOption = typer.Option(False, "--json", help="Print JSON.")
+JsonOption = JSON
 
 
 def _pick_domain(ctx: typer.Context, param: Any, value: bool) -> bool:
@@ -168,14 +156,6 @@ def register(app: typer.Typer) -> None:
 
 
 # -- shared helpers ---------------------------------------------------------------------------
-
-
-class _Usage(UsageProblem):
-    """A usage problem that knows its command, so the usage line names it."""
-
-    def __init__(self, ctx: typer.Context, message: str = "") -> None:
-        super().__init__(message)
-        self.ctx = ctx
 
 
 def _domain(ctx: typer.Context) -> str:
@@ -276,20 +256,6 @@ def build_constraints(
     return [c for c in made if c != Constraint()]
 
 
-def _core_constraint(constraint: ClientConstraint) -> UsageConstraint:
-    from trustd.core.trust_settings import SettingsResult, UsageConstraint
-
-    return UsageConstraint(
-        policy_oid=constraint.policy_oid,
-        policy_name=constraint.policy_name,
-        policy_string=constraint.policy_string,
-        application=constraint.application,
-        allowed_error=constraint.allowed_error,
-        result=None if constraint.result is None else SettingsResult(constraint.result),
-        key_usage=constraint.key_usage,
-    )
-
-
 def add_trusted_cert(
     ctx: typer.Context,
     *,
@@ -315,33 +281,33 @@ def add_trusted_cert(
     given = (result_type, app_path, key_usage, keychain, settings_in, settings_out, cert_file)
     if not admin and not policies and not policy_strings and not allowed_errors:
         if all(value is None for value in given):
-            raise _Usage(ctx)  # `security add-trusted-cert` alone: just the usage
+            raise UsageProblem("", ctx)  # `security add-trusted-cert` alone: just the usage
     for values, what in (
         (policies, "policy"),
         (policy_strings, "policy string"),
         (allowed_errors or [], '"allowed error"'),
     ):
         if len(values) > MAX_REPEATS:
-            raise _Usage(ctx, f"Too many {what} arguments.")
+            raise UsageProblem(f"Too many {what} arguments.", ctx)
     from trustctl.reasons import choices
 
     result = TRUST_ROOT
     if result_type is not None:
         if result_type not in RESULT_TYPES:
-            raise _Usage(ctx, "trustctl: " + choices("-r", result_type, RESULT_TYPES))
+            raise UsageProblem("trustctl: " + choices("-r", result_type, RESULT_TYPES), ctx)
         result = RESULT_TYPES[result_type]
     errors: list[int] = []
     for text in allowed_errors or []:
         value = ALLOWED_ERROR_NAMES.get(text, _atoi(text))
         if value == 0:
-            raise _Usage(ctx, "Invalid value for allowed error.")
+            raise UsageProblem("Invalid value for allowed error.", ctx)
         errors.append(value)
     if cert_file is None and settings_out is None:
-        raise _Usage(ctx, "No cert file specified.")
+        raise UsageProblem("No cert file specified.", ctx)
     if settings_out is not None and admin:
-        raise _Usage(ctx, "Can't specify both domain and a settingsFile")
+        raise UsageProblem("Can't specify both domain and a settingsFile", ctx)
     if settings_in is not None and settings_out is None:
-        raise _Usage(ctx, "Can't specify settingsFileIn and no settingsFileOut")
+        raise UsageProblem("Can't specify settingsFileIn and no settingsFileOut", ctx)
     have_constraints = bool(
         result_type is not None
         or policies
@@ -363,7 +329,7 @@ def add_trusted_cert(
             )
         except KeyError:
             bad = next(p for p in policies if p not in ADD_POLICIES)
-            raise _Usage(ctx, "trustctl: " + choices("-p", bad, ADD_POLICIES)) from None
+            raise UsageProblem("trustctl: " + choices("-p", bad, ADD_POLICIES), ctx) from None
     if settings_out is not None:
         _add_to_file(
             ctx,
@@ -472,7 +438,7 @@ def _replace_entry(
     from trustd.core.signatures import verify_signature
     from trustd.core.trust_settings import TrustSettingsEntry, validate_for_storage
 
-    core = tuple(_core_constraint(c) for c in constraints)
+    core = tuple(core_constraint(c) for c in constraints)
     self_signed = certificate.is_self_issued and verify_signature(certificate, certificate)
     if validate_for_storage(core, self_signed):
         raise Failure(f"SecTrustSettingsSetTrustSettings: {PARAM}")
@@ -501,7 +467,7 @@ def remove_trusted_cert(
     Removes the certificate's whole entry from your domain (-d: admin).
     """
     if cert_file is None:
-        raise _Usage(ctx, "No cert file specified.")
+        raise UsageProblem("No cert file specified.", ctx)
     certificate = _read_certificate(cert_file)
     from trustd.client.errors import TrustdError
 
@@ -671,7 +637,7 @@ def trust_settings_export(
     Writes your domain's whole record (-d admin, -s system) as a trust-settings XML plist.
     """
     if settings_file is None:
-        raise _Usage(ctx)
+        raise UsageProblem("", ctx)
     domain = _domain(ctx)
     call = "SecTrustSettingsCreateExternalRepresentation"
     from trustd.client.errors import TrustdError
@@ -699,7 +665,7 @@ def trust_settings_import(
     Replaces your whole domain (-d: admin) with the plist's record.
     """
     if settings_file is None:
-        raise _Usage(ctx)
+        raise UsageProblem("", ctx)
     try:
         with open(settings_file, "rb") as handle:
             data = handle.read()

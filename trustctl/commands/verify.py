@@ -25,7 +25,6 @@ Imports of the client and of cryptography happen inside the command so `--help` 
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import textwrap
 from base64 import b64encode
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from trustctl import completion
+from trustctl.common import flag, keychain, value
 from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json
 
@@ -149,61 +149,43 @@ CHECK_TEXTS: dict[str, str] = {
     ),
 }
 
-CertsOption = typer.Option(
-    None, "-c", metavar="FILE", help="Certificate to verify (leaf first); repeatable."
-)
-RootsOption = typer.Option(
-    None,
+CertsOption = value("-c", metavar="FILE", help="Certificate to verify (leaf first); repeatable.")
+RootsOption = value(
     "-r",
     metavar="FILE",
     help="Anchor certificate; repeatable. Anchors given are the only ones trusted.",
 )
-PolicyOption = typer.Option(
-    "basic",
+PolicyOption = value(
     "-p",
     metavar="POLICY",
     help=f"Policy: {', '.join(POLICIES)}.",
-    autocompletion=completion.verify_policies,
+    default="basic",
+    complete=completion.verify_policies,
 )
-ClientSideOption = typer.Option(False, "-C", help="Evaluate the client side (ssl, eap, IPSec).")
-NameOption = typer.Option(
-    None, "-n", metavar="NAME", help="Name to verify: host name or e-mail address."
+ClientSideOption = flag("-C", help="Evaluate the client side (ssl, eap, IPSec).")
+NameOption = value("-n", metavar="NAME", help="Name to verify: host name or e-mail address.")
+HostOption = value("-s", metavar="HOST", help="Host name to verify (deprecated: use -n).")
+EmailOption = value("-e", metavar="EMAIL", help="E-mail address to verify (deprecated: use -n).")
+DateOption = value(
+    "-d", metavar="DATE", help="Verification date, GMT: YYYY-MM-DD-hh:mm:ss or YYYY-MM-DD."
 )
-HostOption = typer.Option(
-    None, "-s", metavar="HOST", help="Host name to verify (deprecated: use -n)."
-)
-EmailOption = typer.Option(
-    None, "-e", metavar="EMAIL", help="E-mail address to verify (deprecated: use -n)."
-)
-DateOption = typer.Option(
-    None, "-d", metavar="DATE", help="Verification date, GMT: YYYY-MM-DD-hh:mm:ss or YYYY-MM-DD."
-)
-RevocationOption = typer.Option(
-    None,
+RevocationOption = value(
     "-R",
     metavar="OPT",
     help="Revocation: ocsp, require, offline, crl, online; repeatable.",
-    autocompletion=completion.revocation,
+    complete=completion.revocation,
 )
-PemOption = typer.Option(False, "-P", help="Print the chain as PEM.")
-TextOption = typer.Option(False, "-t", help="Print the chain as text.")
-VerboseOption = typer.Option(False, "-v", help="Verbose: the chain and the certificate errors.")
-QuietOption = typer.Option(False, "-q", help="Quiet: no result lines.")
-KeychainOption = typer.Option(
-    None,
-    "-k",
-    metavar="KEYCHAIN",
-    help="Keychain to search (no effect).",
-    autocompletion=completion.keychains,
-)
-NoKeychainsOption = typer.Option(False, "-N", help="Search no keychains (no effect).")
-LeafIsCaOption = typer.Option(False, "-l", help="Leaf is a CA (no effect).")
-LocalOnlyOption = typer.Option(False, "-L", help="No network fetch of certificates (no effect).")
-JsonOption = typer.Option(False, "--json", help="Print the verdict as JSON.")
-ExplainOption = typer.Option(
-    False,
-    "--explain",
-    help="Explain: every path tried, as a tree, with each failure's check and a hint.",
+PemOption = flag("-P", help="Print the chain as PEM.")
+TextOption = flag("-t", help="Print the chain as text.")
+VerboseOption = flag("-v", help="Verbose: the chain and the certificate errors.")
+QuietOption = flag("-q", help="Quiet: no result lines.")
+KeychainOption = keychain("Keychain to search (no effect).", metavar="KEYCHAIN")
+NoKeychainsOption = flag("-N", help="Search no keychains (no effect).")
+LeafIsCaOption = flag("-l", help="Leaf is a CA (no effect).")
+LocalOnlyOption = flag("-L", help="No network fetch of certificates (no effect).")
+JsonOption = flag("--json", help="Print the verdict as JSON.")
+ExplainOption = flag(
+    "--explain", help="Explain: every path tried, as a tree, with each failure's check and a hint."
 )
 UrlArgument = typer.Argument(
     None,
@@ -218,13 +200,6 @@ def register(app: typer.Typer) -> None:
 
 
 # -- pure helpers -------------------------------------------------------------------------------
-
-
-def usage_problem(ctx: typer.Context, message: str) -> UsageProblem:
-    """A usage error whose usage line is verify-cert's own."""
-    problem = UsageProblem(message)
-    problem.ctx = ctx  # type: ignore[attr-defined]  # read by app._usage_line
-    return problem
 
 
 def cssm_message(code: int) -> str:
@@ -253,10 +228,10 @@ def counted_checks(result: EvaluationResult) -> list[list[str]]:
 
 def result_cssm_code(result: EvaluationResult) -> int:
     """The CSSM code "Cert Verify Result" reports: leaf first, strictly better priority wins."""
-    from trustd.core.results import check
-
     if result.trusted:
         return 0
+    from trustd.core.results import check
+
     best_code, best_priority = 0, LOWEST_PRIORITY + 1
     for names in counted_checks(result):
         for name in names:
@@ -307,18 +282,44 @@ def policy_for(kind: str, name: str | None, client_side: bool) -> Policy:
 
 
 def read_certificate(path: Path) -> bytes:
-    """A certificate file (PEM, the first block, or DER) as DER; "Error reading file" if not."""
-    from trustctl.reasons import lines, unreadable_file
-    from trustd.core.certificates import MalformedCertificate, parse_certificate
+    """A certificate file (PEM, the first CERTIFICATE block, or DER) as DER, checked for the
+    shape of a certificate only (the DER walk the parser starts with); "Error reading file" if
+    not.  Whether cryptography takes it is `refuse_unreadable`'s question."""
+    from trustd.core.der import DERProblem, certificate_parts
+    from trustd.core.pem import is_pem, pem_certificate
 
     try:
         data = path.read_bytes()
     except OSError as problem:
-        raise Failure(lines(f"Error reading file {path}", unreadable_file(path, problem))) from None
+        raise _unreadable(path, problem) from None
     try:
-        return parse_certificate(data).der
-    except MalformedCertificate:
-        raise Failure(lines(f"Error reading file {path}", unreadable_file(path))) from None
+        der = pem_certificate(data) if is_pem(data) else data
+        certificate_parts(der)
+    except (DERProblem, ValueError):
+        raise _unreadable(path) from None
+    return der
+
+
+def _unreadable(path: Path, problem: OSError | None = None) -> Failure:
+    from trustctl.reasons import lines, unreadable_file
+
+    return Failure(lines(f"Error reading file {path}", unreadable_file(path, problem)))
+
+
+def refuse_unreadable(paths: Sequence[Path]) -> None:
+    """ "Error reading file" for the first of `paths` that is no certificate the parser takes
+    (what the daemon parses it with); nothing when all are."""
+    if not paths:
+        return
+    from trustd.core.certificates import MalformedCertificate, parse_certificate
+
+    for path in paths:
+        try:
+            parse_certificate(path.read_bytes())
+        except OSError as problem:
+            raise _unreadable(path, problem) from None
+        except MalformedCertificate:
+            raise _unreadable(path) from None
 
 
 def fetch_server_chain(host: str, port: int) -> list[bytes]:
@@ -359,7 +360,16 @@ def _name_summary(name: Any) -> str:
 
 
 def _fingerprint(der: bytes, algorithm: str) -> str:
+    import hashlib
+
     return ":".join(f"{b:02X}" for b in hashlib.new(algorithm, der).digest())
+
+
+def _sha1(der: bytes) -> str:
+    """The SHA-1 of `der` in hex (hashlib is loaded only by the paths that print one)."""
+    import hashlib
+
+    return hashlib.sha1(der).hexdigest()
 
 
 def _certificate_text(certificate: Any) -> list[str]:
@@ -411,7 +421,7 @@ def print_chain(chain: Sequence[bytes], *, pem: bool, text: bool) -> None:
     print("---\nCertificate chain")
     parsed = _parse_all(chain)
     for index, (der, certificate) in enumerate(zip(chain, parsed, strict=True)):
-        address = hashlib.sha1(der).hexdigest()[:12]
+        address = _sha1(der)[:12]
         if certificate is None:
             print(f" {index}: <NULL>\n    <cert(0x{address}) s: <NULL> i: <NULL>>")
         else:
@@ -479,9 +489,9 @@ def explained(result: EvaluationResult, chain: Sequence[bytes]) -> Node:
     subject = parsed.subject_summary if parsed is not None else "(not a certificate)"
     return explanation_tree(
         result,
-        hashlib.sha1(leaf).hexdigest().upper(),
+        _sha1(leaf).upper(),
         subject,
-        [hashlib.sha1(der).hexdigest().upper() for der in result.chain],
+        [_sha1(der).upper() for der in result.chain],
     )
 
 
@@ -523,7 +533,7 @@ def verdict_json(result: EvaluationResult, code: int) -> dict[str, Any]:
         "chain": [
             {
                 "subject": c.subject_summary if c is not None else None,
-                "sha1": hashlib.sha1(der).hexdigest().upper(),
+                "sha1": _sha1(der).upper(),
             }
             for der, c in zip(result.chain, parsed, strict=True)
         ],
@@ -566,54 +576,67 @@ def verify_cert(
     and what to do about it.  With --json the tree is the "explanation" key.
     """
     if keychain is not None and no_keychains:
-        raise usage_problem(ctx, "-k and -N are mutually exclusive")
+        raise UsageProblem("-k and -N are mutually exclusive", ctx)
     try:
         verify_date = parse_date(date) if date is not None else None
     except UsageProblem as problem:
-        raise usage_problem(ctx, problem.message) from None
+        raise UsageProblem(problem.message, ctx) from None
     for option in revocation or ():
         if option not in REVOCATION_OPTIONS:
-            raise usage_problem(ctx, f"***unknown revocation option: {option}")
+            raise UsageProblem(f"***unknown revocation option: {option}", ctx)
         if option == "crl":
             print("Warning: crl option is deprecated, use ocsp", file=sys.stderr)
     quiet = quiet or bool(getattr(ctx.obj, "quiet", False))
 
     from trustd.client.errors import TrustdError
 
+    # The files are read as DER without the parser (cryptography is most of a run's start-up);
+    # each one the daemon did not take into a trusted chain is parsed here afterwards, and all
+    # of them when anything fails, so that a file holding no certificate is refused as before:
+    # "Error reading file", before whatever else went wrong.
+    files = [] if url is not None else [*(certs or ()), *(roots or ())]
+    ders: list[bytes] = []
     try:
-        anchors: list[bytes] = []
-        server: str | None = None
-        port = 0
-        if url is not None:
-            server, port = parse_url(url)
-            chain = fetch_server_chain(server, port)
-            policies = policy_for("ssl", server, False)
-            tls = True
-            verify_date = None
-        else:
-            chain = [read_certificate(path) for path in certs or ()]
-            anchors = [read_certificate(path) for path in roots or ()]
-            if not chain:
-                if not anchors:
-                    raise usage_problem(ctx, "***No certs specified.")
-                if len(anchors) > 1:
-                    raise usage_problem(ctx, "***Multiple roots and no certs not allowed.")
-                chain = list(anchors)
-            policies = policy_for(policy, name or host or email, client_side)
-            tls = policy in TLS_POLICIES
+        try:
+            anchors: list[bytes] = []
+            server: str | None = None
+            port = 0
+            if url is not None:
+                server, port = parse_url(url)
+                chain = fetch_server_chain(server, port)
+                policies = policy_for("ssl", server, False)
+                tls = True
+                verify_date = None
+            else:
+                chain = [read_certificate(path) for path in certs or ()]
+                anchors = [read_certificate(path) for path in roots or ()]
+                ders = [*chain, *anchors]  # in the order of `files`
+                if not chain:
+                    if not anchors:
+                        raise UsageProblem("***No certs specified.", ctx)
+                    if len(anchors) > 1:
+                        raise UsageProblem("***Multiple roots and no certs not allowed.", ctx)
+                    chain = list(anchors)
+                policies = policy_for(policy, name or host or email, client_side)
+                tls = policy in TLS_POLICIES
 
-        with ctx.obj.client() as client:
-            result: EvaluationResult = client.evaluate(
-                chain,
-                policies,
-                anchors=anchors,
-                anchors_only=bool(anchors),
-                verify_date=verify_date,
-                host=server,
-                port=port,
-                revocation=tuple(revocation or ()),
-                explain=explain,
-            )
+            with ctx.obj.client() as client:
+                result: EvaluationResult = client.evaluate(
+                    chain,
+                    policies,
+                    anchors=anchors,
+                    anchors_only=bool(anchors),
+                    verify_date=verify_date,
+                    host=server,
+                    port=port,
+                    revocation=tuple(revocation or ()),
+                    explain=explain,
+                )
+        except Exception:
+            refuse_unreadable(files)
+            raise
+        used = set(result.chain) if result.trusted else set()
+        refuse_unreadable([path for path, der in zip(files, ders, strict=True) if der not in used])
     except (Failure, TrustdError) as problem:
         if as_json:  # a document on stdout whatever happens, for tools reading it
             message = problem.message if isinstance(problem, Failure) else f"trustctl: {problem}"
