@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -331,19 +331,18 @@ class Daemon:
             else None
         )
         self.projection = LiveProjection(self.project, self.outputs) if self.outputs else None
+        self.api = methods.TrustInterface(
+            self.service,
+            self.status,
+            self.reload,
+            None if self.pool is None else self.evaluate_in_pool,
+            self.dropins,
+        )
         self.server = VarlinkServer(
             ServiceInfo("trustd", "trustd", trustd.__version__, ""),
             idle_timeout=config.idle_timeout,
             max_per_user=config.max_connections_per_user,
-            interfaces=[
-                methods.interface(
-                    self.service,
-                    self.status,
-                    self.reload,
-                    None if self.pool is None else self.evaluate_in_pool,
-                    self.dropins,
-                )
-            ],
+            interfaces=[self.api.interface()],
         )
 
     def evaluate_in_pool(
@@ -353,9 +352,8 @@ class Daemon:
         host: str | None,
         port: int,
         fetch: FetchOptions | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], Collection[Hashable]]:
         assert self.pool is not None
-        self.service.requests += 1
         return self.pool.evaluate(
             caller.uid, request, host, port, generation=self.store.generation, fetch=fetch
         )
@@ -373,7 +371,8 @@ class Daemon:
             },
             "dropin_problems": self.dropins.problems,
             "uptime_seconds": round(self.service.uptime, 3),
-            "requests_served": self.service.requests,
+            "requests_served": self.api.requests,
+            "verdicts": self.api.counters(),
             "generation": store.generation,
             "trust_stores": (
                 {

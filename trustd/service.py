@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,8 +22,10 @@ from trustd.core.exceptions import ExceptionList
 from trustd.core.policy import Policy
 from trustd.core.request import EvaluationRequest
 from trustd.core.results import TrustResult
+from trustd.core.snapshot import Origin, Snapshot
 from trustd.core.trust_settings import (
     Domain,
+    TrustSettings,
     TrustSettingsEntry,
     Usage,
     UsageConstraint,
@@ -70,6 +72,11 @@ class EvaluationFailed(RuntimeError):
     """An evaluation worker died or hung while it held the evaluation (it has been replaced)."""
 
 
+def _owner(caller: Caller, domain: Domain) -> int | None:
+    """Whose verdicts a change to the domain touches: the admin domain's, everyone's."""
+    return caller.uid if domain is Domain.USER else None
+
+
 def _check_constraints(count: int) -> None:
     if count > MAX_USER_CONSTRAINTS:
         raise QuotaExceeded("usage constraints per certificate", MAX_USER_CONSTRAINTS)
@@ -92,6 +99,57 @@ class Caller:
     groups: Callable[[], frozenset[int]] = _no_groups
 
 
+# What a verdict read of the stored state, and what a change touches: a cached verdict goes
+# when a change touches one of its facts (trustd.core.verdict_cache).
+EPOCH: Hashable = ("epoch",)
+
+
+def certificate_fact(sha1: bytes) -> Hashable:
+    """The certificate's trust settings and its presence in a store."""
+    return ("certificate", sha1)
+
+
+def subject_fact(subject_key: bytes) -> Hashable:
+    """Which stored certificates have this subject (the issuers a path builder finds)."""
+    return ("subject", subject_key)
+
+
+def certificate_facts(cert: Certificate) -> frozenset[Hashable]:
+    return frozenset({certificate_fact(cert.sha1), subject_fact(cert.subject_key)})
+
+
+Listener = Callable[[Collection[Hashable] | None, int | None], object]
+
+
+class RecordingSnapshot:
+    """A Snapshot that notes the facts an evaluation reads (into `facts`).  Its verdicts are
+    not cached by the Evaluator (no cache token): the caller caches them with their facts."""
+
+    cache_token: Hashable | None = None
+
+    def __init__(self, snapshot: Snapshot, facts: set[Hashable]) -> None:
+        self._snapshot = snapshot
+        self.facts = facts
+
+    @property
+    def exceptions_epoch(self) -> int:
+        self.facts.add(EPOCH)
+        return self._snapshot.exceptions_epoch
+
+    def issuers_of(self, issuer_key: bytes) -> Iterable[tuple[Certificate, Origin]]:
+        self.facts.add(subject_fact(issuer_key))
+        found = list(self._snapshot.issuers_of(issuer_key))
+        self.facts.update(certificate_fact(cert.sha1) for cert, _ in found)
+        return found
+
+    def trust_settings_for(self, certificate: Certificate) -> TrustSettings | None:
+        self.facts.add(certificate_fact(certificate.sha1))
+        return self._snapshot.trust_settings_for(certificate)
+
+    def is_system_anchor(self, certificate: Certificate) -> bool:
+        return self._snapshot.is_system_anchor(certificate)  # the bundle: a reload changes all
+
+
 class TrustService:
     def __init__(
         self,
@@ -108,7 +166,8 @@ class TrustService:
         self.admin_group = admin_group
         self.clock = clock
         self.started = time.monotonic()
-        self.requests = 0
+        # told of every change: (facts touched or None for all, uid or None for everyone)
+        self.listeners: list[Listener] = []
         self._changed = threading.Condition()
         self._closing = False
 
@@ -147,15 +206,17 @@ class TrustService:
         host: str | None = None,
         port: int = 0,
         fetch: FetchOptions | None = None,
+        *,
+        facts: set[Hashable] | None = None,
     ) -> tuple[Verdict, datetime | None, datetime | None]:
         """evaluate(), and the moments [since, until) between which the verdict holds.
 
         With `fetch`, what the verdict leaves open (a missing issuer, revocation asked for) is
         asked of the network or its cache, for this caller (trustd.net.completion.complete),
-        and the chain judged again with the answers.
+        and the chain judged again with the answers.  With `facts`, the stored facts the
+        evaluation read are added to it.
         """
-        self.requests += 1
-        snapshot, now = self.store.snapshot(caller.uid), self.clock()
+        snapshot, now = self._snapshot(caller, facts), self.clock()
         request = self._with_stored_exceptions(caller, request, host, port)
 
         def judge(request: EvaluationRequest) -> Judged[Verdict]:
@@ -172,13 +233,19 @@ class TrustService:
         host: str | None = None,
         port: int = 0,
         fetch: FetchOptions | None = None,
+        *,
+        facts: set[Hashable] | None = None,
     ) -> Judged[Verdict]:
         """One evaluation without the network (an evaluation worker's part): the verdict, its
-        window and what it leaves for the network to answer."""
-        snapshot, now = self.store.snapshot(caller.uid), self.clock()
+        window and what it leaves for the network to answer (`facts`: as evaluate_with_window)."""
+        snapshot, now = self._snapshot(caller, facts), self.clock()
         request = self._with_stored_exceptions(caller, request, host, port)
         verdict, since, until = self.evaluator.evaluate_with_window(request, snapshot, now)
         return verdict, since, until, questions(verdict, fetch)
+
+    def _snapshot(self, caller: Caller, facts: set[Hashable] | None) -> Snapshot:
+        snapshot = self.store.snapshot(caller.uid)
+        return snapshot if facts is None else RecordingSnapshot(snapshot, facts)
 
     def _with_stored_exceptions(
         self, caller: Caller, request: EvaluationRequest, host: str | None, port: int
@@ -204,7 +271,8 @@ class TrustService:
             uid=owner,
             max_count=MAX_USER_CERTIFICATES if self._limited(caller) else None,
         )
-        self._notify()
+        facts = frozenset().union(*(certificate_facts(cert) for cert, _ in added))
+        self._notify(facts, None if owner == ADMIN_UID else owner)
         return added
 
     def find_certificates(self, caller: Caller, **criteria: object) -> list[StoredCertificate]:
@@ -216,7 +284,7 @@ class TrustService:
     ) -> None:
         owner = self._certificate_owner(caller, domain, "deleting certificates from")
         self.store.delete_certificate(sha1, actor=self.actor(caller), uid=owner)
-        self._notify()
+        self._notify({certificate_fact(sha1)}, None if owner == ADMIN_UID else owner)
 
     def _certificate_owner(self, caller: Caller, domain: Domain, what: str) -> int:
         """Whose certificates a change is to: the shared store's (admin) or the caller's."""
@@ -255,7 +323,7 @@ class TrustService:
             actor=self.actor(caller),
             max_entries=MAX_USER_ENTRIES if limited else None,
         )
-        self._notify()
+        self._notify(certificate_facts(certificate), _owner(caller, domain))
 
     def _limited(self, caller: Caller) -> bool:
         """Whether the caller's changes count against a user's limits (administrators' don't)."""
@@ -264,7 +332,7 @@ class TrustService:
     def remove_trust_settings(self, caller: Caller, domain: Domain, sha1: bytes) -> None:
         self._require_domain(caller, domain)
         self.store.remove_trust_settings(domain, caller.uid, sha1, actor=self.actor(caller))
-        self._notify()
+        self._notify({certificate_fact(sha1)}, _owner(caller, domain))
 
     def trust_settings(
         self, caller: Caller, domain: Domain
@@ -333,7 +401,7 @@ class TrustService:
             for entry in entries:
                 _check_constraints(len(entry.constraints))
         self.store.import_domain(domain, caller.uid, entries, actor=self.actor(caller))
-        self._notify()
+        self._notify(None, _owner(caller, domain))  # the whole domain was replaced
 
     # -- exceptions ----------------------------------------------------------------------------
 
@@ -348,18 +416,18 @@ class TrustService:
             actor=self.actor(caller),
             max_hosts=MAX_USER_HOSTS if self._limited(caller) else None,
         )
-        self._notify()
+        self._notify(None, caller.uid)  # exceptions are the caller's alone
 
     def list_exceptions(self, caller: Caller) -> list[StoredExceptions]:
         return self.store.list_exceptions(caller.uid)
 
     def remove_exceptions(self, caller: Caller, host: str, port: int) -> None:
         self.store.remove_exceptions(caller.uid, host, port, actor=self.actor(caller))
-        self._notify()
+        self._notify(None, caller.uid)
 
     def reset_exceptions(self, caller: Caller) -> int:
         epoch = self.store.reset_exceptions(caller.uid, actor=self.actor(caller))
-        self._notify()
+        self._notify(None, caller.uid)
         return epoch
 
     # -- the audit log -------------------------------------------------------------------------
@@ -393,10 +461,13 @@ class TrustService:
     # -- changes -------------------------------------------------------------------------------
 
     def changed(self) -> None:
-        """Something outside the API (drop-ins, a reload) changed trust state."""
-        self._notify()
+        """Something outside the API (drop-ins, a reload) changed trust state: all of it."""
+        self._notify(None, None)
 
-    def _notify(self) -> None:
+    def _notify(self, facts: Collection[Hashable] | None, owner: int | None) -> None:
+        """After a change: what it touched (None: anything) for whom (None: everyone)."""
+        for listener in self.listeners:
+            listener(facts, owner)
         with self._changed:
             self._changed.notify_all()
 

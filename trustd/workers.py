@@ -2,9 +2,10 @@
 
 The evaluation core is CPU-bound Python, so threads would share one core.  Each worker opens
 the same SQLite database (WAL lets it read while the daemon writes) and keeps its own caches,
-which it drops whenever the daemon's store generation moves.  The daemon answers a request it
-has answered before, for the same stored state and inside the verdict's validity window, from
-its own cache without a round trip to a worker.
+which it drops whenever the daemon's store generation moves.  A worker answers with the
+encoded verdict and the stored facts the evaluation read; the daemon keeps both in its one
+verdict cache (trustd.api.methods), which answers repeated requests without a round trip to a
+worker until a change touches one of those facts.
 
 Workers never touch the network.  An evaluation that needs it (a missing issuer, revocation)
 comes back with its questions; the daemon asks the network in the caller's own thread, under
@@ -39,8 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trustd.core.evaluate import Evaluator, digest_of, request_key
-from trustd.core.lru import LRU
+from trustd.core.evaluate import Evaluator
 from trustd.core.request import EvaluationRequest
 from trustd.net.completion import FetchOptions, Questions, complete
 from trustd.net.fetcher import Fetcher
@@ -53,8 +53,8 @@ PR_SET_PDEATHSIG = 1
 WORKER_TIMEOUT = 30.0  # seconds one evaluation may take in a worker before the worker is killed
 START_TIMEOUT = 120.0  # seconds a new worker may take to open the store
 QUEUE_TIMEOUT = 60.0  # seconds a call waits for a free worker
-Answer = tuple[dict[str, Any], datetime | None, datetime | None]
 Judged = tuple[dict[str, Any], datetime | None, datetime | None, Questions]
+Answer = tuple[dict[str, Any], frozenset[Hashable]]  # the encoded verdict, the facts it read
 
 
 def _die_with_parent() -> None:
@@ -95,12 +95,13 @@ def _worker_main(
             return
         try:
             service.store.follow(generation)
+            facts: set[Hashable] = set()
             verdict, since, until, asked = service.judge(
-                Caller(uid, None), request, host, port, fetch
+                Caller(uid, None), request, host, port, fetch, facts=facts
             )
             reply: tuple[str, Any] = (
                 "ok",
-                (encode_verdict(verdict, since, until), since, until, asked),
+                (encode_verdict(verdict, since, until), since, until, asked, frozenset(facts)),
             )
         except Exception as problem:  # raised in the daemon's thread, as if evaluated there
             reply = ("raise", problem)
@@ -167,7 +168,7 @@ class EvaluationPool:
         # spawn: the daemon has threads, and forking a threaded process is unsafe.
         self._context = multiprocessing.get_context("spawn")
         self._arguments = (str(database), None if bundle is None else str(bundle), exclude)
-        self._answers: LRU[Hashable, Answer] = LRU(5000)
+        self.evaluations = 0  # calls answered by the workers (network rounds counted once)
         self._changed = threading.Condition()
         self._idle: collections.deque[_Worker] = collections.deque()
         self._waiting: collections.deque[object] = collections.deque()  # callers, in order
@@ -192,10 +193,15 @@ class EvaluationPool:
                 raise RuntimeError("the evaluation workers did not start")
 
     def health(self) -> dict[str, int]:
-        """For Status: workers wanted, alive now, and replaced since start."""
+        """For Status: workers wanted, alive now, replaced since start, and evaluations asked."""
         with self._changed:
             alive = sum(w.process.is_alive() for w in self._workers)
-            return {"processes": self.processes, "alive": alive, "replaced": self.replaced}
+            return {
+                "processes": self.processes,
+                "alive": alive,
+                "replaced": self.replaced,
+                "evaluations": self.evaluations,
+            }
 
     # -- evaluation ----------------------------------------------------------------------------
 
@@ -208,23 +214,19 @@ class EvaluationPool:
         *,
         generation: int,
         fetch: FetchOptions | None = None,
-    ) -> dict[str, Any]:
-        # A digest, not the request: a key must not pin megabytes of certificates.
-        key = (generation, uid, digest_of((host, port, fetch, request_key(request))))
+    ) -> Answer:
+        """The encoded verdict (its window the whole evaluation's) and the facts it read."""
         now = datetime.now(UTC)
-        moment = (request.verify_date or now).replace(microsecond=0)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        cached = self._answers.get(key)
-        if cached is not None:
-            verdict, since, until = cached
-            if (since is None or since <= moment) and (until is None or moment < until):
-                return verdict
+        facts: set[Hashable] = set()
 
         def judge(request: EvaluationRequest) -> Judged:
-            judged: Judged = self._call((uid, request, host, port, generation, fetch))
-            return judged
+            *judged, read = self._call((uid, request, host, port, generation, fetch))
+            facts.update(read)
+            encoded, since, until, asked = judged
+            return encoded, since, until, asked
 
+        with self._changed:
+            self.evaluations += 1
         fetcher = None if self.fetcher is None else self.fetcher.for_user(uid)
         encoded, since, until = complete(judge, request, fetcher, fetch, now)
         # The window is the whole evaluation's (an unanswered question empties it), not the
@@ -234,8 +236,7 @@ class EvaluationPool:
             "valid_from": None if since is None else since.isoformat(),
             "valid_until": None if until is None else until.isoformat(),
         }
-        self._answers.put(key, (encoded, since, until))
-        return encoded
+        return encoded, frozenset(facts)
 
     def _call(self, message: tuple[Any, ...]) -> Any:
         for attempt in (1, 2):

@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Protocol
@@ -21,6 +20,7 @@ from trustd.api.decode import NAME, error, invalid
 from trustd.api.varlink import Encoded, Interface, Peer, VarlinkError
 from trustd.core.policy import Policy
 from trustd.core.request import EvaluationRequest
+from trustd.core.verdict_cache import VerdictCache, Window
 from trustd.net.completion import FetchOptions
 from trustd.plist.exceptions import InvalidExceptions, decode_exceptions, encode_exceptions
 from trustd.plist.profiles import InvalidProfile, ProfileRecord
@@ -49,6 +49,7 @@ __all__ = ["NAME", "TrustInterface", "description", "interface"]
 REPLY_CACHE_BYTES = 32 * 1024 * 1024  # encoded replies kept, all users together
 REPLY_CACHE_PER_USER = 1000  # replies kept for one uid
 REPLY_CACHE_LARGEST = 1024 * 1024  # a larger reply is not kept
+REPLY_CACHE_ENTRIES = 100_000  # replies kept in all (the bytes bound comes first in practice)
 
 # The service's and the store's exceptions as the interface's errors (the first entry the
 # exception is an instance of wins: subclasses before their bases).
@@ -84,64 +85,6 @@ def _now() -> datetime:
 # -- recent replies ---------------------------------------------------------------------------
 
 
-Window = tuple[datetime | None, datetime | None]
-
-
-class ReplyCache:
-    """Encoded Evaluate replies by (uid, store generation, digest of the decoded request):
-    at most `max_bytes` of replies in all and `per_user` replies of one uid, least recently
-    used first out.  A key is 32 bytes of digest whatever the request's size, and the request
-    itself is never kept."""
-
-    def __init__(
-        self,
-        max_bytes: int = REPLY_CACHE_BYTES,
-        per_user: int = REPLY_CACHE_PER_USER,
-        largest: int = REPLY_CACHE_LARGEST,
-    ) -> None:
-        self.max_bytes, self.per_user, self.largest = max_bytes, per_user, largest
-        self.bytes = 0
-        self._items: OrderedDict[tuple[int, int, bytes], tuple[Encoded, Window]] = OrderedDict()
-        self._by_user: dict[int, OrderedDict[tuple[int, int, bytes], None]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[int, int, bytes]) -> tuple[Encoded, Window] | None:
-        with self._lock:
-            entry = self._items.get(key)
-            if entry is not None:
-                self._items.move_to_end(key)
-                self._by_user[key[0]].move_to_end(key)
-            return entry
-
-    def put(self, key: tuple[int, int, bytes], reply: Encoded, window: Window) -> None:
-        size = len(reply.text)
-        if size > self.largest:
-            return
-        with self._lock:
-            if key in self._items:
-                self._drop(key)
-            self._items[key] = (reply, window)
-            mine = self._by_user.setdefault(key[0], OrderedDict())
-            mine[key] = None
-            self.bytes += size
-            while len(mine) > self.per_user:
-                self._drop(next(iter(mine)))
-            while self.bytes > self.max_bytes:
-                self._drop(next(iter(self._items)))
-
-    def _drop(self, key: tuple[int, int, bytes]) -> None:
-        reply, _ = self._items.pop(key)
-        self.bytes -= len(reply.text)
-        mine = self._by_user[key[0]]
-        del mine[key]
-        if not mine:
-            del self._by_user[key[0]]
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
-
-
 def request_digest(
     request: EvaluationRequest, host: str | None, port: int, fetch: FetchOptions | None
 ) -> bytes:
@@ -150,11 +93,25 @@ def request_digest(
     return hashlib.sha256(repr((request, host, port, fetch)).encode()).digest()
 
 
+def reply_cache() -> VerdictCache[tuple[int, bytes], Encoded]:
+    """Encoded Evaluate replies by (uid, digest of the decoded request): at most
+    REPLY_CACHE_BYTES of replies in all and REPLY_CACHE_PER_USER of one uid.  A key is 32 bytes
+    of digest whatever the request's size, and the request itself is never kept."""
+    return VerdictCache(
+        REPLY_CACHE_ENTRIES,
+        max_bytes=REPLY_CACHE_BYTES,
+        per_owner=REPLY_CACHE_PER_USER,
+        largest=REPLY_CACHE_LARGEST,
+    )
+
+
 # -- the interface ----------------------------------------------------------------------------
 
 
+# Evaluates and encodes: the encoded verdict and the stored facts the evaluation read.
 EvaluateWire = Callable[
-    [Caller, EvaluationRequest, str | None, int, FetchOptions | None], dict[str, Any]
+    [Caller, EvaluationRequest, str | None, int, FetchOptions | None],
+    tuple[dict[str, Any], Collection[Hashable]],
 ]
 
 
@@ -193,8 +150,12 @@ class TrustInterface:
         self._evaluate_wire = evaluate_wire or self._in_thread
         self._profiles = profiles
         # Encoded replies of recent evaluations: a repeated request is answered without
-        # evaluating or re-encoding, inside its verdict's validity window.
-        self.replies = ReplyCache()
+        # evaluating or re-encoding, inside its verdict's validity window, until a change
+        # touches what its evaluation read; concurrent identical misses share one evaluation.
+        self.replies = reply_cache()
+        service.listeners.append(self.replies.invalidate)
+        self.requests = 0  # Evaluate calls answered (Status's requests_served)
+        self._counting = threading.Lock()
 
     def interface(self) -> Interface:
         """The varlink interface: every call of the description, errors translated."""
@@ -230,29 +191,38 @@ class TrustInterface:
         host: str | None,
         port: int,
         fetch: FetchOptions | None,
-    ) -> dict[str, Any]:
-        return encode_verdict(
-            *self.service.evaluate_with_window(caller, request, host, port, fetch)
-        )
+    ) -> tuple[dict[str, Any], Collection[Hashable]]:
+        facts: set[Hashable] = set()
+        found = self.service.evaluate_with_window(caller, request, host, port, fetch, facts=facts)
+        return encode_verdict(*found), facts
 
     def Evaluate(self, peer: Peer, p: Mapping[str, Any]) -> Mapping[str, Any]:
-        generation = self.service.store.generation
         request, host, port, fetch = decode.evaluation(p)
-        key = (peer.uid, generation, request_digest(request, host, port, fetch))
-        cached = self.replies.get(key)
-        if cached is not None:
-            reply, (since, until) = cached
-            moment = _now() if request.verify_date is None else None
-            if moment is None or (
-                (since is None or since <= moment) and (until is None or moment < until)
-            ):
-                self.service.requests += 1
-                return reply
-        verdict = self._evaluate_wire(_caller(peer), request, host, port, fetch)
-        encoded = Encoded(json.dumps({"verdict": verdict}, separators=(",", ":")))
-        window = wire_time(verdict.get("valid_from")), wire_time(verdict.get("valid_until"))
-        self.replies.put(key, encoded, window)
-        return encoded
+        with self._counting:
+            self.requests += 1
+        caller = _caller(peer)
+
+        def evaluate() -> tuple[Encoded, Window, Collection[Hashable], int]:
+            verdict, facts = self._evaluate_wire(caller, request, host, port, fetch)
+            encoded = Encoded(json.dumps({"verdict": verdict}, separators=(",", ":")))
+            window = wire_time(verdict.get("valid_from")), wire_time(verdict.get("valid_until"))
+            return encoded, window, facts, len(encoded.text)
+
+        # With a verification date the verdict is that date's whatever the clock says.
+        moment = _now() if request.verify_date is None else None
+        key = (peer.uid, request_digest(request, host, port, fetch))
+        return self.replies.get_or_compute(key, moment, evaluate, owner=peer.uid)
+
+    def counters(self) -> dict[str, int]:
+        """For Status: the reply cache's entries and what it did."""
+        counters = self.replies.counters
+        return {
+            "entries": len(self.replies),
+            "hits": counters.hits,
+            "evaluations": counters.computed,
+            "coalesced": counters.coalesced,
+            "invalidated": counters.invalidated,
+        }
 
     def Echo(self, peer: Peer, p: Mapping[str, Any]) -> dict[str, Any]:
         return {"text": decode.required(p, "text", str)}

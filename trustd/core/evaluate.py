@@ -41,6 +41,9 @@ from trustd.core.trust_settings import (
     decide,
 )
 from trustd.core.verdict import AppliedSetting, Attempt, Failure, Rescue, Verdict
+from trustd.core.verdict_cache import VerdictCache
+
+Windowed = tuple[Verdict, datetime | None, datetime | None]  # a verdict and when it holds
 
 _Parsed = TypeVar("_Parsed")
 
@@ -57,20 +60,6 @@ class ParseCache:
     def parse(self, data: bytes) -> Certificate:
         digest = hashlib.sha256(data).digest()
         return self._items.get_or_compute(digest, lambda: parse_certificate(data, digest))
-
-
-@dataclass(frozen=True, slots=True)
-class _Cached:
-    """A verdict and the moments between which it stays the same: [since, until)."""
-
-    verdict: Verdict
-    since: datetime | None
-    until: datetime | None
-
-    def holds_at(self, moment: datetime) -> bool:
-        return (self.since is None or self.since <= moment) and (
-            self.until is None or moment < self.until
-        )
 
 
 @dataclass(slots=True)
@@ -92,7 +81,7 @@ class Evaluator:
     ) -> None:
         self.verifier: SignatureVerifier = verifier or CachingVerifier(cache_size)
         self.certificates = ParseCache(cache_size)
-        self._verdicts: LRU[Hashable, _Cached] = LRU(cache_size // 4)
+        self._verdicts: VerdictCache[Hashable, Windowed] = VerdictCache(cache_size // 4)
         self._public_suffixes = public_suffixes
 
     def is_public_suffix(self, domain: str) -> bool:
@@ -130,14 +119,14 @@ class Evaluator:
         key = None if token is None else (token, digest_of(request_key(request)))
         moment = _moment(request, now)
         if key is not None:
-            cached = self._verdicts.get(key)
-            if cached is not None and cached.holds_at(moment):
-                return cached.verdict, cached.since, cached.until
+            cached = self._verdicts.get(key, moment)
+            if cached is not None:
+                return cached
         evaluation = _Evaluation(self, request, snapshot, moment)
         verdict = evaluation.run()
         since, until = evaluation.window()
         if key is not None:
-            self._verdicts.put(key, _Cached(verdict, since, until))
+            self._verdicts.put(key, (verdict, since, until), (since, until))
         return verdict, since, until
 
 

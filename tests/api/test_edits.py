@@ -1,0 +1,170 @@
+"""Edits against cached verdicts, with a real daemon and its worker pool.
+
+A change removes exactly the cached replies that read what it changed: an edit on a
+certificate of a cached chain is seen by the next evaluation, an edit on an unrelated
+certificate leaves other replies cached, and identical requests that arrive together are
+answered by one evaluation (Status counts the workers' evaluations and the cache's work).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from api.conftest import Daemon, running_daemon
+from pki import DEFAULT_KEYS, PKI, Issued, aia
+
+DENY = 3  # SecTrustSettingsResult kSecTrustSettingsResultDeny
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@pytest.fixture(scope="module")
+def module_pki() -> PKI:
+    return PKI(DEFAULT_KEYS)
+
+
+@pytest.fixture(scope="module")
+def pool(module_pki: PKI) -> Iterator[Daemon]:
+    """One daemon with two evaluation workers for the module (each test has its own chains)."""
+    with running_daemon(module_pki, "--workers", "2") as running:
+        yield running
+
+
+def counters(daemon: Daemon) -> dict[str, int]:
+    status = daemon.call("Status")["parameters"]
+    return {**status["verdicts"], "workers": status["workers"]["evaluations"]}
+
+
+def evaluate(daemon: Daemon, *chain: Issued, **parameters: Any) -> dict[str, Any]:
+    reply = daemon.call("Evaluate", certificates=[b64(c.der) for c in chain], **parameters)
+    verdict: dict[str, Any] = reply["parameters"]["verdict"]
+    return verdict
+
+
+def set_settings(daemon: Daemon, cert: Issued, constraints: list[dict[str, Any]]) -> None:
+    reply = daemon.call(
+        "SetTrustSettings", domain="user", certificate=b64(cert.der), constraints=constraints
+    )
+    assert "error" not in reply, reply
+
+
+def chain(pki: PKI, root: Issued, name: str) -> tuple[Issued, Issued]:
+    ca = pki.intermediate(root, f"{name} CA")
+    return pki.leaf(ca, f"{name} leaf"), ca
+
+
+def test_an_edit_on_a_certificate_of_a_cached_chain_is_seen_at_once(
+    pool: Daemon, module_pki: PKI
+) -> None:
+    leaf, ca = chain(module_pki, pool.root, "Edited")
+    assert evaluate(pool, leaf, ca)["trusted"]
+    before = counters(pool)
+    assert evaluate(pool, leaf, ca)["trusted"]  # cached
+    assert counters(pool)["workers"] == before["workers"]
+    set_settings(pool, ca, [{"result": DENY}])
+    denied = evaluate(pool, leaf, ca)
+    assert not denied["trusted"] and denied["result"] == "deny"
+    assert pool.call("RemoveTrustSettings", domain="user", sha1=ca.sha1)["parameters"] == {}
+    assert evaluate(pool, leaf, ca)["trusted"]
+    after = counters(pool)
+    assert after["workers"] == before["workers"] + 2  # the two verdicts after the edits
+    assert after["invalidated"] >= before["invalidated"] + 2
+
+
+def test_an_edit_on_an_unrelated_certificate_keeps_other_cached_verdicts(
+    pool: Daemon, module_pki: PKI
+) -> None:
+    leaf, ca = chain(module_pki, pool.root, "Kept")
+    other_leaf, other_ca = chain(module_pki, module_pki.root("Unrelated Root"), "Unrelated")
+    assert evaluate(pool, leaf, ca)["trusted"]
+    assert not evaluate(pool, other_leaf, other_ca)["trusted"]  # not anchored
+    before = counters(pool)
+    set_settings(pool, other_ca, [{"result": DENY}])
+    assert evaluate(pool, leaf, ca)["trusted"]
+    kept = counters(pool)
+    assert kept["workers"] == before["workers"]  # answered from the cache
+    assert kept["hits"] == before["hits"] + 1
+    assert kept["invalidated"] == before["invalidated"] + 1  # the other chain's reply only
+    assert evaluate(pool, other_leaf, other_ca)["result"] == "deny"
+    assert counters(pool)["workers"] == before["workers"] + 1
+
+
+class _SlowIssuer(BaseHTTPRequestHandler):
+    """Serves the issuer (the server's `issuer` bytes) once `release` is set."""
+
+    protocol_version = "HTTP/1.1"
+    server: Any
+
+    def do_GET(self) -> None:
+        self.server.hits += 1
+        self.server.release.wait(20)
+        body = self.server.issuer
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+def test_identical_requests_at_once_share_one_evaluation(pool: Daemon, module_pki: PKI) -> None:
+    """The first request's evaluation waits on the network for its missing issuer; an
+    identical request arriving meanwhile waits for that answer instead of evaluating again."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowIssuer)
+    server.daemon_threads = True
+    server.hits, server.release = 0, threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ca = module_pki.intermediate(pool.root, "Fetched CA")
+        server.issuer = ca.der
+        url = f"http://127.0.0.1:{server.server_address[1]}/ca.der"
+        now = dt.datetime.now(dt.UTC)
+        leaf = module_pki.leaf(
+            ca,
+            "Fetched leaf",
+            dns=["fetched.example"],
+            not_before=now - dt.timedelta(days=10),
+            not_after=now + dt.timedelta(days=300),  # within the SSL policy's 825 days
+            extra_extensions=[aia(ca_issuers=[url])],
+        )
+        before = counters(pool)
+        answers: list[dict[str, Any]] = []
+        ssl = {"policies": [{"policy": "ssl", "name": "fetched.example"}]}
+
+        def ask() -> None:
+            answers.append(evaluate(pool, leaf, **ssl))
+
+        first = threading.Thread(target=ask)
+        first.start()
+        deadline = time.monotonic() + 20
+        while server.hits == 0 and time.monotonic() < deadline:  # the first is on the network
+            first.join(0.02)
+        second = threading.Thread(target=ask)
+        second.start()
+        while counters(pool)["coalesced"] == before["coalesced"] and time.monotonic() < deadline:
+            second.join(0.02)
+        server.release.set()
+        first.join(20)
+        second.join(20)
+        after = counters(pool)
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+    assert len(answers) == 2 and answers[0] == answers[1]
+    assert answers[0]["trusted"], answers[0]["failures"]
+    assert len(answers[0]["chain"]) == 3  # the fetched issuer
+    assert server.hits == 1
+    assert after["coalesced"] == before["coalesced"] + 1
+    assert after["evaluations"] == before["evaluations"] + 1
+    assert after["workers"] == before["workers"] + 1  # one evaluation in the pool for both
