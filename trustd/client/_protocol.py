@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from trustd import varlink_framing as framing
 from trustd.client.errors import (
@@ -25,15 +25,7 @@ from trustd.client.errors import (
     TrustdError,
     from_reply,
 )
-from trustd.client.models import (
-    AuditEntry,
-    EvaluationResult,
-    HostExceptions,
-    InstalledProfile,
-    StoredCertificate,
-    TrustSettingsEntry,
-    blob,
-)
+from trustd.client.models import Read, reader
 from trustd.paths import client_socket, client_sockets
 
 INTERFACE = framing.INTERFACE
@@ -117,92 +109,34 @@ def decode_reply(data: bytes) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Call(Generic[_T]):
-    """One method call: what to send and how to read the reply's parameters."""
+    """One method call: its name and parameters, and the reply field that holds its result
+    (None: the reply's parameters are the result, or there is none).  The result's type, _T,
+    says how the reply is decoded: trustd.client._surface.method reads it off the builder."""
 
     method: str
     parameters: dict[str, Any]
-    decode: Callable[[Mapping[str, Any]], _T]
+    result: str | None = None
 
     def message(self) -> bytes:
         """The call as a NUL-terminated message."""
         return encode_call(self.method, self.parameters)
 
-    def result(self, reply: Mapping[str, Any]) -> _T:
-        """The typed result of a (non-error) reply message."""
+    def decode(self, reply: Mapping[str, Any], read: Read) -> _T:
+        """The result of a (non-error) reply message, as `read` (_T's reader) makes it."""
         parameters = reply.get("parameters", {})
-        assert isinstance(parameters, dict)  # checked by decode_reply
-        return self.decode(parameters)
+        if self.result is None:
+            return cast(_T, read(parameters, "parameters"))
+        return cast(_T, read(parameters.get(self.result), self.result))
 
 
-# -- reply decoders -----------------------------------------------------------------------------
-
-
-def nothing(parameters: Mapping[str, Any]) -> None:
-    """An empty reply."""
-    return None
-
-
-def one(key: str, kind: type[_T]) -> Callable[[Mapping[str, Any]], _T]:
-    """A reply of one field `key` of a JSON type (str, int)."""
-
-    def decode(parameters: Mapping[str, Any]) -> _T:
-        value = parameters.get(key)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ProtocolError(message=f"reply field {key!r}: expected {kind.__name__}")
-        return value
-
-    return decode
-
-
-def _list_of(
-    key: str, item: Callable[[Mapping[str, Any]], _T]
-) -> Callable[[Mapping[str, Any]], tuple[_T, ...]]:
-    def decode(parameters: Mapping[str, Any]) -> tuple[_T, ...]:
-        values = parameters.get(key)
-        if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
-            raise ProtocolError(message=f"reply field {key!r}: expected a list of objects")
-        return tuple(item(v) for v in values)
-
-    return decode
-
-
-def _object(key: str, item: Callable[[Mapping[str, Any]], _T]) -> Callable[[Mapping[str, Any]], _T]:
-    def decode(parameters: Mapping[str, Any]) -> _T:
-        value = parameters.get(key)
-        if not isinstance(value, dict):
-            raise ProtocolError(message=f"reply field {key!r}: expected an object")
-        return item(value)
-
-    return decode
-
-
-def profile(key: str) -> Callable[[Mapping[str, Any]], InstalledProfile]:
-    """A reply of one Profile object, `key`."""
-    return _object(key, InstalledProfile.from_wire)
-
-
-def plist(parameters: Mapping[str, Any]) -> bytes:
-    """ExportTrustSettings's reply: the plist's bytes."""
-    value = parameters.get("plist")
-    if not isinstance(value, str):
-        raise ProtocolError(message=f"reply field 'plist': unexpected {value!r}")
-    return blob(value, "plist")
-
-
-verdict = _object("verdict", EvaluationResult.from_wire)
-certificates = _list_of("certificates", StoredCertificate.from_wire)
-trust_settings_entries = _list_of("entries", TrustSettingsEntry.from_wire)
-host_exceptions = _list_of("exceptions", HostExceptions.from_wire)
-profiles = _list_of("profiles", InstalledProfile.from_wire)
-audit_entries = _list_of("entries", AuditEntry.from_wire)
-MONITOR_CALL = encode_call("Monitor", {}, more=True)
+MONITOR: Call[int] = Call("Monitor", {}, "generation")  # its replies announce generations
+MONITOR_CALL = encode_call(MONITOR.method, MONITOR.parameters, more=True)
+_GENERATION = reader(int)
 
 
 def monitor_generation(reply: Mapping[str, Any]) -> int:
     """The generation a Monitor reply announces."""
-    parameters = reply.get("parameters", {})
-    assert isinstance(parameters, dict)
-    return one("generation", int)(parameters)
+    return MONITOR.decode(reply, _GENERATION)
 
 
 # -- what a failed exchange becomes -------------------------------------------------------------
@@ -251,6 +185,11 @@ class Transport:
 
     def _forget(self) -> None:
         """Drop the connection at once (the next call opens a new one)."""
+        raise NotImplementedError
+
+    def _call(self, call: Call[_T], read: Read) -> Any:
+        """Send `call`, and decode its reply with `read`: the result, or (Asynchronous) a
+        coroutine of it."""
         raise NotImplementedError
 
     def _retry_or_raise(self, call: Call[Any], problem: BaseException, attempt: int) -> None:

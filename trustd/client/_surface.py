@@ -1,9 +1,10 @@
 """The io.trustd.Trust calls as methods, declared once for the blocking and the asyncio client.
 
 :class:`Methods` holds one method per interface method: its parameters and docstring, how they
-go on the wire and how the reply is read, as a :class:`~trustd.client._protocol.Call`.  Each is
-written without ``self``: :class:`method` binds it to the client it is read from, as a plain
-method of :class:`~trustd.client.Client` (a :class:`Blocking` transport: the call's result) or a
+go on the wire, and the result's type and reply field (a :class:`~trustd.client._protocol.Call`
+of that type): the reply is decoded by the type, as the models' fields are.  Each is written
+without ``self``: :class:`method` binds it to the client it is read from, as a plain method of
+:class:`~trustd.client.Client` (a :class:`Blocking` transport: the call's result) or a
 coroutine method of :class:`~trustd.client.AsyncClient` (an :class:`Asynchronous` one).  The
 clients themselves only move bytes (their ``_call``); Monitor, a stream, is theirs too.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import typing
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from types import MethodType
@@ -32,14 +34,14 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 class Blocking(protocol.Transport):
     """A transport whose ``_call`` answers the call before it returns (:class:`Client`)."""
 
-    def _call(self, call: Call[_T]) -> _T:
+    def _call(self, call: Call[_T], read: models.Read) -> _T:
         raise NotImplementedError
 
 
 class Asynchronous(protocol.Transport):
     """A transport whose ``_call`` is a coroutine (:class:`AsyncClient`)."""
 
-    async def _call(self, call: Call[_T]) -> _T:
+    async def _call(self, call: Call[_T], read: models.Read) -> _T:
         raise NotImplementedError
 
 
@@ -65,15 +67,25 @@ class method(Generic[_P, _T]):
         self.__doc__ = build.__doc__
         self.__name__ = build.__name__
         self.__wrapped__ = build
+        self._read: models.Read | None = None
 
         def blocking(client: Blocking, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-            return client._call(build(*args, **kwargs))
+            return client._call(build(*args, **kwargs), self._reader())
 
         async def asynchronous(client: Asynchronous, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-            return await client._call(build(*args, **kwargs))
+            return await client._call(build(*args, **kwargs), self._reader())
 
         self._blocking = self._like(blocking)
         self._asynchronous = self._like(asynchronous)
+
+    def _reader(self) -> models.Read:
+        """How the result is read: by its type, X of the builder's ``Call[X]`` (resolved on the
+        first call, not at import)."""
+        if self._read is None:
+            returns = typing.get_type_hints(self.__wrapped__)["return"]
+            (result,) = typing.get_args(returns)
+            self._read = models.reader(result)
+        return self._read
 
     def _like(self, function: _F) -> _F:
         """`function` with the builder's name, docstring and the method's signature."""
@@ -184,17 +196,17 @@ class Methods:
             revocation=list(revocation) or None,
             ocsp_responses=_blobs(ocsp_responses),
         )
-        return Call("Evaluate", parameters, protocol.verdict)
+        return Call("Evaluate", parameters, "verdict")
 
     @method
     def echo(text: str) -> Call[str]:
         """Round trip `text` without work (for latency baselines and liveness checks)."""
-        return Call("Echo", {"text": text}, protocol.one("text", str))
+        return Call("Echo", {"text": text}, "text")
 
     @method
     def status() -> Call[models.Status]:
         """The daemon's version, database revision, counts, drop-in problems and generation."""
-        return Call("Status", {}, models.Status.from_wire)
+        return Call("Status", {})
 
     @method
     def add_certificates(
@@ -204,7 +216,7 @@ class Methods:
         default; needs admin rights) or in the caller's own (domain "user": searched for the
         caller only, like a login keychain)."""
         parameters = _given(certificates=_certificates(certificates), domain=domain)
-        return Call("AddCertificates", parameters, models.AddedCertificates.from_wire)
+        return Call("AddCertificates", parameters)
 
     @method
     def find_certificates(
@@ -217,7 +229,7 @@ class Methods:
         """Certificates of the shared store and the caller's own matching every criterion given
         (digests: hex or bytes)."""
         parameters = _given(sha1=_hex(sha1), sha256=_hex(sha256), subject=subject, email=email)
-        return Call("FindCertificates", parameters, protocol.certificates)
+        return Call("FindCertificates", parameters, "certificates")
 
     @method
     def list_anchors(
@@ -226,13 +238,13 @@ class Methods:
         """What ends paths as an anchor for the policy (default basic) for this user: system
         anchors nobody denied and certificates trusted as roots (``source``: the domain)."""
         parameters = {} if policy is None else {"policy": models.policies_to_wire(policy)[0]}
-        return Call("ListAnchors", parameters, protocol.certificates)
+        return Call("ListAnchors", parameters, "certificates")
 
     @method
     def delete_certificate(sha1: str | bytes, domain: str | None = None) -> Call[None]:
         """Delete a certificate by SHA-1 from the shared store (domain "admin", the default) or
         the caller's own ("user"); NotFound if absent."""
-        return Call("DeleteCertificate", _given(sha1=_hex(sha1), domain=domain), protocol.nothing)
+        return Call("DeleteCertificate", _given(sha1=_hex(sha1), domain=domain))
 
     @method
     def set_trust_settings(
@@ -247,67 +259,75 @@ class Methods:
             "certificate": models.b64(certificate),
             "constraints": [c.to_wire() for c in constraints],
         }
-        return Call("SetTrustSettings", parameters, protocol.nothing)
+        return Call("SetTrustSettings", parameters)
 
     @method
     def remove_trust_settings(domain: str, sha1: str | bytes) -> Call[None]:
         """Remove a certificate's trust settings from a domain; NoTrustSettings if none."""
         parameters = {"domain": domain, "sha1": _hex(sha1)}
-        return Call("RemoveTrustSettings", parameters, protocol.nothing)
+        return Call("RemoveTrustSettings", parameters)
 
     @method
     def copy_trust_settings(domain: str) -> Call[tuple[models.TrustSettingsEntry, ...]]:
         """Every trust settings entry of a domain (the caller's own for "user")."""
-        return Call("CopyTrustSettings", {"domain": domain}, protocol.trust_settings_entries)
+        return Call(
+            "CopyTrustSettings",
+            {"domain": domain},
+            "entries",
+        )
 
     @method
     def export_trust_settings(domain: str) -> Call[bytes]:
         """The domain's record as a macOS trust-settings XML plist (NoTrustSettings if none)."""
-        return Call("ExportTrustSettings", {"domain": domain}, protocol.plist)
+        return Call("ExportTrustSettings", {"domain": domain}, "plist")
 
     @method
     def import_trust_settings(domain: str, plist: bytes) -> Call[int]:
         """Replace the whole domain with a macOS trust-settings plist; entries imported."""
         parameters = {"domain": domain, "plist": models.b64(plist)}
-        return Call("ImportTrustSettings", parameters, protocol.one("entries", int))
+        return Call("ImportTrustSettings", parameters, "entries")
 
     @method
     def set_exceptions(host: str, port: int, exceptions: bytes) -> Call[None]:
         """Store an exceptions blob (EvaluationResult.exceptions) for evaluations of a host."""
         parameters = {"host": host, "port": port, "exceptions": models.b64(exceptions)}
-        return Call("SetExceptions", parameters, protocol.nothing)
+        return Call("SetExceptions", parameters)
 
     @method
     def list_exceptions() -> Call[tuple[models.HostExceptions, ...]]:
         """The exceptions the caller stored."""
-        return Call("ListExceptions", {}, protocol.host_exceptions)
+        return Call("ListExceptions", {}, "exceptions")
 
     @method
     def remove_exceptions(host: str, port: int = 0) -> Call[None]:
         """Forget the exceptions stored for a host and port."""
-        return Call("RemoveExceptions", {"host": host, "port": port}, protocol.nothing)
+        return Call("RemoveExceptions", {"host": host, "port": port})
 
     @method
     def reset_exceptions() -> Call[int]:
         """Invalidate every stored exception of the caller (SecTrustSettingsResetExceptions);
         the new epoch."""
-        return Call("ResetExceptions", {}, protocol.one("epoch", int))
+        return Call("ResetExceptions", {}, "epoch")
 
     @method
     def list_profiles() -> Call[tuple[models.InstalledProfile, ...]]:
         """The configuration profiles of the daemon's profiles directory."""
-        return Call("ListProfiles", {}, protocol.profiles)
+        return Call("ListProfiles", {}, "profiles")
 
     @method
     def install_profile(data: bytes) -> Call[models.InstalledProfile]:
         """Install a configuration profile (replacing one with its identifier); admin only."""
-        return Call("InstallProfile", {"profile": models.b64(data)}, protocol.profile("installed"))
+        return Call(
+            "InstallProfile",
+            {"profile": models.b64(data)},
+            "installed",
+        )
 
     @method
     def remove_profile(identifier: str) -> Call[models.InstalledProfile]:
         """Remove the installed profile with this identifier; admin only."""
         parameters = {"identifier": identifier}
-        return Call("RemoveProfile", parameters, protocol.profile("removed"))
+        return Call("RemoveProfile", parameters, "removed")
 
     @method
     def audit_log(
@@ -330,9 +350,9 @@ class Methods:
             sha1=_hex(sha1),
             limit=limit,
         )
-        return Call("AuditLog", parameters, protocol.audit_entries)
+        return Call("AuditLog", parameters, "entries")
 
     @method
     def reload() -> Call[None]:
         """Make the daemon re-read its configuration, CA bundle and drop-ins; needs admin."""
-        return Call("Reload", {}, protocol.nothing)
+        return Call("Reload", {})

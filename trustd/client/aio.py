@@ -31,6 +31,7 @@ from trustd.client import _protocol as protocol
 from trustd.client._protocol import Broken
 from trustd.client._surface import Asynchronous, Methods
 from trustd.client.errors import ProtocolError
+from trustd.client.models import Read
 
 __all__ = ["AsyncClient", "AsyncMonitor"]
 
@@ -161,7 +162,7 @@ class AsyncClient(Methods, Asynchronous, _ClosedByAsyncWith):
             raise Broken(problem, received=False) from problem
         return protocol.decode_reply(await _read_message(reader))
 
-    async def _call(self, call: protocol.Call[_T]) -> _T:
+    async def _call(self, call: protocol.Call[_T], read: Read) -> _T:
         message = call.message()
         async with self._lock:
             for attempt in (1, 2):
@@ -172,7 +173,7 @@ class AsyncClient(Methods, Asynchronous, _ClosedByAsyncWith):
                 except BaseException as problem:  # cancelled too: the stream position is unknown
                     self._retry_or_raise(call, problem, attempt)
                 else:
-                    return call.result(reply)
+                    return call.decode(reply, read)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- io.trustd.Trust: the methods of Methods, and Monitor ----------------------------------

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, cast
 
 from trustd.client.errors import ProtocolError
 
@@ -36,54 +39,7 @@ __all__ = [
 TRUSTED_RESULTS = frozenset({"proceed", "unspecified"})
 """The results SecTrustEvaluateWithError accepts."""
 
-_T = TypeVar("_T")
-
-
-# -- decoding helpers ---------------------------------------------------------------------------
-
-
-def _field(data: Mapping[str, Any], key: str, kind: type[_T], optional: bool = False) -> _T:
-    value = data.get(key)
-    if value is None and optional:
-        return value  # type: ignore[return-value]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)  # type: ignore[return-value]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ProtocolError(message=f"reply field {key!r}: expected {kind.__name__}, got {value!r}")
-    return value
-
-
-def _text(data: Mapping[str, Any], key: str) -> str:
-    return _field(data, key, str)
-
-
-def _optional_text(data: Mapping[str, Any], key: str) -> str | None:
-    value: str | None = _field(data, key, str, optional=True)
-    return value
-
-
-def _integer(data: Mapping[str, Any], key: str) -> int:
-    return _field(data, key, int)
-
-
-def _optional_integer(data: Mapping[str, Any], key: str) -> int | None:
-    value: int | None = _field(data, key, int, optional=True)
-    return value
-
-
-def _objects(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    values = _field(data, key, list)
-    for value in values:
-        if not isinstance(value, dict):
-            raise ProtocolError(message=f"reply field {key!r}: expected objects, got {value!r}")
-    return values
-
-
-def _texts(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    values = _field(data, key, list)
-    if not all(isinstance(value, str) for value in values):
-        raise ProtocolError(message=f"reply field {key!r}: expected strings, got {values!r}")
-    return tuple(values)
+# -- decoding: one decoder for every type, from its dataclass fields ----------------------------
 
 
 def blob(text: str, key: str) -> bytes:
@@ -94,17 +50,161 @@ def blob(text: str, key: str) -> bytes:
         raise ProtocolError(message=f"reply field {key!r}: not base64") from None
 
 
-def _date(data: Mapping[str, Any], key: str) -> datetime:
-    text = _text(data, key)
+def b64(data: bytes) -> str:
+    """Base64 text of `data`, as the wire wants it."""
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
+def _wrong(key: str, expected: str, value: Any) -> ProtocolError:
+    return ProtocolError(message=f"reply field {key!r}: expected {expected}, got {value!r}")
+
+
+Read = Callable[[Any, str], Any]
+"""How a value is read from its wire form: (the wire value, its key for messages) -> the value."""
+
+
+def _scalar(kind: type[Any]) -> Read:
+    def read(value: Any, key: str) -> Any:
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise _wrong(key, kind.__name__, value)
+        return value
+
+    return read
+
+
+def _text_as(convert: Callable[[str, str], Any]) -> Read:
+    text = _scalar(str)
+    return lambda value, key: convert(text(value, key), key)
+
+
+def _date(text: str, key: str) -> datetime:
     try:
         return datetime.fromisoformat(text)
     except ValueError:
         raise ProtocolError(message=f"reply field {key!r}: not an ISO 8601 date") from None
 
 
-def b64(data: bytes) -> str:
-    """Base64 text of `data`, as the wire wants it."""
-    return base64.b64encode(bytes(data)).decode("ascii")
+def _object(value: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _wrong(key, "an object", value)
+    return value
+
+
+def _many(item: Read, collect: Callable[[Any], Any]) -> Read:
+    def read(values: Any, key: str) -> Any:
+        if not isinstance(values, list):
+            raise _wrong(key, "list", values)
+        return collect(item(value, key) for value in values)
+
+    return read
+
+
+def reader(hint: Any) -> Read:
+    """How a value of the Python type `hint` is read from its wire form."""
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if hint is None or hint is type(None):  # no result
+        return lambda value, key: None
+    if origin in (types.UnionType, typing.Union):  # X | None: absent or null is None
+        (inner,) = (argument for argument in arguments if argument is not type(None))
+        read = reader(inner)
+        return lambda value, key: None if value is None else read(value, key)
+    if origin is tuple and arguments[1:] == (Ellipsis,):
+        return _many(reader(arguments[0]), tuple)
+    if origin is frozenset:
+        return _many(reader(arguments[0]), frozenset)
+    if origin is not None and issubclass(origin, Mapping):
+        return _object
+    if hint is bytes:
+        return _text_as(blob)
+    if hint is datetime:
+        return _text_as(_date)
+    if isinstance(hint, type) and issubclass(hint, Decoded):
+        return lambda value, key: hint.from_wire(_object(value, key))
+    if hint in (str, int, bool, float):
+        return _scalar(hint)
+    raise TypeError(f"no wire form for {hint!r}")
+
+
+def wire(
+    key: str | None = None, *, read: Read | None = None, whole: bool = False
+) -> dict[str, Any]:
+    """A field's metadata when its decoding is not what its name and type say: `key` on the
+    wire, its own `read`, or `whole`, the entire object as received."""
+    return {"wire": {"key": key, "read": read, "whole": whole}}
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    key: str
+    read: Read
+    default: Any  # dataclasses.MISSING: required
+    whole: bool
+
+
+class Decoded:
+    """A value decoded from an io.trustd.Trust object, field by field (its dataclass fields,
+    their types, and the :func:`wire` metadata where the name or type does not say it all).
+
+    A subclass names what it decodes: ``wire=`` an interface type, or ``reply=`` the reply of
+    a method (for tests/client/test_interface.py, which holds the two together).
+    """
+
+    __slots__ = ()
+    wire_type: ClassVar[str | None] = None
+    reply_of: ClassVar[str | None] = None
+    _plan: ClassVar[tuple[_Field, ...] | None] = None
+
+    def __init_subclass__(
+        cls, *, wire: str | None = None, reply: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.wire_type = wire if wire is not None else cls.wire_type
+        cls.reply_of = reply if reply is not None else cls.reply_of
+        cls._plan = None
+
+    @classmethod
+    def fields_on_wire(cls) -> tuple[_Field, ...]:
+        """How each field is decoded (worked out once, on first use)."""
+        if cls._plan is None:
+            hints = typing.get_type_hints(cls)
+            plan = []
+            for each in dataclasses.fields(cast(Any, cls)):
+                custom = each.metadata.get("wire", {})
+                default = each.default
+                if (
+                    default is dataclasses.MISSING
+                    and each.default_factory is not dataclasses.MISSING
+                ):
+                    default = each.default_factory()
+                plan.append(
+                    _Field(
+                        each.name,
+                        custom.get("key") or each.name,
+                        custom.get("read") or reader(hints[each.name]),
+                        default,
+                        custom.get("whole", False),
+                    )
+                )
+            cls._plan = tuple(plan)
+        return cls._plan
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> Self:
+        """Decode the object (ProtocolError if it has not the declared shape)."""
+        values = {}
+        for each in cls.fields_on_wire():
+            if each.whole:
+                values[each.name] = dict(data)
+                continue
+            value = data.get(each.key)
+            if value is None and each.default is not dataclasses.MISSING:
+                values[each.name] = each.default
+            else:
+                values[each.name] = each.read(value, each.key)
+        return cls(**values)
 
 
 # -- what the caller sends ----------------------------------------------------------------------
@@ -140,7 +240,7 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
-class UsageConstraint:
+class UsageConstraint(Decoded, wire="UsageConstraint"):
     """One usage-constraint dictionary of a trust settings entry (kSecTrustSettings* keys).
 
     ``result`` is kSecTrustSettingsResult: 1 trustRoot, 2 trustAsRoot, 3 deny, 4 unspecified;
@@ -171,26 +271,12 @@ class UsageConstraint:
                 wire[key] = value
         return wire
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> UsageConstraint:
-        """Decode a UsageConstraint object."""
-        application = _optional_text(data, "application")
-        return cls(
-            policy_oid=_optional_text(data, "policy_oid"),
-            policy_name=_optional_text(data, "policy_name"),
-            policy_string=_optional_text(data, "policy_string"),
-            application=None if application is None else blob(application, "application"),
-            allowed_error=_optional_integer(data, "allowed_error"),
-            result=_optional_integer(data, "result"),
-            key_usage=_optional_integer(data, "key_usage"),
-        )
-
 
 # -- what the daemon answers --------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(Decoded, wire="Failure"):
     """A failed check at one chain position.
 
     ``severity`` is recoverable, fatal or deny; ``rescued_by`` says what let it pass anyway
@@ -203,20 +289,9 @@ class Failure:
     detail: str
     rescued_by: str | None
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> Failure:
-        """Decode a Failure object."""
-        return cls(
-            index=_integer(data, "index"),
-            check=_text(data, "check"),
-            severity=_text(data, "severity"),
-            detail=_text(data, "detail"),
-            rescued_by=_optional_text(data, "rescued_by"),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class AppliedSetting:
+class AppliedSetting(Decoded, wire="AppliedSetting"):
     """A trust settings entry that decided something for the chain position ``index``."""
 
     index: int
@@ -224,19 +299,9 @@ class AppliedSetting:
     constraint_index: int | None
     effect: str
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> AppliedSetting:
-        """Decode an AppliedSetting object."""
-        return cls(
-            index=_integer(data, "index"),
-            domain=_text(data, "domain"),
-            constraint_index=_optional_integer(data, "constraint_index"),
-            effect=_text(data, "effect"),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt(Decoded, wire="Attempt"):
     """One step of the path search, recorded when evaluating with ``explain=True``.
 
     The attempts are the search's trace, depth first.  ``certificate`` is the SHA-1 (upper-case
@@ -261,30 +326,9 @@ class Attempt:
     failures: tuple[Failure, ...] = ()
     setting: AppliedSetting | None = None
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> Attempt:
-        """Decode an Attempt object."""
-        failures = data.get("failures")
-        setting = data.get("setting")
-        if setting is not None and not isinstance(setting, dict):
-            raise ProtocolError(message=f"reply field 'setting': expected an object: {setting!r}")
-        return cls(
-            depth=_integer(data, "depth"),
-            certificate=_text(data, "certificate"),
-            subject=_text(data, "subject"),
-            origin=_text(data, "origin"),
-            outcome=_text(data, "outcome"),
-            detail=_text(data, "detail"),
-            result=_optional_text(data, "result"),
-            failures=()
-            if failures is None
-            else tuple(Failure.from_wire(f) for f in _objects(data, "failures")),
-            setting=None if setting is None else AppliedSetting.from_wire(setting),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class EvaluationResult:
+class EvaluationResult(Decoded, wire="Verdict"):
     """trustd's verdict on a chain (SecTrustEvaluate's result, chain and details).
 
     ``result`` is the SecTrustResultType name (proceed, unspecified, deny,
@@ -297,7 +341,7 @@ class EvaluationResult:
     """
 
     result: str
-    code: int
+    code: int = field(metadata=wire("result_code"))
     trusted: bool
     message: str
     chain: tuple[bytes, ...]
@@ -308,7 +352,7 @@ class EvaluationResult:
     trust_settings: tuple[AppliedSetting, ...]
     exceptions_applied: bool
     attempts: tuple[Attempt, ...] | None
-    raw: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
+    raw: Mapping[str, Any] = field(repr=False, compare=False, hash=False, metadata=wire(whole=True))
     exceptions_usable: bool | None = None
 
     @property
@@ -320,37 +364,9 @@ class EvaluationResult:
                 names.setdefault(failure.check)
         return tuple(names)
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> EvaluationResult:
-        """Decode a Verdict object."""
-        details = _field(data, "details", list)
-        if not all(isinstance(d, list) and all(isinstance(n, str) for n in d) for d in details):
-            raise ProtocolError(message="reply field 'details': expected lists of strings")
-        attempts = data.get("attempts")
-        return cls(
-            result=_text(data, "result"),
-            code=_integer(data, "result_code"),
-            trusted=_field(data, "trusted", bool),
-            message=_text(data, "message"),
-            chain=tuple(blob(c, "chain") for c in _texts(data, "chain")),
-            failures=tuple(Failure.from_wire(f) for f in _objects(data, "failures")),
-            exceptions=blob(_text(data, "exceptions"), "exceptions"),
-            anchor_origin=_optional_text(data, "anchor_origin"),
-            details=tuple(frozenset(d) for d in details),
-            trust_settings=tuple(
-                AppliedSetting.from_wire(s) for s in _objects(data, "trust_settings")
-            ),
-            exceptions_applied=_field(data, "exceptions_applied", bool),
-            attempts=None
-            if attempts is None
-            else tuple(Attempt.from_wire(a) for a in _objects(data, "attempts")),
-            raw=dict(data),
-            exceptions_usable=_field(data, "exceptions_usable", bool, optional=True),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class Counts:
+class Counts(Decoded, wire="Counts"):
     """How much the daemon's store holds."""
 
     certificates: int
@@ -358,19 +374,13 @@ class Counts:
     admin_settings: int
     user_settings: int
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> Counts:
-        """Decode a Counts object."""
-        return cls(
-            certificates=_integer(data, "certificates"),
-            system_anchors=_integer(data, "system_anchors"),
-            admin_settings=_integer(data, "admin_settings"),
-            user_settings=_integer(data, "user_settings"),
-        )
+
+def _lenient(value: Any, key: str) -> Mapping[str, Any] | None:
+    return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True, slots=True)
-class Status:
+class Status(Decoded, reply="Status"):
     """The daemon's state: version, database revision, counts, problems, load, generation."""
 
     version: str
@@ -380,40 +390,23 @@ class Status:
     uptime_seconds: float
     requests_served: int
     generation: int
-    trust_stores: Mapping[str, Any] | None = None  # the projection's state (TrustStores)
-
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> Status:
-        """Decode Status's reply."""
-        return cls(
-            version=_text(data, "version"),
-            database_revision=_text(data, "database_revision"),
-            counts=Counts.from_wire(_field(data, "counts", dict)),
-            dropin_problems=_texts(data, "dropin_problems"),
-            uptime_seconds=_field(data, "uptime_seconds", float),
-            requests_served=_integer(data, "requests_served"),
-            generation=_integer(data, "generation"),
-            trust_stores=data.get("trust_stores")
-            if isinstance(data.get("trust_stores"), dict)
-            else None,
-        )
+    # The projection's state (TrustStores), as received; anything but an object reads as None.
+    trust_stores: Mapping[str, Any] | None = field(
+        default=None,
+        metadata=wire(read=lambda value, key: value if isinstance(value, dict) else None),
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class AddedCertificates:
+class AddedCertificates(Decoded, reply="AddCertificates"):
     """AddCertificates's answer: SHA-1 digests of the new and the already stored ones."""
 
     added: tuple[str, ...]
     existing: tuple[str, ...]
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> AddedCertificates:
-        """Decode AddCertificates's reply."""
-        return cls(added=_texts(data, "added"), existing=_texts(data, "existing"))
-
 
 @dataclass(frozen=True, slots=True)
-class StoredCertificate:
+class StoredCertificate(Decoded, wire="Certificate"):
     """A certificate of the store, with its digests, subject summary and source."""
 
     certificate: bytes
@@ -422,20 +415,9 @@ class StoredCertificate:
     subject: str
     source: str
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> StoredCertificate:
-        """Decode a Certificate object."""
-        return cls(
-            certificate=blob(_text(data, "certificate"), "certificate"),
-            sha1=_text(data, "sha1"),
-            sha256=_text(data, "sha256"),
-            subject=_text(data, "subject"),
-            source=_text(data, "source"),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class TrustSettingsEntry:
+class TrustSettingsEntry(Decoded, wire="TrustSettingsEntry"):
     """One certificate's trust settings in a domain (SecTrustSettingsCopyTrustSettings).
 
     ``certificate`` and ``subject`` are None for an entry whose certificate the store does
@@ -448,21 +430,9 @@ class TrustSettingsEntry:
     mod_date: datetime
     constraints: tuple[UsageConstraint, ...]
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> TrustSettingsEntry:
-        """Decode a TrustSettingsEntry object."""
-        certificate = _optional_text(data, "certificate")
-        return cls(
-            sha1=_text(data, "sha1"),
-            certificate=None if certificate is None else blob(certificate, "certificate"),
-            subject=_optional_text(data, "subject"),
-            mod_date=_date(data, "mod_date"),
-            constraints=tuple(UsageConstraint.from_wire(c) for c in _objects(data, "constraints")),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class HostExceptions:
+class HostExceptions(Decoded, wire="HostExceptions"):
     """Exceptions the caller stored for one host and port."""
 
     host: str
@@ -470,19 +440,9 @@ class HostExceptions:
     exceptions: bytes
     created: datetime
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> HostExceptions:
-        """Decode a HostExceptions object."""
-        return cls(
-            host=_text(data, "host"),
-            port=_integer(data, "port"),
-            exceptions=blob(_text(data, "exceptions"), "exceptions"),
-            created=_date(data, "created"),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class AuditEntry:
+class AuditEntry(Decoded, wire="AuditEntry"):
     """One change of trust state in the audit log.
 
     ``uid`` and ``pid`` say who made it (``pid`` is None for a drop-in file, whose path is
@@ -499,20 +459,6 @@ class AuditEntry:
     summary: str
     source: str | None
 
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> AuditEntry:
-        """Decode an AuditEntry object."""
-        return cls(
-            at=_date(data, "at"),
-            uid=_integer(data, "uid"),
-            pid=_optional_integer(data, "pid"),
-            operation=_text(data, "operation"),
-            domain=_optional_text(data, "domain"),
-            object=_text(data, "object"),
-            summary=_text(data, "summary"),
-            source=_optional_text(data, "source"),
-        )
-
 
 def policies_to_wire(policies: Policy | str | Sequence[Policy | str]) -> list[dict[str, Any]]:
     """Policies (objects or bare names) as the wire list."""
@@ -522,7 +468,7 @@ def policies_to_wire(policies: Policy | str | Sequence[Policy | str]) -> list[di
 
 
 @dataclass(frozen=True, slots=True)
-class InstalledProfile:
+class InstalledProfile(Decoded, wire="Profile"):
     """A configuration profile of the daemon's profiles directory (``trustctl profiles``).
 
     ``certificates`` are its certificate payloads (DER), ``roots`` the SHA-1s (hex) of those
@@ -541,20 +487,3 @@ class InstalledProfile:
     certificates: tuple[bytes, ...]
     roots: tuple[str, ...]
     ignored: tuple[str, ...]
-
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> InstalledProfile:
-        """Decode a Profile object."""
-        return cls(
-            identifier=_text(data, "identifier"),
-            display_name=_text(data, "display_name"),
-            organization=_text(data, "organization"),
-            file=_text(data, "file"),
-            signed=_field(data, "signed", bool),
-            signer=_text(data, "signer"),
-            verified=_field(data, "verified", bool),
-            trust=_text(data, "trust"),
-            certificates=tuple(blob(b, "certificates") for b in _texts(data, "certificates")),
-            roots=_texts(data, "roots"),
-            ignored=_texts(data, "ignored"),
-        )

@@ -30,6 +30,7 @@ from trustd.client import _protocol as protocol
 from trustd.client._protocol import Broken
 from trustd.client._surface import Blocking, Methods
 from trustd.client.errors import ProtocolError
+from trustd.client.models import Read
 
 __all__ = ["Client", "Monitor"]
 
@@ -171,7 +172,7 @@ class Client(Methods, Blocking, _ClosedByWith):
             data = _read_message(sock, self._buffer)
         return protocol.decode_reply(data)
 
-    def _call(self, call: protocol.Call[_T]) -> _T:
+    def _call(self, call: protocol.Call[_T], read: Read) -> _T:
         message = call.message()
         with self._lock:
             for attempt in (1, 2):
@@ -181,7 +182,7 @@ class Client(Methods, Blocking, _ClosedByWith):
                 except BaseException as problem:
                     self._retry_or_raise(call, problem, attempt)
                 else:
-                    return call.result(reply)
+                    return call.decode(reply, read)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- io.trustd.Trust: the methods of Methods, and Monitor ----------------------------------
