@@ -29,8 +29,8 @@ certificates only, so there is nothing meaningful to put in one.  Problems raise
 `CannotEncode`.
 
 `cryptography` and the core's PEM and DER readers (`trustd.core.pem`, `trustd.core.der`) are
-imported inside the functions, so that importing this module (and
-``trustctl --help``) stays cheap.
+imported inside the functions, so that importing this module (and ``trustctl --help``) stays
+cheap.
 """
 
 from __future__ import annotations
