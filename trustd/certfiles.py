@@ -28,8 +28,9 @@ refused: a PKCS#12 file exists to carry private keys with their certificates, an
 certificates only, so there is nothing meaningful to put in one.  Problems raise
 `CannotEncode`.
 
-`cryptography` is imported inside the functions, so that importing this module (and
-``trustctl --help``) stays cheap.
+`cryptography` and the core's PEM and DER readers (`trustd.core.pem`, `trustd.core.der`) are
+imported inside the functions, so that importing this module (and ``trustctl --help``) stays
+cheap.
 """
 
 from __future__ import annotations
@@ -38,11 +39,10 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from trustd.core import pem
-from trustd.core.der import DERProblem, read_header
-
 if TYPE_CHECKING:
     from cryptography import x509
+
+    from trustd.core.pem import Block
 
 __all__ = [
     "READ_FORMATS",
@@ -59,7 +59,6 @@ __all__ = [
 READ_FORMATS = ("openssl", "x509", "pkcs7", "pkcs12", "pemseq")  # security import -f
 WRITE_FORMATS = ("pemseq", "x509", "pkcs7")  # security export -f, for certificates
 
-CERTIFICATE_LABELS = pem.CERTIFICATE_LABELS
 TRUSTED_LABEL = "TRUSTED CERTIFICATE"  # OpenSSL: certificate DER, then X509_CERT_AUX
 PKCS7_LABELS = frozenset({"PKCS7", "CMS", "PKCS #7 SIGNED DATA"})
 
@@ -132,6 +131,8 @@ def _read_one_certificate(data: bytes) -> list[bytes]:
     """-f x509: exactly one certificate, DER or one PEM certificate block."""
     if not _is_pem(data):
         return [_certificate(data)]
+    from trustd.core.pem import CERTIFICATE_LABELS
+
     found = _read_pem(data, None, labels=CERTIFICATE_LABELS | {TRUSTED_LABEL})
     if len(found) != 1:
         raise UndecodableData(f"the x509 format holds one certificate, this holds {len(found)}")
@@ -160,6 +161,8 @@ class _Header(NamedTuple):
 
 def _header(data: bytes, offset: int) -> _Header | None:
     """The DER/BER tag-length header at `offset` (low tag numbers only), or None."""
+    from trustd.core.der import DERProblem, read_header
+
     try:
         tag, start, length = read_header(data, offset, ber=True)
     except DERProblem:
@@ -255,7 +258,9 @@ def _pkcs12(der: bytes, password: bytes | None) -> list[bytes]:
 
 
 def _looks_like_pem(data: bytes) -> bool:
-    return pem.MARKER in data
+    from trustd.core.pem import MARKER
+
+    return MARKER in data
 
 
 def _is_pem(data: bytes) -> bool:
@@ -263,7 +268,7 @@ def _is_pem(data: bytes) -> bool:
     return _der_kind(data) is None and _looks_like_pem(data)
 
 
-def _pem_body(block: pem.Block) -> bytes:
+def _pem_body(block: Block) -> bytes:
     try:
         return block.der()
     except ValueError:
@@ -273,7 +278,9 @@ def _pem_body(block: pem.Block) -> bytes:
 def _read_pem(data: bytes, password: bytes | None, labels: frozenset[str] | None) -> list[bytes]:
     """Certificates of the PEM blocks (only blocks with one of `labels`, when given)."""
     found: list[bytes] = []
-    for block in pem.blocks(data):
+    from trustd.core.pem import CERTIFICATE_LABELS, blocks
+
+    for block in blocks(data):
         label = block.label
         if labels is not None and label not in labels:
             continue
@@ -289,7 +296,11 @@ def _read_pem(data: bytes, password: bytes | None, labels: frozenset[str] | None
     return found
 
 
-pem_armour = pem.armour  # one PEM block, as `security -p` writes it
+def pem_armour(der: bytes, label: str = "CERTIFICATE") -> str:
+    """One PEM block with 64-column base64 and a final newline, as `security -p` writes it."""
+    from trustd.core.pem import armour
+
+    return armour(der, label)
 
 
 # -- writing ------------------------------------------------------------------------------------

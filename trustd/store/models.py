@@ -37,6 +37,11 @@ NAMING_CONVENTION = {
 ADMIN_UID = -1
 
 
+def _belongs_to(table: str) -> Mapped[int]:
+    """The column of a row that belongs to one row of `table`, and goes with it."""
+    return mapped_column(ForeignKey(f"{table}.id", ondelete="CASCADE"), index=True)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -79,9 +84,7 @@ class CertificateEmailRow(Base):
     __table_args__ = (UniqueConstraint("certificate_id", "email"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    certificate_id: Mapped[int] = mapped_column(
-        ForeignKey("certificates.id", ondelete="CASCADE"), index=True
-    )
+    certificate_id: Mapped[int] = _belongs_to("certificates")
     email: Mapped[str] = mapped_column(String(320), index=True)
 
     certificate: Mapped[CertificateRow] = relationship(back_populates="emails")
@@ -133,9 +136,7 @@ class UsageConstraintRow(Base):
     __table_args__ = (UniqueConstraint("trust_settings_id", "position"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    trust_settings_id: Mapped[int] = mapped_column(
-        ForeignKey("trust_settings.id", ondelete="CASCADE"), index=True
-    )
+    trust_settings_id: Mapped[int] = _belongs_to("trust_settings")
     position: Mapped[int] = mapped_column(Integer)
     policy_oid: Mapped[str | None] = mapped_column(String(256))
     policy_oid_as_string: Mapped[bool] = mapped_column(default=False)
