@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar, overload
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
 
@@ -341,6 +343,20 @@ class Certificate:
 
     def valid_at(self, moment: datetime) -> bool:
         return self.not_before <= moment <= self.not_after
+
+    # -- signature -----------------------------------------------------------------------------
+
+    @cached_property
+    def signature_algorithm(self) -> tuple[object, hashes.HashAlgorithm | None] | None:
+        """cryptography's (padding or ECDSA parameters, hash) of the signature on this
+        certificate, or None when cryptography does not support the algorithm."""
+        try:
+            return (
+                self.x509.signature_algorithm_parameters,
+                self.x509.signature_hash_algorithm,
+            )
+        except (UnsupportedAlgorithm, ValueError):
+            return None
 
     # -- public key ----------------------------------------------------------------------------
 

@@ -22,13 +22,13 @@ def verify_signature(issuer: Certificate, subject: Certificate) -> bool:
 
     DSA is refused on purpose: no current CA uses it and Apple no longer verifies it.
     """
-    cert = subject.x509
-    try:
-        params = cert.signature_algorithm_parameters
-        algorithm = cert.signature_hash_algorithm
-    except (UnsupportedAlgorithm, ValueError):
+    algorithm = subject.signature_algorithm
+    if algorithm is None:
         return False
-    return verify_signed(issuer.public_key, cert.signature, subject.tbs_der, params, algorithm)
+    params, hash_algorithm = algorithm
+    return verify_signed(
+        issuer.public_key, subject.x509.signature, subject.tbs_der, params, hash_algorithm
+    )
 
 
 def verify_signed(
