@@ -10,7 +10,8 @@ measures four things per key type:
 
   trustd cold  a fresh Evaluator per call (empty parse and signature caches), DER bytes in
   trustd truly cold  the same, and every module-level cache of the core emptied before each
-               call (functools caches, name keys): nothing is known from an earlier call
+               call (functools caches, name keys, key classes): nothing is known from an
+               earlier call
   trustd warm  one Evaluator reused, the same request evaluated again and again (answered by
                the verdict cache while the stored state is the same)
   trustd rewarm  one Evaluator reused, but a new snapshot each call (as after any change to
@@ -108,7 +109,7 @@ def trustd_cold(chain: Chain) -> Callable[[], object]:
 
 def module_cache_clearers() -> list[Callable[[], object]]:
     """What empties every module-level cache of trustd.core (what a fresh process starts
-    with): functools caches and the name-key table, found once."""
+    with): functools caches, the name-key table and the key-class table, found once."""
     clearers: list[Callable[[], object]] = []
     for name, module in list(sys.modules.items()):
         if not name.startswith("trustd.core"):
@@ -120,9 +121,10 @@ def module_cache_clearers() -> list[Callable[[], object]]:
                 continue  # a cache of the standard library's, kept by any process
             if callable(clear) and clear not in clearers:
                 clearers.append(clear)
-        name_keys = getattr(module, "_NAME_KEYS", None)
-        if isinstance(name_keys, dict):
-            clearers.append(name_keys.clear)
+        for table in ("_NAME_KEYS", "_KEY_ALGORITHMS"):
+            found = getattr(module, table, None)
+            if isinstance(found, dict):
+                clearers.append(found.clear)
     return clearers
 
 

@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar, overload
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, NameOID
 
@@ -94,6 +96,32 @@ def _remember_name_key(der: bytes, key: bytes) -> bytes:
         _NAME_KEYS.clear()
     _NAME_KEYS[der] = key
     return key
+
+
+# The algorithm of each public-key class met.  cryptography's key classes are registered with
+# its abstract ones, and Python never caches a positive isinstance() for a registered class: each
+# costs a call of ABCMeta.__subclasscheck__.  The classes are few and fixed for the process.
+_KEY_ALGORITHMS: dict[type, str] = {}
+_KEY_CLASSES = (
+    ("RSA", rsa.RSAPublicKey),
+    ("EC", ec.EllipticCurvePublicKey),
+    ("Ed25519", ed25519.Ed25519PublicKey),
+    ("Ed448", ed448.Ed448PublicKey),
+    ("DSA", dsa.DSAPublicKey),
+)
+
+
+def key_algorithm(key: object) -> str:
+    """ "RSA", "EC", "Ed25519", "Ed448", "DSA" or "unknown" (None, anything else)."""
+    kind = type(key)
+    algorithm = _KEY_ALGORITHMS.get(kind)
+    if algorithm is None:
+        algorithm = next(
+            (name for name, abstract in _KEY_CLASSES if isinstance(key, abstract)), "unknown"
+        )
+        if len(_KEY_ALGORITHMS) < 64:
+            _KEY_ALGORITHMS[kind] = algorithm
+    return algorithm
 
 
 class MalformedCertificate(ValueError):
@@ -342,6 +370,20 @@ class Certificate:
     def valid_at(self, moment: datetime) -> bool:
         return self.not_before <= moment <= self.not_after
 
+    # -- signature -----------------------------------------------------------------------------
+
+    @cached_property
+    def signature_algorithm(self) -> tuple[object, hashes.HashAlgorithm | None] | None:
+        """cryptography's (padding or ECDSA parameters, hash) of the signature on this
+        certificate, or None when cryptography does not support the algorithm."""
+        try:
+            return (
+                self.x509.signature_algorithm_parameters,
+                self.x509.signature_hash_algorithm,
+            )
+        except (UnsupportedAlgorithm, ValueError):
+            return None
+
     # -- public key ----------------------------------------------------------------------------
 
     @cached_property
@@ -356,16 +398,15 @@ class Certificate:
     @cached_property
     def key_facts(self) -> PublicKeyFacts:
         key = self.public_key
-        if isinstance(key, rsa.RSAPublicKey):
-            return PublicKeyFacts("RSA", key.key_size)
-        if isinstance(key, ec.EllipticCurvePublicKey):
+        algorithm = key_algorithm(key)
+        if algorithm in {"RSA", "DSA"}:
+            return PublicKeyFacts(algorithm, key.key_size)
+        if algorithm == "EC":
             return PublicKeyFacts("EC", key.curve.key_size, key.curve.name)
-        if isinstance(key, ed25519.Ed25519PublicKey):
+        if algorithm == "Ed25519":
             return PublicKeyFacts("Ed25519", 256)
-        if isinstance(key, ed448.Ed448PublicKey):
+        if algorithm == "Ed448":
             return PublicKeyFacts("Ed448", 456)
-        if isinstance(key, dsa.DSAPublicKey):
-            return PublicKeyFacts("DSA", key.key_size)
         return PublicKeyFacts("unknown", 0)
 
     # -- extensions ----------------------------------------------------------------------------

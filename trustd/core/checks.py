@@ -9,7 +9,7 @@ requirements.  Deliberate departures are listed in docs/deviations.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
@@ -85,19 +85,17 @@ class PathFacts:
     max_intermediates: int | None
     is_public_suffix: Callable[[str], bool] = never_public
     policy_inputs: PolicyInputs = DEFAULT_POLICY_INPUTS
+    # Whether CA-profile rules beyond path validation apply: a TLS server policy.
+    web_profile: bool = field(init=False)
+    last: int = field(init=False)  # the index of the path's last certificate
 
-    @property
-    def last(self) -> int:
-        return len(self.path) - 1
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "web_profile", any(p.is_tls_server for p in self.policies))
+        object.__setattr__(self, "last", len(self.path) - 1)
 
     @property
     def settings_anchored(self) -> bool:
         return self.anchor_origin in (Origin.ADMIN, Origin.USER)
-
-    @property
-    def web_profile(self) -> bool:
-        """Whether CA-profile rules beyond path validation apply: a TLS server policy."""
-        return any(p.is_tls_server for p in self.policies)
 
     def is_anchor(self, index: int) -> bool:
         return self.anchored and index == self.last
@@ -108,6 +106,20 @@ def has_key_usage(usage: x509.KeyUsage, name: str) -> bool:
     if attribute in ("encipher_only", "decipher_only") and not usage.key_agreement:
         return False
     return bool(getattr(usage, attribute))
+
+
+def _any_key_usage(usage: x509.KeyUsage) -> bool:
+    """Whether any bit is set (encipherOnly and decipherOnly count only with keyAgreement, as
+    has_key_usage reads them)."""
+    return (
+        usage.digital_signature
+        or usage.content_commitment
+        or usage.key_encipherment
+        or usage.data_encipherment
+        or usage.key_agreement
+        or usage.key_cert_sign
+        or usage.crl_sign
+    )
 
 
 def signature_hash_name(cert: Certificate) -> str | None:
@@ -199,7 +211,7 @@ def _structure_failures(cert: Certificate, index: int, facts: PathFacts) -> Iter
         # RFC 5280 4.2.1.10: name constraints MUST be used only in a CA certificate.
         yield Failure(index, "NameConstraints", detail="name constraints in an end-entity")
     usage = cert.key_usage
-    if usage is not None and not any(has_key_usage(usage, name) for name in _KEY_USAGE_ATTRIBUTES):
+    if usage is not None and not _any_key_usage(usage):
         # RFC 5280 4.2.1.3: when the extension appears, at least one bit MUST be set.
         yield Failure(index, "KeyUsage", detail="key usage with no bit set")
     elif usage is not None and usage.key_cert_sign != cert.is_ca:
@@ -229,9 +241,8 @@ def _key_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterator[F
     if key.algorithm == "RSA" and key.bits % 8:
         # CA/B 6.1.5: the modulus size in bits MUST be divisible by 8.
         yield Failure(index, "KeySize", detail=f"RSA modulus of {key.bits} bits")
-    tls_server = any(p.is_tls_server for p in facts.policies)
     if (
-        tls_server
+        facts.web_profile
         and not facts.leaf_anchored_by_settings
         and (
             (key.algorithm == "RSA" and key.bits < TLS_MIN_RSA_BITS)
@@ -249,7 +260,7 @@ def _signature_algorithm_failures(
     hash_name = signature_hash_name(cert)
     if hash_name in BROKEN_HASHES:
         yield Failure(index, "WeakSignature", detail=hash_name or "")
-    elif hash_name == "sha1" and any(p.is_tls_server for p in facts.policies):
+    elif hash_name == "sha1" and facts.web_profile:
         if not (facts.is_anchor(index) and facts.settings_anchored):
             yield Failure(index, "SignatureHashAlgorithms", detail="sha1")
 

@@ -194,7 +194,7 @@ def _plain_certificate_parts(der: bytes) -> CertificateParts | None:
     three octets, a one-octet version); None for anything else, which
     _checked_certificate_parts splits or refuses with its reason."""
     size = len(der)
-    fields: list[int] = []  # tag, TLV start, content start, content end of each TLV read
+    tlvs: list[tuple[int, int, int, int]] = []  # tag, TLV start, content start, content end
     pos = 0
     # The Certificate, tbsCertificate, each TBS field, then signatureAlgorithm and signature.
     while pos < size:
@@ -214,34 +214,34 @@ def _plain_certificate_parts(der: bytes) -> CertificateParts | None:
             start, length = pos + 4, (der[pos + 2] << 8) | der[pos + 3]
         else:
             return None
-        fields.append(tag)
-        fields.append(pos)
-        fields.append(start)
-        fields.append(start + length)
+        end = start + length
+        tlvs.append((tag, pos, start, end))
         # Step into the Certificate and the tbsCertificate; over everything else.
-        pos = start if len(fields) <= 8 else start + length
-    count = len(fields) // 4
+        pos = start if len(tlvs) <= 2 else end
+    if pos != size or len(tlvs) < 11:
+        return None
+    certificate, whole_tbs, version, *tbs, outer, signature = tlvs
+    tbs_end = whole_tbs[3]
     if (
-        pos != size
-        or count < 11
-        or fields[0] != SEQUENCE
-        or fields[3] != size
-        or fields[4] != SEQUENCE
-        or fields[8] != EXPLICIT_0
+        certificate[0] != SEQUENCE
+        or certificate[3] != size
+        or whole_tbs[0] != SEQUENCE
+        or version[0] != EXPLICIT_0
+        or outer[0] != SEQUENCE
+        or outer[1] != tbs_end
+        or signature[3] != size
     ):
         return None
-    tbs_end = fields[7]
-    outer, signature = fields[-8:-4], fields[-4:]
-    if outer[0] != SEQUENCE or outer[1] != tbs_end or signature[3] != size:
+    # The [0] version's content is one INTEGER of one octet; then the serial.
+    version_start = version[2]
+    if (
+        version[3] - version_start != 3
+        or der[version_start] != INTEGER
+        or der[version_start + 1] != 1
+        or der[version_start + 2] >= 0x80
+    ):
         return None
-    # fields[8:12] is the [0] version, whose content is one INTEGER; then the serial.
-    version_start, version_end = fields[10], fields[11]
-    if version_end - version_start != 3 or der[version_start] != INTEGER:
-        return None
-    if der[version_start + 1] != 1 or der[version_start + 2] >= 0x80:
-        return None
-    tbs = [fields[i : i + 4] for i in range(12, len(fields) - 8, 4)]
-    if len(tbs) < 6 or tbs[-1][3] != tbs_end or tbs[0][0] != INTEGER:
+    if tbs[-1][3] != tbs_end or tbs[0][0] != INTEGER:
         return None
     span = None
     for tag, _, cstart, cend in tbs[6:]:
@@ -262,7 +262,7 @@ def _plain_certificate_parts(der: bytes) -> CertificateParts | None:
         der[tbs[4][1] : tbs[4][3]],
         der[tbs[5][1] : tbs[5][3]],
         span,
-        (fields[5], tbs_end),
+        (whole_tbs[1], tbs_end),
     )
 
 

@@ -290,6 +290,8 @@ class _Evaluation:
             found.setdefault(cert.der, (cert, origin))
         for cert, _ in found.values():
             self.seen[cert.sha256] = cert
+        if len(found) < 2:
+            return list(found.values())  # nothing to order
         aki = head.authority_key_id
 
         def preference(item: tuple[Certificate, Origin]) -> tuple[int, int, int, int]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 
-from trustd.core.certificates import Certificate
+from trustd.core.certificates import Certificate, key_algorithm
 from trustd.core.lru import LRU
 
 
@@ -22,13 +22,13 @@ def verify_signature(issuer: Certificate, subject: Certificate) -> bool:
 
     DSA is refused on purpose: no current CA uses it and Apple no longer verifies it.
     """
-    cert = subject.x509
-    try:
-        params = cert.signature_algorithm_parameters
-        algorithm = cert.signature_hash_algorithm
-    except (UnsupportedAlgorithm, ValueError):
+    algorithm = subject.signature_algorithm
+    if algorithm is None:
         return False
-    return verify_signed(issuer.public_key, cert.signature, subject.tbs_der, params, algorithm)
+    params, hash_algorithm = algorithm
+    return verify_signed(
+        issuer.public_key, subject.x509.signature, subject.tbs_der, params, hash_algorithm
+    )
 
 
 def verify_signed(
@@ -40,21 +40,22 @@ def verify_signed(
 ) -> bool:
     """Whether `signature` over `data` verifies with `key` under the given parameters
     (PKCS1v15 or PSS padding for RSA, ECDSA for EC, none for EdDSA)."""
+    kind = key_algorithm(key)
     try:
-        if isinstance(key, rsa.RSAPublicKey):
+        if kind == "RSA":
             if not isinstance(params, padding.PKCS1v15 | padding.PSS) or not isinstance(
                 algorithm, hashes.HashAlgorithm
             ):
                 return False
-            key.verify(signature, data, params, algorithm)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
+            cast(rsa.RSAPublicKey, key).verify(signature, data, params, algorithm)
+        elif kind == "EC":
             if not isinstance(params, ec.ECDSA):
                 return False
-            key.verify(signature, data, params)
-        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            cast(ec.EllipticCurvePublicKey, key).verify(signature, data, params)
+        elif kind in ("Ed25519", "Ed448"):
             if params is not None or algorithm is not None:
                 return False
-            key.verify(signature, data)
+            cast(ed25519.Ed25519PublicKey | ed448.Ed448PublicKey, key).verify(signature, data)
         else:
             return False
     except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
