@@ -17,25 +17,18 @@ instead (what a checkout run with PYTHONDONTWRITEBYTECODE pays).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from daemon import start_daemon  # noqa: E402
-from pki import PKI  # noqa: E402
+from daemon import SHORT, bench_pki, start_daemon, stop_daemons  # noqa: E402
 
-NOW = dt.datetime.now(dt.UTC)
-SHORT = {"not_before": NOW - dt.timedelta(days=10), "not_after": NOW + dt.timedelta(days=300)}
 HEAVY = ("cryptography", "sqlalchemy", "pydantic")
 GOALS = {"--help": 3.0, "status": 5.0, "verify-cert": 5.0}
 # Wraps trustctl: runs it, then reports which heavy packages it imported (on stderr's last line).
@@ -94,12 +87,9 @@ def main() -> int:
         "--no-bytecode-cache", action="store_true", help="compile every module on every run"
     )
     args = parser.parse_args()
-    pki = PKI()
-    root = pki.root("Startup Root")
-    ica = pki.intermediate(root, "Startup CA")
+    pki, _, ica, base = bench_pki("Startup")
     leaf = pki.leaf(ica, dns=["www.example"], **SHORT)
-    base = Path(tempfile.mkdtemp(prefix="trustctl-bench-"))
-    for name, issued in (("root", root), ("ica", ica), ("leaf", leaf)):
+    for name, issued in (("ica", ica), ("leaf", leaf)):
         (base / f"{name}.pem").write_bytes(issued.pem)
     daemon, sock = start_daemon(REPOSITORY, base / "daemon", base / "root.pem")
     env = {**os.environ, "PYTHONPATH": str(REPOSITORY), "TRUSTD_SOCKET": str(sock)}
@@ -141,9 +131,7 @@ def main() -> int:
                 f"{label:<26} {spent * 1000:>7.1f} {ratio:>5.1f}x  {code:>4}  {loaded:<7} {verdict}"
             )
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
-        shutil.rmtree(base, ignore_errors=True)
+        stop_daemons([daemon], base)
     return 0
 
 

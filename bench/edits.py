@@ -16,8 +16,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -26,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from daemon import REPOSITORY, SHORT, b64, evaluate_message, run, start_daemon
+from daemon import REPOSITORY, SHORT, b64, evaluate_message, run, start_daemon, stop_daemons
 from pki import PKI
 
 GOAL = 0.85  # warm throughput at 10 edits/s over no edits
@@ -122,9 +120,7 @@ def main() -> int:
             verdict = "MET" if at_ten[0] >= GOAL else "NOT MET"
             print(f"at 10 edits/s: {at_ten[0]:.2f}x of no edits, {verdict} (goal >= {GOAL}x)")
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        shutil.rmtree(base, ignore_errors=True)
+        stop_daemons([process], base)
     return 0
 
 
