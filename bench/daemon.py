@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from pki import PKI
+from pki import PKI, Issued
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 NOW = dt.datetime.now(dt.UTC)
@@ -123,6 +123,26 @@ def start_daemon(source: Path, base: Path, bundle: Path) -> tuple[subprocess.Pop
     return daemon, sock
 
 
+def bench_pki(name: str) -> tuple[PKI, Issued, Issued, Path]:
+    """A PKI with a root "<name> Root" and its intermediate "<name> CA", and a new temporary
+    directory holding the root as root.pem (the daemons' CA bundle)."""
+    pki = PKI()
+    root = pki.root(f"{name} Root")
+    ica = pki.intermediate(root, f"{name} CA")
+    base = Path(tempfile.mkdtemp(prefix=f"trustd-bench-{name.lower().replace(' ', '-')}-"))
+    (base / "root.pem").write_bytes(root.pem)
+    return pki, root, ica, base
+
+
+def stop_daemons(processes: list[subprocess.Popen[bytes]], base: Path) -> None:
+    """Stop the daemons (SIGTERM, as systemd does) and remove the bench's directory."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait(timeout=30)
+    shutil.rmtree(base, ignore_errors=True)
+
+
 def evaluate_message(der: bytes, ica: bytes) -> dict[str, Any]:
     return {
         "method": "io.trustd.Trust.Evaluate",
@@ -140,18 +160,14 @@ def main() -> int:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--baseline", type=Path, help="a checkout of the revision to compare")
     args = parser.parse_args()
-    pki = PKI()
-    root = pki.root("Bench Root")
-    ica = pki.intermediate(root, "Bench CA")
-    base = Path(tempfile.mkdtemp(prefix="trustd-bench-"))
-    (base / "bundle.pem").write_bytes(root.pem)
+    pki, _, ica, base = bench_pki("Bench")
     sources = [("this", REPOSITORY)]
     if args.baseline is not None:
         sources.append(("base", args.baseline.resolve()))
     daemons: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     try:
         for name, source in sources:
-            daemons[name] = start_daemon(source, base / name, base / "bundle.pem")
+            daemons[name] = start_daemon(source, base / name, base / "root.pem")
         leaf = pki.leaf(ica, dns=["www.example"], **SHORT)
         warm = evaluate_message(leaf.der, ica.der)
         echo = {"method": "io.trustd.Trust.Echo", "parameters": {"text": "x"}}
@@ -189,11 +205,7 @@ def main() -> int:
                     )
         print("goal: warm >= 0.5x echo throughput; 'vs base': this revision / the baseline")
     finally:
-        for process, _ in daemons.values():
-            process.send_signal(signal.SIGTERM)
-        for process, _ in daemons.values():
-            process.wait(timeout=30)
-        shutil.rmtree(base, ignore_errors=True)
+        stop_daemons([process for process, _ in daemons.values()], base)
     return 0
 
 

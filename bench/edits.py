@@ -19,8 +19,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -29,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from daemon import REPOSITORY, SHORT, b64, evaluate_message, run, start_daemon
+from daemon import REPOSITORY, SHORT, b64, evaluate_message, run, start_daemon, stop_daemons
 from pki import PKI
 
 GOAL = 0.85  # warm throughput at 10 edits/s over no edits
@@ -167,9 +165,7 @@ def main() -> int:
                 f" workers) and {wall:.2f} ms wall per edit"
             )
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        shutil.rmtree(base, ignore_errors=True)
+        stop_daemons([process], base)
     return 0
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime as dt
 import itertools
 import json
 import multiprocessing
@@ -35,27 +34,20 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from pki import PKI
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from daemon import SHORT, b64, bench_pki
 
 FRESH = 100  # leaves per client, asked about in turn (new to the caches on the first round)
-NOW = dt.datetime.now(dt.UTC)
-SHORT = {"not_before": NOW - dt.timedelta(days=10), "not_after": NOW + dt.timedelta(days=300)}
 EXCEPTIONS = base64.b64encode(
     b"bplist00\xa0\x08\x00\x00\x00\x00\x00\x00\x01\x01\x00\x00\x00\x00\x00\x00\x00\x01"
     + bytes(15)
     + b"\t"
 ).decode()  # an empty array: a valid exceptions blob
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 class Conn:
@@ -98,7 +90,7 @@ def mixed_client(args: tuple[str, float, int, dict[str, Any]]) -> dict[str, Any]
     conn = Conn(path)
     latencies: dict[str, list[float]] = {"warm": [], "cold": [], "edit": []}
     failures: list[Any] = []
-    admin_last = user_last = None
+    last: dict[str, str | None] = {"admin": None, "user": None}  # each domain's last edit
     hosts: list[str] = []
     fresh = itertools.cycle(work["fresh"])
     deadline = time.perf_counter() + seconds
@@ -114,17 +106,11 @@ def mixed_client(args: tuple[str, float, int, dict[str, Any]]) -> dict[str, Any]
             parameters = {**work["warm"], "certificates": certificates}
         else:
             kind, which = "edit", rng.randrange(3)
-            if which == 0:
-                method = "SetTrustSettings"
-                admin_last = f"a{index}.{n}"
-                constraints = [{"policy_string": admin_last, "result": 1}]
-                parameters = {"domain": "admin", "certificate": work["admin"],
-                              "constraints": constraints}  # fmt: skip
-            elif which == 1:
-                method = "SetTrustSettings"
-                user_last = f"u{index}.{n}"
-                constraints = [{"policy_string": user_last, "result": 1}]
-                parameters = {"domain": "user", "certificate": work["user"],
+            if which < 2:
+                method, domain = "SetTrustSettings", ("admin", "user")[which]
+                last[domain] = f"{domain[0]}{index}.{n}"
+                constraints = [{"policy_string": last[domain], "result": 1}]
+                parameters = {"domain": domain, "certificate": work[domain],
                               "constraints": constraints}  # fmt: skip
             else:
                 method = "SetExceptions"
@@ -137,7 +123,7 @@ def mixed_client(args: tuple[str, float, int, dict[str, Any]]) -> dict[str, Any]
             failures.append(reply)
         elif kind != "edit" and reply["parameters"]["verdict"]["result"] != "unspecified":
             failures.append(reply["parameters"]["verdict"]["result"])
-    return {**latencies, "failures": failures, "admin": admin_last, "user": user_last,
+    return {**latencies, "failures": failures, "admin": last["admin"], "user": last["user"],
             "hosts": hosts}  # fmt: skip
 
 
@@ -178,18 +164,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="per phase")
     parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args()
-    pki = PKI()
-    root = pki.root("Load Root")
-    ica = pki.intermediate(root, "Load CA")
+    pki, root, ica, base = bench_pki("Load")
     leaf = pki.leaf(ica, dns=["www.example"], **SHORT)
-    base = Path(tempfile.mkdtemp(prefix="trustd-load-"))
-    (base / "bundle.pem").write_bytes(root.pem)
     sock = base / "run" / "trustd.sock"
     log = (base / "trustd.log").open("wb")
     daemon = subprocess.Popen(
         [sys.executable, "-m", "trustd.daemon", "--socket", str(sock),
          "--state-dir", str(base / "state"), "--dropin-dir", str(base / "etc"),
-         "--config", str(base / "none.conf"), "--ca-bundle", str(base / "bundle.pem"),
+         "--config", str(base / "none.conf"), "--ca-bundle", str(base / "root.pem"),
          "--log-level", "warning"],
         stderr=log,
         env={k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_FDS")},

@@ -23,16 +23,12 @@ CI does not run this.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import shutil
-import signal
 import socket
 import ssl
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,14 +39,12 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "tests"))
 sys.path.insert(0, str(REPOSITORY))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from daemon import start_daemon  # noqa: E402
-from pki import PKI, Issued  # noqa: E402
+from daemon import SHORT, bench_pki, start_daemon, stop_daemons  # noqa: E402
+from pki import Issued  # noqa: E402
 
 from trustd.client import Client  # noqa: E402
 from trustd.client.ssl import create_context  # noqa: E402
 
-NOW = dt.datetime.now(dt.UTC)
-SHORT = {"not_before": NOW - dt.timedelta(days=10), "not_after": NOW + dt.timedelta(days=300)}
 GOALS = {"warm": 1.15, "new certificate": 1.5}
 
 
@@ -130,11 +124,7 @@ def main() -> int:
     parser.add_argument("--servers", type=int, default=40, help="servers, each a new leaf")
     parser.add_argument("--warm", type=int, default=200, help="connections to one server")
     args = parser.parse_args()
-    pki = PKI()
-    root = pki.root("TLS Bench Root")
-    intermediate = pki.intermediate(root, "TLS Bench CA")
-    base = Path(tempfile.mkdtemp(prefix="trustd-tls-bench-"))
-    (base / "root.pem").write_bytes(root.pem)
+    pki, _, intermediate, base = bench_pki("TLS Bench")
     daemon, sock = start_daemon(REPOSITORY, base / "daemon", base / "root.pem")
     servers: list[subprocess.Popen[bytes]] = []
     try:
@@ -172,9 +162,7 @@ def main() -> int:
             process.terminate()
         for process in servers:
             process.wait(timeout=10)
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
-        shutil.rmtree(base, ignore_errors=True)
+        stop_daemons([daemon], base)
     return 0
 
 

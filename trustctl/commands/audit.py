@@ -16,7 +16,6 @@ and those of what everyone shares (the admin domain, the certificate store, drop
 
 from __future__ import annotations
 
-import hashlib
 import pwd
 import re
 from collections.abc import Sequence
@@ -119,6 +118,8 @@ def entry_json(entry: AuditEntry) -> dict[str, Any]:
 
 def certificate_sha1(client: Client, given: str) -> str:
     """The SHA-1 audit rows name a certificate by, from a file or a fingerprint."""
+    import hashlib
+
     from trustctl.commands.show import domain_entries, known_certificate, parse_digest, read_file
 
     path = Path(given)

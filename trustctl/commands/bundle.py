@@ -182,6 +182,26 @@ def render_trusted(client: Client) -> tuple[bytes, list[StoredCertificate]]:
     return b"".join(out), list(anchors.values())
 
 
+def _render(
+    fmt: BundleFormat,
+    anchors: Sequence[StoredCertificate],
+    trusted_text: bytes,
+    *,
+    comment: bool,
+    storepass: str,
+) -> str | bytes:
+    """The one file `fmt` writes: a PEM bundle, OpenSSL TRUSTED CERTIFICATEs, a truststore."""
+    if fmt is BundleFormat.PEM_BUNDLE:
+        return render_bundle(anchors, comment=comment)
+    if fmt is BundleFormat.OPENSSL_TRUSTED:
+        return trusted_text
+    from trustd.projection.formats import java_truststore
+
+    return java_truststore(
+        [(f"{a.subject} [{a.sha256[:12]}]", a.certificate) for a in anchors], storepass.encode()
+    )
+
+
 def export_bundle(
     ctx: typer.Context,
     *,
@@ -207,46 +227,26 @@ def export_bundle(
         except UnknownPolicy:
             raise Failure(f"*** policy creation failed for {policy}") from None
     target = Path(output)
-    if fmt in (BundleFormat.OPENSSL_TRUSTED, BundleFormat.JAVA_TRUSTSTORE):
-        from trustd.projection.formats import java_truststore
-
+    if fmt is BundleFormat.OPENSSL_DIRECTORY:
+        if output == "-":
+            raise Failure("trustctl: openssl-directory needs a directory, not -", 2)
+        try:
+            _write_directory(target, anchors, comment=comment, overwrite=overwrite)
+        except OSError as problem:
+            raise Failure(f"Error ({problem.errno}) writing {target}.") from None
+    else:
         if output == "-" and fmt is BundleFormat.JAVA_TRUSTSTORE:
             raise Failure("trustctl: java-truststore needs an output file, not -", 2)
-        data = (
-            trusted_text
-            if fmt is BundleFormat.OPENSSL_TRUSTED
-            else java_truststore(
-                [(f"{a.subject} [{a.sha256[:12]}]", a.certificate) for a in anchors],
-                storepass.encode(),
-            )
-        )
+        if output == "-" and fmt is BundleFormat.PEM_BUNDLE and as_json:
+            raise Failure("trustctl: --json needs an output file, not -", 2)
+        data = _render(fmt, anchors, trusted_text, comment=comment, storepass=storepass)
         if output == "-":
-            print(data.decode(), end="")
+            print(data if isinstance(data, str) else data.decode(), end="")
             return
         if target.exists() and not overwrite:
             raise Failure(f"trustctl: {target}: already exists (use --overwrite)")
         try:
             _write_file(target, data)
-        except OSError as problem:
-            raise Failure(f"Error ({problem.errno}) writing {target}.") from None
-    elif fmt is BundleFormat.PEM_BUNDLE:
-        text = render_bundle(anchors, comment=comment)
-        if output == "-":
-            if as_json:
-                raise Failure("trustctl: --json needs an output file, not -", 2)
-            print(text, end="")
-            return
-        if target.exists() and not overwrite:
-            raise Failure(f"trustctl: {target}: already exists (use --overwrite)")
-        try:
-            _write_file(target, text)
-        except OSError as problem:
-            raise Failure(f"Error ({problem.errno}) writing {target}.") from None
-    else:
-        if output == "-":
-            raise Failure("trustctl: openssl-directory needs a directory, not -", 2)
-        try:
-            _write_directory(target, anchors, comment=comment, overwrite=overwrite)
         except OSError as problem:
             raise Failure(f"Error ({problem.errno}) writing {target}.") from None
     if as_json:

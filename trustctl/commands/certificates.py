@@ -89,7 +89,6 @@ stayed when removing it failed too.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Sequence
@@ -104,7 +103,6 @@ from trustctl.common import flag, keychain, value
 from trustctl.errors import Failure, UsageProblem
 from trustctl.output import emit_json, say
 from trustctl.progress import progress
-from trustd import certfiles as formats
 
 if TYPE_CHECKING:
     from trustctl.keychains import Store
@@ -367,6 +365,7 @@ def add_certificates(
 ) -> None:
     """Add certificates to a keychain (trustd's certificate store)."""
     from trustctl.reasons import certificate_data_problem, lines, unreadable_file
+    from trustd import certfiles as formats
     from trustd.client.errors import InvalidCertificate, TrustdError
 
     where = keychain if keychain is not None else DEFAULT_KEYCHAIN
@@ -419,6 +418,8 @@ def add_certificates(
 
 def pem_text(der: bytes) -> str:
     """PEM with 64-column base64, as `security -p` prints it (no final newline)."""
+    from trustd import certfiles as formats
+
     return formats.pem_armour(der).rstrip("\n")
 
 
@@ -674,7 +675,10 @@ def import_certificates(
     -T, -A, -x, -w and -a are accepted so that `security import` lines run unchanged; they
     have no effect, as trustd holds no private keys and no access lists.  A private key in the
     file is not kept (said on stderr)."""
+    import hashlib
+
     from trustctl.reasons import certificate_data_problem, lines
+    from trustd import certfiles as formats
     from trustd.client.errors import InvalidCertificate, TrustdError
 
     if item_type is not None and item_type not in IMPORT_TYPES:
@@ -741,6 +745,8 @@ def export_certificates(
     digest: str | None = ExportHashOption,
 ) -> None:
     """Export certificates of trustd's store (pemseq, x509 or pkcs7)."""
+    from trustd import certfiles as formats
+
     if item_type not in EXPORT_TYPES:
         raise UsageProblem(f'trustctl: item type "{item_type}": trustd exports certs only', ctx)
     if fmt.lower() not in (*formats.WRITE_FORMATS, "pkcs12"):

@@ -82,6 +82,20 @@ def _accept_setting(keychains: list[str] | None) -> None:
     print(FIXED.format(default=path_of(default_store())), file=sys.stderr)
 
 
+def _shown_domain(
+    ctx: typer.Context, domain: str | None, keychains: list[str] | None, setting: bool, what: str
+) -> str | None:
+    """The domain (-d) whose keychains to print, or None when -s asked to set them (accepted,
+    nothing to print); keychains named without -s are a usage error."""
+    chosen = _domain(ctx, domain)
+    if setting:
+        _accept_setting(keychains)
+        return None
+    if keychains:
+        raise UsageProblem(f"trustctl: {what} given only with -s", ctx)
+    return chosen
+
+
 def list_keychains(
     ctx: typer.Context,
     *,
@@ -92,12 +106,7 @@ def list_keychains(
     """Display or manipulate the keychain search list."""
     from trustctl.keychains import Store, path_of, search_list
 
-    chosen = _domain(ctx, domain)
-    if set_list:
-        _accept_setting(keychains)
-        return
-    if keychains:
-        raise UsageProblem("trustctl: keychains are given only with -s", ctx)
+    chosen = _shown_domain(ctx, domain, keychains, set_list, "keychains are")
     if chosen == "user":
         _print([path_of(store) for store in search_list()])
     elif chosen == "system":
@@ -114,12 +123,9 @@ def default_keychain(
     """Display or set the default keychain."""
     from trustctl.keychains import Store, default_store, path_of
 
-    chosen = _domain(ctx, domain)
-    if set_default:
-        _accept_setting(keychains)
+    chosen = _shown_domain(ctx, domain, keychains, set_default, "a keychain is")
+    if chosen is None:
         return
-    if keychains:
-        raise UsageProblem("trustctl: a keychain is given only with -s", ctx)
     if chosen == "user":
         _print([path_of(default_store())])
     elif chosen == "system":

@@ -126,25 +126,32 @@ def validity_state(not_before: datetime, not_after: datetime, now: datetime) -> 
     return "valid", f"expires in {span(not_after - now)}"
 
 
+# OpenSSL's prefix for each kind of general name (cryptography's class names)
+GENERAL_NAME_PREFIXES = {
+    "DNSName": "DNS",
+    "IPAddress": "IP",
+    "RFC822Name": "email",
+    "UniformResourceIdentifier": "URI",
+    "DirectoryName": "DirName",
+    "RegisteredID": "RID",
+}
+
+
 def general_name(name: x509.GeneralName) -> str:
     """A general name as OpenSSL prints one (DNS:, IP:, email:, URI:, DirName:)."""
     from cryptography import x509
 
-    if isinstance(name, x509.DNSName):
-        return f"DNS:{name.value}"
-    if isinstance(name, x509.IPAddress):
-        return f"IP:{name.value}"
-    if isinstance(name, x509.RFC822Name):
-        return f"email:{name.value}"
-    if isinstance(name, x509.UniformResourceIdentifier):
-        return f"URI:{name.value}"
-    if isinstance(name, x509.DirectoryName):
-        return f"DirName:{name.value.rfc4514_string()}"
-    if isinstance(name, x509.RegisteredID):
-        return f"RID:{name.value.dotted_string}"
     if isinstance(name, x509.OtherName):
         return f"othername:{name.type_id.dotted_string}"
-    return str(name)
+    prefix = GENERAL_NAME_PREFIXES.get(type(name).__name__)
+    if prefix is None:
+        return str(name)
+    value = name.value
+    if isinstance(value, x509.Name):
+        value = value.rfc4514_string()
+    elif isinstance(value, x509.ObjectIdentifier):
+        value = value.dotted_string
+    return f"{prefix}:{value}"
 
 
 def _key_usages(usage: x509.KeyUsage) -> list[str]:

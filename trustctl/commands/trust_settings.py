@@ -562,6 +562,10 @@ def format_dump(listed: Sequence[_Listed]) -> str:
 
 
 def _subject(entry: Any) -> str:
+    """The certificate's subject summary: the daemon's, which it takes from the same parser
+    (so that listing needs no cryptography here), else the certificate's own."""
+    if entry.subject is not None or entry.certificate is None:
+        return str(entry.subject or "")
     from trustd.core.certificates import MalformedCertificate, parse_certificate
 
     try:
