@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trustd.core.evaluate import Evaluator, digest_of, request_key
+from trustd.core.evaluate import digest_of, request_key
 from trustd.core.lru import LRU
 from trustd.core.request import EvaluationRequest
 from trustd.net.completion import FetchOptions, Questions, complete
@@ -86,7 +86,7 @@ def _worker_main(
         open_engine(Path(database)),
         SystemAnchors(None if bundle is None else Path(bundle), exclude=exclude),
     )
-    service = TrustService(store, Evaluator())
+    service = TrustService(store)
     conn.send(("ready", os.getpid()))
     while True:
         try:

@@ -31,6 +31,7 @@ from typing import TextIO
 
 from trustd.core import EvaluationRequest, Evaluator, Policy, Verdict
 from trustd.core.snapshot import EMPTY_SNAPSHOT
+from trustd.public_suffixes import public_suffix_list
 
 VERIFY_TIME = datetime(2020, 1, 1, tzinfo=UTC)
 TRUST_ANCHOR = "TrustAnchorRootCertificate"
@@ -396,7 +397,7 @@ class Outcome:
 
 def run(cases: Iterable[PkitsCase] = CASES, suite: Suite | None = None) -> list[Outcome]:
     suite = suite or load_suite()
-    evaluator = Evaluator()
+    evaluator = Evaluator(public_suffixes=public_suffix_list())
     outcomes = []
     for case in cases:
         verdict = evaluator.evaluate(request_for(case, suite), EMPTY_SNAPSHOT, VERIFY_TIME)
