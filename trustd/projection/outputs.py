@@ -35,9 +35,13 @@ def choose_outputs(
     chosen: list[debian.DebianOutput | fedora.FedoraOutput] = []
     for name in names:
         if name in ("auto", "debian") and debian.applies():
-            chosen.append(debian.DebianOutput(state_dir / "truststores-debian.json"))
+            chosen.append(
+                debian.DebianOutput(state_dir / "truststores-debian.json", debian.DebianLayout())
+            )
         elif name in ("auto", "fedora") and fedora.applies():
-            chosen.append(fedora.FedoraOutput(state_dir / "truststores-fedora.pending"))
+            chosen.append(
+                fedora.FedoraOutput(state_dir / "truststores-fedora.pending", fedora.FedoraLayout())
+            )
         elif name != "auto":
             log.warning("trust stores: %s is not installed here; not kept in step", name)
     unique = list({output.name: output for output in chosen}.values())
