@@ -44,6 +44,14 @@ class DebianLayout:
     def own_dir(self) -> Path:
         return self.certs_dir / SUBDIRECTORY
 
+    def configured(self) -> bool:
+        """update-ca-certificates has its configuration."""
+        return self.conf.is_file()
+
+    def own_additions(self) -> files.OwnAdditions:
+        others = (str(self.certs_dir), str(self.local_dir))
+        return files.OwnAdditions(own=(str(self.own_dir),), others=others)
+
 
 @dataclass(slots=True)
 class _State:
@@ -65,22 +73,10 @@ class _State:
         files.write_atomic(path, (text + "\n").encode(), 0o600)
 
 
-def applies(layout: DebianLayout = DebianLayout()) -> bool:
-    """update-ca-certificates is installed and has its configuration."""
-    return files.installed(layout) and layout.conf.is_file()
-
-
 class DebianOutput(files.ToolOutput[DebianLayout]):
     """Keeps update-ca-certificates' sources in step with the projection."""
 
     name = "debian"
-
-    def own_additions(self) -> files.OwnAdditions:
-        layout = self.layout
-        return files.OwnAdditions(
-            own=(str(layout.own_dir),),
-            others=(str(layout.certs_dir), str(layout.local_dir)),
-        )
 
     def _distribution_index(self) -> dict[bytes, list[str]]:
         """SHA-1 of each distribution certificate -> its configuration lines (relative paths)."""

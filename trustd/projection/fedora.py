@@ -37,21 +37,17 @@ class FedoraLayout:
     def blocklist(self) -> Path:
         return self.source / "blocklist"
 
+    def configured(self) -> bool:
+        return self.source.is_dir()
 
-def applies(layout: FedoraLayout = FedoraLayout()) -> bool:
-    return files.installed(layout) and layout.source.is_dir()
+    def own_additions(self) -> files.OwnAdditions:
+        # Only trustd-* files of source/ are trustd's; source/anchors/ is the administrator's.
+        others = (str(self.distribution), str(self.source / "anchors"))
+        return files.OwnAdditions(own=(str(self.source),), others=others, own_prefix=PREFIX)
 
 
 class FedoraOutput(files.ToolOutput[FedoraLayout]):
     name = "fedora"
-
-    def own_additions(self) -> files.OwnAdditions:
-        layout = self.layout
-        return files.OwnAdditions(
-            own=(str(layout.source),),
-            others=(str(layout.distribution), str(layout.source / "anchors")),
-            own_prefix=PREFIX,
-        )
 
     def wanted(self, projection: Projection) -> tuple[dict[str, bytes], dict[str, bytes]]:
         """The files trustd's sources should be: (in source/, in source/blocklist/)."""

@@ -210,6 +210,14 @@ class ToolLayout(Protocol):
     @property
     def command(self) -> tuple[str, ...]: ...
 
+    def configured(self) -> bool:
+        """The tool's configuration or source directory is there."""
+        ...
+
+    def own_additions(self) -> OwnAdditions:
+        """Which sources are trustd's, which the distribution's and the administrator's."""
+        ...
+
 
 _Layout = TypeVar("_Layout", bound=ToolLayout)
 
@@ -226,11 +234,14 @@ class ToolOutput(Generic[_Layout]):
         self.state_file = state_file
         self.warnings: list[str] = []
 
+    def own_additions(self) -> OwnAdditions:
+        return self.layout.own_additions()
+
     def run_tool(self) -> str:
         """Run the update command; what it said (OutputFailure if it failed)."""
         return run_command(self.layout.command)
 
 
-def installed(layout: ToolLayout) -> bool:
-    """The layout's update command is on PATH."""
-    return shutil.which(layout.command[0]) is not None
+def applies(layout: ToolLayout) -> bool:
+    """The layout's update command is on PATH and the tool is configured."""
+    return shutil.which(layout.command[0]) is not None and layout.configured()
