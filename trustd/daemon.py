@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 import tomllib
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -132,26 +132,22 @@ class Config:
         unknown = sorted(set(data) - set(FILE_SETTINGS))
         if unknown:
             raise SystemExit(f"trustd: {self.config_file}: unknown settings {', '.join(unknown)}")
-        updates: dict[str, Any] = {}
-        for key in ("socket", "state_dir", "dropin_dir", "ca_bundle"):
-            if key in data:
-                updates[key] = Path(data[key])
-        if "log_level" in data:
-            updates["log_level"] = str(data["log_level"])
-        if "workers" in data:
-            updates["workers"] = int(data["workers"])
-        if "worker_timeout" in data:
-            updates["worker_timeout"] = float(data["worker_timeout"])
-        if "idle_timeout" in data:
-            updates["idle_timeout"] = float(data["idle_timeout"])
-        if "max_connections_per_user" in data:
-            updates["max_connections_per_user"] = int(data["max_connections_per_user"])
-        if "admin_group" in data:
-            updates["admin_group"] = _group(data["admin_group"])
-        if "trust_stores" in data:
-            updates["trust_stores"] = _trust_stores(self.config_file, data["trust_stores"])
-        if "profile_signers" in data:
-            updates["profile_signers"] = _names(self.config_file, data["profile_signers"])
+        source = self.config_file
+        read: dict[str, Callable[[Any], Any]] = {
+            "socket": Path,
+            "state_dir": Path,
+            "dropin_dir": Path,
+            "ca_bundle": Path,
+            "log_level": str,
+            "workers": int,
+            "worker_timeout": float,
+            "idle_timeout": float,
+            "max_connections_per_user": int,
+            "admin_group": _group,
+            "trust_stores": lambda value: _trust_stores(source, value),
+            "profile_signers": lambda value: _names(source, value),
+        }
+        updates = {key: convert(data[key]) for key, convert in read.items() if key in data}
         return replace(self, **updates)
 
 

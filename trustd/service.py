@@ -40,6 +40,7 @@ from trustd.net.completion import (
     questions,
 )
 from trustd.net.fetcher import Fetcher
+from trustd.public_suffixes import public_suffix_list
 from trustd.store.models import ADMIN_UID
 from trustd.store.repository import (
     Actor,
@@ -161,7 +162,7 @@ class TrustService:
         fetcher: Fetcher | None = None,
     ) -> None:
         self.store = store
-        self.evaluator = evaluator or Evaluator()
+        self.evaluator = evaluator or Evaluator(public_suffixes=public_suffix_list())
         self.fetcher = fetcher
         self.admin_group = admin_group
         self.clock = clock

@@ -40,7 +40,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trustd.core.evaluate import Evaluator
 from trustd.core.request import EvaluationRequest
 from trustd.net.completion import FetchOptions, Questions, complete
 from trustd.net.fetcher import Fetcher
@@ -86,7 +85,7 @@ def _worker_main(
         open_engine(Path(database)),
         SystemAnchors(None if bundle is None else Path(bundle), exclude=exclude),
     )
-    service = TrustService(store, Evaluator())
+    service = TrustService(store)
     conn.send(("ready", os.getpid()))
     while True:
         try:

@@ -36,12 +36,15 @@ from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from pki import PKI, CertOptions, Issued
 
-from trustd.core import EvaluationRequest, MemorySnapshot, Policy, PolicyKind, Verdict, evaluate
+from trustd.core import EvaluationRequest, Evaluator, MemorySnapshot, Policy, PolicyKind, Verdict
+from trustd.public_suffixes import public_suffix_list
 
 VERIFY_AT = datetime(2030, 1, 1, tzinfo=UTC)
 # The wall clock handed to evaluate(): irrelevant, since the request's verify_date wins.
 WALL_CLOCK = datetime(2001, 1, 1, tzinfo=UTC)
 HOST = "example.com"
+# trustd as the service runs it: with the Public Suffix List.
+EVALUATOR = Evaluator(public_suffixes=public_suffix_list())
 
 # Leaves live one year around VERIFY_AT: Apple limits TLS server certificates issued after
 # mid-2019 to 825 days unless a system root anchors them, and pyca has no such limit.
@@ -1199,7 +1202,7 @@ def trustd_verdict(chain: Chain) -> Verdict:
         anchors_only=True,
         verify_date=VERIFY_AT,
     )
-    return evaluate(request, MemorySnapshot(), WALL_CLOCK)
+    return EVALUATOR.evaluate(request, MemorySnapshot(), WALL_CLOCK)
 
 
 def describe(verdict: Verdict) -> str:

@@ -47,3 +47,27 @@ def test_configured(tmp_path: Path, text: str, wanted: tuple[str, ...]) -> None:
 def test_bad_values_stop_the_daemon_with_one_line(tmp_path: Path, text: str) -> None:
     with pytest.raises(SystemExit, match="trust"):
         config(tmp_path, text)
+
+
+def test_every_file_setting_is_read_with_its_type(tmp_path: Path) -> None:
+    text = f"""
+socket = "{tmp_path}/other.sock"
+state_dir = "{tmp_path}/state"
+dropin_dir = "{tmp_path}/dropins"
+ca_bundle = "{tmp_path}/bundle.pem"
+log_level = "debug"
+workers = 3
+worker_timeout = 7
+idle_timeout = 9.5
+max_connections_per_user = 11
+admin_group = 4242
+trust_stores = ["fedora"]
+profile_signers = ["Example Org"]
+"""
+    read = config(tmp_path, text)
+    assert (read.socket, read.state_dir) == (tmp_path / "other.sock", tmp_path / "state")
+    assert (read.dropin_dir, read.ca_bundle) == (tmp_path / "dropins", tmp_path / "bundle.pem")
+    assert (read.log_level, read.workers, read.admin_group) == ("debug", 3, 4242)
+    assert read.worker_timeout == 7.0 and isinstance(read.worker_timeout, float)
+    assert (read.idle_timeout, read.max_connections_per_user) == (9.5, 11)
+    assert (read.trust_stores, read.profile_signers) == (("fedora",), ("Example Org",))

@@ -18,9 +18,10 @@ from datetime import datetime
 from typing import Any, TextIO
 
 import trustd
-from trustd.core import EvaluationRequest, Policy, PolicyKind, evaluate
+from trustd.core import EvaluationRequest, Evaluator, Policy, PolicyKind
 from trustd.core.policy import EKU_NAMES
 from trustd.core.snapshot import EMPTY_SNAPSHOT
+from trustd.public_suffixes import public_suffix_list
 
 # id -> why trustd deliberately decides otherwise (see docs/deviations.md).
 SKIPPED: Mapping[str, str] = {
@@ -76,6 +77,10 @@ SKIPPED: Mapping[str, str] = {
     ),
 }
 
+# One evaluator for every case (its caches shared, as the daemon's are), with the Public Suffix
+# List the service hands the core.
+_EVALUATOR = Evaluator(public_suffixes=public_suffix_list())
+
 
 def _policy(case: Mapping[str, Any]) -> Policy:
     client = case["validation_kind"] == "CLIENT"
@@ -109,7 +114,7 @@ def run_case(case: Mapping[str, Any]) -> dict[str, str]:
         crls=tuple(pem.encode() for pem in case.get("crls", ())),
         max_intermediates=case.get("max_chain_depth"),
     )
-    verdict = evaluate(request, EMPTY_SNAPSHOT, datetime.now().astimezone())
+    verdict = _EVALUATOR.evaluate(request, EMPTY_SNAPSHOT, datetime.now().astimezone())
     failed = sorted({f"{f.index}:{f.check}" for f in verdict.counted})
     ok = verdict.trusted and _client_names_present(
         case, verdict.chain[0] if verdict.chain else None

@@ -27,19 +27,8 @@ PublicSuffixTest = Callable[[str], bool]
 
 
 def never_public(_: str) -> bool:
+    """The public-suffix test of a caller that hands none: no domain is a public suffix."""
     return False
-
-
-def default_public_suffixes() -> PublicSuffixTest:
-    """The Public Suffix List (ICANN and private sections) shipped by `publicsuffixlist`."""
-    from publicsuffixlist import PublicSuffixList
-
-    suffixes = PublicSuffixList()
-
-    def is_public(domain: str) -> bool:
-        return bool(suffixes.is_public(domain))
-
-    return is_public
 
 
 # RFC 1034 3.5 "preferred name syntax" label (LDH), as required of dNSName by RFC 5280 4.2.1.6.

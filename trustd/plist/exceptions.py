@@ -12,7 +12,7 @@ import plistlib
 from typing import Any
 
 from trustd.core.exceptions import CertificateExceptions, ExceptionList
-from trustd.plist.safe import InvalidPlist, load_plist
+from trustd.plist.safe import load_plist
 
 SHA1_DIGEST = "SHA1Digest"
 RESET_COUNT = "ExceptionResetCount"
@@ -40,10 +40,7 @@ def encode_exceptions(exceptions: ExceptionList) -> bytes:
 
 def decode_exceptions(data: bytes) -> ExceptionList:
     """Read a blob.  A plist that is not an array means "no exceptions", as on Apple platforms."""
-    try:
-        value = load_plist(data, limit=MAX_BLOB_BYTES)
-    except InvalidPlist as problem:
-        raise InvalidExceptions(str(problem)) from None
+    value = load_plist(data, limit=MAX_BLOB_BYTES, invalid=InvalidExceptions)
     if not isinstance(value, list):
         return ExceptionList()
     entries: list[CertificateExceptions | None] = []

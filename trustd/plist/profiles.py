@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trustd.certfiles import UndecodableData, read_certificates
-from trustd.plist.safe import InvalidPlist, load_plist
+from trustd.plist.safe import load_plist
 
 MAX_PROFILE_BYTES = 1024 * 1024
 ROOT = "com.apple.security.root"
@@ -95,10 +95,7 @@ class ProfileRecord:
 
 def decode_profile(data: bytes) -> Profile:
     """The profile in `data` (an unsigned XML or binary property list)."""
-    try:
-        top = load_plist(data, limit=MAX_PROFILE_BYTES)
-    except InvalidPlist as problem:
-        raise InvalidProfile(str(problem)) from None
+    top = load_plist(data, limit=MAX_PROFILE_BYTES, invalid=InvalidProfile)
     if not isinstance(top, dict):
         raise InvalidProfile("not a configuration profile: the property list is not a dictionary")
     if top.get("PayloadType") != "Configuration":

@@ -35,8 +35,18 @@ def xml_can_hold(text: str) -> bool:
     return _XML_CONTROL.search(text) is None
 
 
-def load_plist(data: bytes, *, limit: int = MAX_PLIST_BYTES) -> Any:
-    """Parse an XML or binary plist; raise InvalidPlist with a one-line reason."""
+def load_plist(
+    data: bytes, *, limit: int = MAX_PLIST_BYTES, invalid: type[ValueError] = InvalidPlist
+) -> Any:
+    """Parse an XML or binary plist; raise `invalid` (the caller's own error, InvalidPlist
+    unless it names one) with a one-line reason."""
+    try:
+        return _load(data, limit)
+    except InvalidPlist as problem:
+        raise invalid(str(problem)) from None
+
+
+def _load(data: bytes, limit: int) -> Any:
     if len(data) > limit:
         raise InvalidPlist(f"property list is larger than {limit} bytes")
     if not data.startswith(b"bplist") and _ENTITY.search(data):

@@ -22,7 +22,7 @@ from trustd.core.trust_settings import (
     TrustSettingsEntry,
     UsageConstraint,
 )
-from trustd.plist.safe import InvalidPlist, load_plist
+from trustd.plist.safe import load_plist
 
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 TRUST_VERSION = 1  # kSecTrustRecordVersionCurrent: the only version Apple reads
@@ -97,10 +97,7 @@ def decode_record(
     `require_entry_keys` is false (hand-written drop-in files): then they default to empty
     data and the epoch.  Keys are returned upper case.
     """
-    try:
-        record = load_plist(data, limit=limit)
-    except InvalidPlist as problem:
-        raise InvalidRecord(str(problem)) from None
+    record = load_plist(data, limit=limit, invalid=InvalidRecord)
     if not isinstance(record, dict):
         raise InvalidRecord("the property list is not a dictionary")
     version = record.get("trustVersion")

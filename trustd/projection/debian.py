@@ -23,26 +23,12 @@ server trust is projected here: these stores carry no purposes.
 from __future__ import annotations
 
 import json
-import logging
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trustd.projection.files import (
-    OutputFailure,
-    OwnAdditions,
-    file_digests,
-    file_name,
-    pem,
-    public_directory,
-    run_command,
-    source_files,
-    write_atomic,
-)
+from trustd.projection import files
 from trustd.projection.model import Projection, Purpose
-
-log = logging.getLogger(__name__)
 
 SUBDIRECTORY = "trustd"
 
@@ -57,6 +43,14 @@ class DebianLayout:
     @property
     def own_dir(self) -> Path:
         return self.certs_dir / SUBDIRECTORY
+
+    def configured(self) -> bool:
+        """update-ca-certificates has its configuration."""
+        return self.conf.is_file()
+
+    def own_additions(self) -> files.OwnAdditions:
+        others = (str(self.certs_dir), str(self.local_dir))
+        return files.OwnAdditions(own=(str(self.own_dir),), others=others)
 
 
 @dataclass(slots=True)
@@ -76,46 +70,29 @@ class _State:
 
     def write(self, path: Path) -> None:
         text = json.dumps({"deselected": sorted(self.deselected), "pending": self.pending})
-        write_atomic(path, (text + "\n").encode(), 0o600)
+        files.write_atomic(path, (text + "\n").encode(), 0o600)
 
 
-def applies(layout: DebianLayout = DebianLayout()) -> bool:
-    """update-ca-certificates is installed and has its configuration."""
-    return shutil.which(layout.command[0]) is not None and layout.conf.is_file()
-
-
-class DebianOutput:
+class DebianOutput(files.ToolOutput[DebianLayout]):
     """Keeps update-ca-certificates' sources in step with the projection."""
 
     name = "debian"
-
-    def __init__(self, state_file: Path, layout: DebianLayout = DebianLayout()) -> None:
-        self.layout = layout
-        self.state_file = state_file
-        self.warnings: list[str] = []
-
-    def own_additions(self) -> OwnAdditions:
-        layout = self.layout
-        return OwnAdditions(
-            own=(str(layout.own_dir),),
-            others=(str(layout.certs_dir), str(layout.local_dir)),
-        )
 
     def _distribution_index(self) -> dict[bytes, list[str]]:
         """SHA-1 of each distribution certificate -> its configuration lines (relative paths)."""
         index: dict[bytes, list[str]] = {}
         certs = self.layout.certs_dir
-        for path in source_files(certs, skip=self.layout.own_dir):
+        for path in files.source_files(certs, skip=self.layout.own_dir):
             if path.suffix == ".crt":
-                for sha1 in file_digests(path).sha1:
+                for sha1 in files.file_digests(path).sha1:
                     index.setdefault(sha1, []).append(str(path.relative_to(certs)))
         return index
 
     def _local_index(self) -> dict[bytes, list[Path]]:
         index: dict[bytes, list[Path]] = {}
-        for path in source_files(self.layout.local_dir):
+        for path in files.source_files(self.layout.local_dir):
             if path.suffix == ".crt":
-                for sha1 in file_digests(path).sha1:
+                for sha1 in files.file_digests(path).sha1:
                     index.setdefault(sha1, []).append(path)
         return index
 
@@ -125,7 +102,7 @@ class DebianOutput:
         warnings: list[str] = []
         state = _State.read(self.state_file)
         wanted = {
-            file_name(p.certificate) + ".crt": pem(p.certificate)
+            files.file_name(p.certificate) + ".crt": files.pem(p.certificate)
             for p in projection.anchors(Purpose.SERVER_AUTH)
             if p.certificate is not None
         }
@@ -143,12 +120,12 @@ class DebianOutput:
         try:
             lines = layout.conf.read_text().splitlines()
         except OSError as problem:
-            raise OutputFailure(f"cannot read {layout.conf}: {problem}") from None
+            raise files.OutputFailure(f"cannot read {layout.conf}: {problem}") from None
         try:
-            public_directory(layout.own_dir)
+            files.public_directory(layout.own_dir)
             present = {p.name for p in layout.own_dir.glob("*.crt")}
         except OSError as problem:
-            raise OutputFailure(f"cannot use {layout.own_dir}: {problem}") from None
+            raise files.OutputFailure(f"cannot use {layout.own_dir}: {problem}") from None
         stale = present - wanted.keys()
 
         desired_own = {f"{SUBDIRECTORY}/{name}" for name in wanted}
@@ -162,20 +139,19 @@ class DebianOutput:
         changed = False
         try:
             for name, data in wanted.items():
-                changed |= write_atomic(layout.own_dir / name, data)
+                changed |= files.write_atomic(layout.own_dir / name, data)
             conf_changed = new_lines != lines
             if conf_changed or changed:
                 state.pending = True
                 state.write(self.state_file)
             if conf_changed:
-                write_atomic(layout.conf, ("\n".join(new_lines) + "\n").encode())
+                files.write_atomic(layout.conf, ("\n".join(new_lines) + "\n").encode())
         except OSError as problem:
-            raise OutputFailure(f"cannot write the sources: {problem}") from None
+            raise files.OutputFailure(f"cannot write the sources: {problem}") from None
         self.warnings = warnings
         if not state.pending:
             return False
-        said = run_command(layout.command)
-        log.debug("%s: %s", " ".join(layout.command), said)
+        said = self.run_tool()
         # The tool itself succeeded; a hook that failed (Java's cacerts not rebuilt, say) only
         # says so in its output ("E: <hook> exited with code N.").
         self.warnings.extend(
@@ -190,11 +166,11 @@ class DebianOutput:
                 (layout.own_dir / name).unlink(missing_ok=True)
             if stale:
                 kept = [line for line in new_lines if line.strip().lstrip("!") not in retired_own]
-                write_atomic(layout.conf, ("\n".join(kept) + "\n").encode())
+                files.write_atomic(layout.conf, ("\n".join(kept) + "\n").encode())
             state.pending = False
             state.write(self.state_file)
         except OSError as problem:
-            raise OutputFailure(f"cannot tidy the sources: {problem}") from None
+            raise files.OutputFailure(f"cannot tidy the sources: {problem}") from None
         return True
 
 

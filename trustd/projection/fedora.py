@@ -17,26 +17,12 @@ OpenSSL directory, Java's cacerts, the EDK2 store).  Only files named trustd-* a
 
 from __future__ import annotations
 
-import logging
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from trustd.projection.files import (
-    OutputFailure,
-    OwnAdditions,
-    file_digests,
-    file_name,
-    pem,
-    public_directory,
-    run_command,
-    source_files,
-    write_atomic,
-)
+from trustd.projection import files
 from trustd.projection.formats import openssl_trusted
 from trustd.projection.model import Projected, Projection, Purpose
-
-log = logging.getLogger(__name__)
 
 PREFIX = "trustd-"
 
@@ -51,26 +37,17 @@ class FedoraLayout:
     def blocklist(self) -> Path:
         return self.source / "blocklist"
 
+    def configured(self) -> bool:
+        return self.source.is_dir()
 
-def applies(layout: FedoraLayout = FedoraLayout()) -> bool:
-    return shutil.which(layout.command[0]) is not None and layout.source.is_dir()
+    def own_additions(self) -> files.OwnAdditions:
+        # Only trustd-* files of source/ are trustd's; source/anchors/ is the administrator's.
+        others = (str(self.distribution), str(self.source / "anchors"))
+        return files.OwnAdditions(own=(str(self.source),), others=others, own_prefix=PREFIX)
 
 
-class FedoraOutput:
+class FedoraOutput(files.ToolOutput[FedoraLayout]):
     name = "fedora"
-
-    def __init__(self, state_file: Path, layout: FedoraLayout = FedoraLayout()) -> None:
-        self.layout = layout
-        self.state_file = state_file
-        self.warnings: list[str] = []
-
-    def own_additions(self) -> OwnAdditions:
-        layout = self.layout
-        return OwnAdditions(
-            own=(str(layout.source),),
-            others=(str(layout.distribution), str(layout.source / "anchors")),
-            own_prefix=PREFIX,
-        )
 
     def wanted(self, projection: Projection) -> tuple[dict[str, bytes], dict[str, bytes]]:
         """The files trustd's sources should be: (in source/, in source/blocklist/)."""
@@ -82,9 +59,9 @@ class FedoraOutput:
             if p.certificate is None:
                 warnings.append(f"{p.label} is denied but trustd does not hold the certificate")
                 continue
-            name = file_name(p.certificate, PREFIX) + ".pem"
+            name = files.file_name(p.certificate, PREFIX) + ".pem"
             if p.rejected == set(Purpose) and not p.trusted:
-                blocked[name] = pem(p.certificate)
+                blocked[name] = files.pem(p.certificate)
             elif p.certificate.sha256 in distribution:
                 # p11-kit reads the purposes of a TRUSTED CERTIFICATE as the only ones: for a
                 # system anchor, every purpose its trust settings do not reject (evaluation
@@ -100,11 +77,11 @@ class FedoraOutput:
         """SHA-256s of the certificates of the distribution's and the administrator's sources."""
         layout = self.layout
         found: set[bytes] = set()
-        for path in source_files(layout.distribution):
-            found |= file_digests(path).sha256
-        for path in source_files(layout.source):
+        for path in files.source_files(layout.distribution):
+            found |= files.file_digests(path).sha256
+        for path in files.source_files(layout.source):
             if not path.name.startswith(PREFIX):
-                found |= file_digests(path).sha256
+                found |= files.file_digests(path).sha256
         return frozenset(found)
 
     def apply(self, projection: Projection) -> bool:
@@ -112,22 +89,21 @@ class FedoraOutput:
         layout = self.layout
         changed = self.state_file.exists()  # a marker: an earlier update did not finish
         try:
-            public_directory(layout.blocklist)
-            for directory, files in ((layout.source, trusted), (layout.blocklist, blocked)):
-                for name, data in files.items():
-                    changed |= write_atomic(directory / name, data)
+            files.public_directory(layout.blocklist)
+            for directory, wanted in ((layout.source, trusted), (layout.blocklist, blocked)):
+                for name, data in wanted.items():
+                    changed |= files.write_atomic(directory / name, data)
                 for path in directory.glob(PREFIX + "*"):
-                    if path.name not in files:
+                    if path.name not in wanted:
                         path.unlink()
                         changed = True
             if changed:
-                write_atomic(self.state_file, b"pending\n", 0o600)
+                files.write_atomic(self.state_file, b"pending\n", 0o600)
         except OSError as problem:
-            raise OutputFailure(f"cannot write the sources: {problem}") from None
+            raise files.OutputFailure(f"cannot write the sources: {problem}") from None
         if not changed:
             return False
-        said = run_command(layout.command)
-        log.debug("%s: %s", " ".join(layout.command), said)
+        self.run_tool()
         self.state_file.unlink(missing_ok=True)
         return True
 

@@ -14,17 +14,22 @@ import binascii
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 from trustd.certfiles import pem_armour
 from trustd.core.certificates import Certificate
+
+log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT = 300.0  # seconds; a Java keystore rebuild takes a few
 _PEM = re.compile(
@@ -195,4 +200,48 @@ def run_command(argv: Sequence[str], timeout: float = COMMAND_TIMEOUT) -> str:
     if done.returncode != 0:
         tail = " | ".join(said.splitlines()[-3:])
         raise OutputFailure(f"{' '.join(argv)} exited with status {done.returncode}: {tail}")
+    log.debug("%s: %s", " ".join(argv), said)
     return said
+
+
+class ToolLayout(Protocol):
+    """Where a distribution's trust store tool reads its sources; the command that rebuilds."""
+
+    @property
+    def command(self) -> tuple[str, ...]: ...
+
+    def configured(self) -> bool:
+        """The tool's configuration or source directory is there."""
+        ...
+
+    def own_additions(self) -> OwnAdditions:
+        """Which sources are trustd's, which the distribution's and the administrator's."""
+        ...
+
+
+_Layout = TypeVar("_Layout", bound=ToolLayout)
+
+
+class ToolOutput(Generic[_Layout]):
+    """An output that keeps a trust store tool's sources in step with the projection (`apply`)
+    and then has the tool rebuild the stores; `state_file` keeps what an unfinished update
+    must not forget, `warnings` what the last `apply` found wrong."""
+
+    name: str
+
+    def __init__(self, state_file: Path, layout: _Layout) -> None:
+        self.layout = layout
+        self.state_file = state_file
+        self.warnings: list[str] = []
+
+    def own_additions(self) -> OwnAdditions:
+        return self.layout.own_additions()
+
+    def run_tool(self) -> str:
+        """Run the update command; what it said (OutputFailure if it failed)."""
+        return run_command(self.layout.command)
+
+
+def applies(layout: ToolLayout) -> bool:
+    """The layout's update command is on PATH and the tool is configured."""
+    return shutil.which(layout.command[0]) is not None and layout.configured()

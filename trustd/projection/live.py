@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from trustd.debounce import Debouncer
 from trustd.projection.files import OutputFailure
 from trustd.projection.model import Projection, Purpose
 
@@ -47,12 +47,7 @@ class LiveProjection:
     ) -> None:
         self.compute = compute
         self.outputs = list(outputs)
-        self.debounce = debounce
-        self.max_delay = max_delay
-        self._wake = threading.Condition()
-        self._first: float | None = None  # monotonic time of the first unhandled poke
-        self._last: float = 0.0
-        self._stopping = False
+        self._quiet = Debouncer(debounce, max_delay)
         self._thread: threading.Thread | None = None
         # What status() reports.
         self.runs = 0  # projections computed
@@ -69,38 +64,16 @@ class LiveProjection:
         self._thread.start()
 
     def poke(self) -> None:
-        now = time.monotonic()
-        with self._wake:
-            if self._first is None:
-                self._first = now
-            self._last = now
-            self._wake.notify_all()
+        self._quiet.poke()
 
     def stop(self) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify_all()
+        self._quiet.stop()
         if self._thread is not None:
             self._thread.join(timeout=30)
 
-    def _wait_for_quiet(self) -> bool:
-        """Block until a burst of pokes is over; False when stopping."""
-        with self._wake:
-            while not self._stopping:
-                if self._first is None:
-                    self._wake.wait()
-                    continue
-                now = time.monotonic()
-                due = min(self._last + self.debounce, self._first + self.max_delay)
-                if now >= due:
-                    self._first = None
-                    return True
-                self._wake.wait(due - now)
-            return False
-
     def _loop(self) -> None:
         delay = FIRST_RETRY_SECONDS
-        while self._wait_for_quiet():
+        while self._quiet.wait():
             self._running = True
             try:
                 done = self._run_once()
@@ -111,12 +84,8 @@ class LiveProjection:
                 self.retry_in = None
                 continue
             self.retry_in = delay
-            with self._wake:  # a poke meanwhile does not cut the back-off short
-                self._wake.wait_for(lambda: self._stopping, timeout=delay)
-                if self._stopping:
-                    return
-                if self._first is None:
-                    self._first = self._last = time.monotonic()
+            if not self._quiet.pause(delay):  # a poke meanwhile does not cut the back-off short
+                return
             delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     def _run_once(self) -> bool:
@@ -163,7 +132,7 @@ class LiveProjection:
             "outputs": [o.name for o in self.outputs],
             "updates": self.updates,
             "digest": self.digest,
-            "busy": self._running or self._first is not None,
+            "busy": self._running or self._quiet.pending,
             "last_update": "" if self.last_update is None else self.last_update.isoformat(),
             "problems": ([] if self.problem is None else [self.problem]) + warnings,
         }

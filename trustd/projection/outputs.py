@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trustd.projection import debian, fedora
-from trustd.projection.files import OwnAdditions
+from trustd.projection.files import OwnAdditions, applies
 from trustd.projection.live import Output
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,14 @@ def choose_outputs(
     system anchors must leave out of the bundle."""
     chosen: list[debian.DebianOutput | fedora.FedoraOutput] = []
     for name in names:
-        if name in ("auto", "debian") and debian.applies():
-            chosen.append(debian.DebianOutput(state_dir / "truststores-debian.json"))
-        elif name in ("auto", "fedora") and fedora.applies():
-            chosen.append(fedora.FedoraOutput(state_dir / "truststores-fedora.pending"))
+        if name in ("auto", "debian") and applies(debian.DebianLayout()):
+            chosen.append(
+                debian.DebianOutput(state_dir / "truststores-debian.json", debian.DebianLayout())
+            )
+        elif name in ("auto", "fedora") and applies(fedora.FedoraLayout()):
+            chosen.append(
+                fedora.FedoraOutput(state_dir / "truststores-fedora.pending", fedora.FedoraLayout())
+            )
         elif name != "auto":
             log.warning("trust stores: %s is not installed here; not kept in step", name)
     unique = list({output.name: output for output in chosen}.values())

@@ -22,7 +22,6 @@ import contextlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,6 +49,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
+from trustd.debounce import Debouncer
 from trustd.plist.profiles import (
     MAX_PROFILE_BYTES,
     InvalidProfile,
@@ -157,16 +157,12 @@ class DropinWatcher:
         self._profiles: dict[str, ProfileRecord] = {}
         self.directories = directories or DropinDirectories()
         self.on_change = on_change
-        self.debounce = debounce
-        self.max_delay = max(max_delay, debounce)
         self._dirs = self.directories.by_kind()
         self._applied: dict[str, Applied] = {}
         self._problems: list[str] = []
         self._reconcile_lock = threading.Lock()
-        self._wake = threading.Condition()
-        self._first_event: float | None = None
-        self._last_event = 0.0
-        self._stopping = False
+        self._lock = threading.Lock()  # _problems and _profiles
+        self._quiet = Debouncer(debounce, max(max_delay, debounce))
         self._observer: BaseObserver | None = None
         self._worker: threading.Thread | None = None
         self._watches: dict[str, tuple[ObservedWatch, tuple[int, int]]] = {}
@@ -177,7 +173,7 @@ class DropinWatcher:
     @property
     def problems(self) -> list[str]:
         """The problems found by the last reconcile (a copy)."""
-        with self._wake:
+        with self._lock:
             return list(self._problems)
 
     @property
@@ -189,7 +185,7 @@ class DropinWatcher:
     @property
     def profiles(self) -> list[ProfileRecord]:
         """The configuration profiles of the profiles directory, as last read (by file)."""
-        with self._wake:
+        with self._lock:
             return [self._profiles[source] for source in sorted(self._profiles)]
 
     def install_profile(self, data: bytes) -> ProfileRecord:
@@ -241,7 +237,7 @@ class DropinWatcher:
             files[source], record = self.profile_reader.read(source, content)
             if record is not None:
                 records[source] = record
-        with self._wake:
+        with self._lock:
             self._profiles = records
         return replace(contents, files=files)
 
@@ -257,7 +253,7 @@ class DropinWatcher:
             plan = reconcile(contents, set(records), applied_records(records), denies)
             report = apply_plan(self.store, plan)
             self._applied = report.state
-            with self._wake:
+            with self._lock:
                 self._problems = list(report.problems)
         for source in report.applied:
             log.info("drop-in applied: %s", source)
@@ -279,7 +275,7 @@ class DropinWatcher:
         """
         if self._observer is not None:
             return
-        self._stopping = False
+        self._quiet.restart()
         observer = Observer()
         observer.daemon = True
         self._observer = observer
@@ -294,9 +290,7 @@ class DropinWatcher:
         observer, worker = self._observer, self._worker
         if observer is None:
             return
-        with self._wake:
-            self._stopping = True
-            self._wake.notify_all()
+        self._quiet.stop()
         observer.stop()
         observer.join()
         if worker is not None:
@@ -327,36 +321,16 @@ class DropinWatcher:
 
     def notify(self) -> None:
         """Note a change: the worker reconciles once events have been quiet for a moment."""
-        now = time.monotonic()
-        with self._wake:
-            if self._first_event is None:
-                self._first_event = now
-            self._last_event = now
-            self._wake.notify_all()
+        self._quiet.poke()
 
     def _run(self) -> None:
-        while True:
-            with self._wake:
-                while self._first_event is None and not self._stopping:
-                    self._wake.wait()
-                if self._stopping:
-                    return
-                while not self._stopping:
-                    now = time.monotonic()
-                    assert self._first_event is not None
-                    due = min(self._last_event + self.debounce, self._first_event + self.max_delay)
-                    if now >= due:
-                        break
-                    self._wake.wait(due - now)
-                if self._stopping:
-                    return
-                self._first_event = None
+        while self._quiet.wait():
             try:
                 self._rearm()
                 self.reconcile_now()
             except Exception:  # the thread must survive anything; the error is logged
                 log.exception("drop-in reconcile failed")
-                with self._wake:
+                with self._lock:
                     self._problems.append("drop-in reconcile failed; see the log")
 
     def _rearm(self) -> None:
