@@ -34,12 +34,14 @@ NOT_DECODED = {
     "Policy": "sent, never received: models.Policy.to_wire (checked below)",
     "TrustStores": "Status.trust_stores keeps the object as received",
     "Workers": "the evaluation pool's state in Status; the client does not read it",
+    "VerdictCounters": "the reply cache's counters in Status; the client does not read them",
 }
 # Reply fields no model field reads, and why.
 NOT_READ = {
     ("Verdict", "valid_from"): "kept in EvaluationResult.raw (the daemon's cache window)",
     ("Verdict", "valid_until"): "kept in EvaluationResult.raw (the daemon's cache window)",
     ("Status", "workers"): "see NOT_DECODED",
+    ("Status", "verdicts"): "see NOT_DECODED",
 }
 
 
