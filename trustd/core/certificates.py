@@ -524,8 +524,23 @@ class Certificate:
 
     @cached_property
     def dns_names(self) -> tuple[str, ...]:
-        san = self.subject_alt_names
-        return () if san is None else tuple(san.get_values_for_type(x509.DNSName))
+        """The SAN's dNSName values (ip_addresses is filled in the same pass)."""
+        dns: list[str] = []
+        addresses: list[Any] = []
+        for name in self.subject_alt_names or ():
+            if isinstance(name, x509.DNSName):
+                dns.append(name.value)
+            elif isinstance(name, x509.IPAddress):
+                addresses.append(name.value)
+        self.__dict__["ip_addresses"] = tuple(addresses)
+        return tuple(dns)
+
+    @cached_property
+    def ip_addresses(self) -> tuple[Any, ...]:
+        """The SAN's iPAddress values, as cryptography gives them (ipaddress objects)."""
+        self.dns_names  # noqa: B018 - fills this in the same pass
+        addresses: tuple[Any, ...] = self.__dict__["ip_addresses"]
+        return addresses
 
     def _subject_values(self, oid: x509.ObjectIdentifier) -> tuple[str, ...]:
         """The subject's values of one attribute type, in order, as text."""

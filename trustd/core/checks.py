@@ -26,10 +26,10 @@ from trustd.core.crl import RevocationEvidence, revocation_failures
 from trustd.core.name_constraints import name_constraint_failures
 from trustd.core.names import (
     email_matches,
-    hostname_matches,
     loose_ip,
     never_public,
     normalize_hostname,
+    presented_names_match,
 )
 from trustd.core.policy import SERVER_AUTH, Policy, PolicyKind
 from trustd.core.results import CheckName
@@ -303,7 +303,9 @@ def _leaf_policy_failures(cert: Certificate, policy: Policy, facts: PathFacts) -
     # SecPolicyCreateSSL does for any non-NULL hostname.
     named = (PolicyKind.SSL, PolicyKind.EAP, PolicyKind.IPSEC)
     if policy.kind in named and policy.name is not None:
-        if not hostname_matches(cert.subject_alt_names, policy.name, facts.is_public_suffix):
+        if cert.subject_alt_names is None or not presented_names_match(
+            cert.dns_names, cert.ip_addresses, policy.name, facts.is_public_suffix
+        ):
             yield Failure(0, CheckName.SSLHostname, detail=policy.name)
     if policy.kind is PolicyKind.SMIME and policy.name is not None:
         if not email_matches(cert.email_addresses, policy.name):
@@ -369,7 +371,7 @@ def respelled_identity(common_name: str, cert: Certificate) -> str | None:
     if san is None:
         return None
     dns = cert.dns_names
-    addresses = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    addresses = [str(ip) for ip in cert.ip_addresses]
     if common_name in dns or common_name in addresses:
         return None
     address = loose_ip(common_name)
