@@ -247,8 +247,8 @@ def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
 def _load(
     der: bytes,
 ) -> tuple[x509.Certificate, tuple[x509.Extensions | None, CheckName | None]]:
-    """cryptography's certificate and its extensions (decoded now: names inside them may
-    warn, so this runs with warnings silenced)."""
+    """cryptography's certificate and its extensions (decoded now, so that a problem shows
+    here; names inside them may warn, so the caller silences warnings when _may_warn says so)."""
     parsed = x509.load_der_x509_certificate(der)
     return parsed, _decode_extensions(parsed)
 
