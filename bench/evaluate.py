@@ -6,7 +6,7 @@ Run from the repository root:
 
 For RSA-2048 and ECDSA P-256 chains (root -> intermediate -> leaf, leaf SAN example.com, TLS
 server policy for example.com, the root as the only anchor, a fixed verification time) it
-measures four things per key type:
+takes these measurements per key type:
 
   trustd cold  a fresh Evaluator per call (empty parse and signature caches), DER bytes in
   trustd truly cold  the same, and every module-level cache of the core emptied before each
@@ -18,6 +18,7 @@ measures four things per key type:
                trust settings): parse and signature caches hit, the verdict cache misses
   pyca cold    load the three certificates from DER, build Store + verifier, verify
   pyca warm    certificates parsed and verifier built once; only .verify() is timed
+  floor        the two signature verifications alone (keys loaded, signed bytes at hand)
 
 Each measurement is a batch of calls sized so that it lasts about --target seconds, the
 batches of all measurements interleaved; the median of --rounds batches is reported as
@@ -46,6 +47,7 @@ for extra in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(extra))
 
 from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
 from cryptography.x509 import DNSName  # noqa: E402
 from cryptography.x509.verification import PolicyBuilder, Store  # noqa: E402
 from pki import PKI, KeyType  # noqa: E402
@@ -84,7 +86,7 @@ def make_chain(key_type: KeyType) -> Chain:
     return Chain(root.der, inter.der, leaf.der)
 
 
-# -- the four workloads ------------------------------------------------------------------------
+# -- the workloads --------------------------------------------------------------------------------
 
 SNAPSHOT = MemorySnapshot()
 POLICY = Policy(PolicyKind.SSL, name=HOST)
@@ -188,6 +190,29 @@ def pyca_warm(chain: Chain) -> Callable[[], object]:
 
     def run() -> object:
         return verifier.verify(leaf, intermediates)
+
+    return run
+
+
+def floor(chain: Chain) -> Callable[[], object]:
+    """The two signature verifications alone (leaf by intermediate, intermediate by root), keys
+    loaded and signed bytes at hand: what no verifier can avoid."""
+    root = x509.load_der_x509_certificate(chain.root)
+    inter = x509.load_der_x509_certificate(chain.intermediate)
+    leaf = x509.load_der_x509_certificate(chain.leaf)
+    pairs = [(inter.public_key(), leaf), (root.public_key(), inter)]
+    signed = [
+        (key, cert.signature, cert.tbs_certificate_bytes, cert.signature_hash_algorithm)
+        for key, cert in pairs
+    ]
+
+    def run() -> object:
+        for key, signature, data, algorithm in signed:
+            if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+                key.verify(signature, data, padding.PKCS1v15(), algorithm)
+            elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+                key.verify(signature, data, ec.ECDSA(algorithm))
+        return None
 
     return run
 
@@ -297,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             ("trustd warm", trustd_warm),
             ("trustd rewarm", trustd_rewarm),
             ("pyca warm", pyca_warm),
+            ("floor", floor),
         )
         results = measure_all({name: f(chain) for name, f in factories}, rounds, target)
         for name, _ in factories:
@@ -328,6 +354,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{label:<12} rewarm (verdict cache missed) {r['trustd rewarm']:8.1f}us"
             f"  vs pyca warm {rewarm:5.2f}x"
+        )
+    print()
+    for label, r in rows:
+        print(
+            f"{label:<12} floor (the two signature verifications) {r['floor']:8.1f}us"
+            f"  trustd truly cold / floor {r['trustd truly cold'] / r['floor']:5.2f}x"
+            f"  pyca cold / floor {r['pyca cold'] / r['floor']:5.2f}x"
         )
     print()
     print("ratio = trustd time / pyca time (lower is better; < 1 means trustd is faster)")

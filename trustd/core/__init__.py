@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from trustd.core.exceptions import CertificateExceptions, ExceptionList
     from trustd.core.policy import Policy, PolicyKind
     from trustd.core.request import EvaluationRequest
-    from trustd.core.results import CHECKS, Severity, TrustResult
+    from trustd.core.results import CHECKS, CheckName, Severity, TrustResult
     from trustd.core.snapshot import MemorySnapshot, Origin, Snapshot
     from trustd.core.trust_settings import (
         Domain,
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 _MODULES = {
     "CHECKS": "trustd.core.results",
     "Certificate": "trustd.core.certificates",
+    "CheckName": "trustd.core.results",
     "CertificateExceptions": "trustd.core.exceptions",
     "Domain": "trustd.core.trust_settings",
     "EvaluationRequest": "trustd.core.request",
@@ -79,6 +80,7 @@ __all__ = [
     "CHECKS",
     "Certificate",
     "CertificateExceptions",
+    "CheckName",
     "Domain",
     "EvaluationRequest",
     "Evaluator",

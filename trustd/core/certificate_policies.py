@@ -20,6 +20,7 @@ from cryptography import x509
 
 from trustd.core.certificates import Certificate
 from trustd.core.der import POLICY_MAPPINGS, DERProblem, policy_mappings
+from trustd.core.results import CheckName
 from trustd.core.verdict import Failure
 
 ANY_POLICY = "2.5.29.32.0"
@@ -140,7 +141,7 @@ def policy_failures(
     except _TooManyNodes:
         problem = (0, "policy tree too large")
     if problem is not None:
-        yield Failure(problem[0], "PolicyConstraints", detail=problem[1])
+        yield Failure(problem[0], CheckName.PolicyConstraints, detail=problem[1])
 
 
 def _process(certs: list[Certificate], inputs: PolicyInputs) -> tuple[int, str] | None:

@@ -38,6 +38,7 @@ from trustd.core.der import (
 )
 from trustd.core.names import NormalizedRDNs, normalized_rdns
 from trustd.core.pem import is_pem, pem_certificate
+from trustd.core.results import CheckName
 
 # cryptography warns (and will one day refuse) when it loads a certificate whose serial number
 # is not positive, and when it builds a Name attribute of the wrong length (a country name or
@@ -243,21 +244,25 @@ def parse_certificate(data: bytes, digest: bytes | None = None) -> Certificate:
     return certificate
 
 
-def _load(der: bytes) -> tuple[x509.Certificate, tuple[x509.Extensions | None, str | None]]:
-    """cryptography's certificate and its extensions (decoded now: names inside them may
-    warn, so this runs with warnings silenced)."""
+def _load(
+    der: bytes,
+) -> tuple[x509.Certificate, tuple[x509.Extensions | None, CheckName | None]]:
+    """cryptography's certificate and its extensions (decoded now, so that a problem shows
+    here; names inside them may warn, so the caller silences warnings when _may_warn says so)."""
     parsed = x509.load_der_x509_certificate(der)
     return parsed, _decode_extensions(parsed)
 
 
-def _decode_extensions(parsed: x509.Certificate) -> tuple[x509.Extensions | None, str | None]:
+def _decode_extensions(
+    parsed: x509.Certificate,
+) -> tuple[x509.Extensions | None, CheckName | None]:
     """The extensions, or the Apple check name saying why they cannot be read."""
     try:
         return parsed.extensions, None
     except x509.DuplicateExtension:
-        return None, "DuplicateExtension"
+        return None, CheckName.DuplicateExtension
     except Exception:
-        return None, "UnparseableExtension"
+        return None, CheckName.UnparseableExtension
 
 
 class Certificate:
@@ -265,7 +270,7 @@ class Certificate:
 
     not_before: datetime
     not_after: datetime
-    _extensions: tuple[x509.Extensions | None, str | None]
+    _extensions: tuple[x509.Extensions | None, CheckName | None]
     # The subject's (OID, text) pairs when simple_name_attributes reads it (nearly always).
     _subject_attributes: list[tuple[str, str]] | None
 
@@ -412,7 +417,7 @@ class Certificate:
     # -- extensions ----------------------------------------------------------------------------
 
     @property
-    def extension_problem(self) -> str | None:
+    def extension_problem(self) -> CheckName | None:
         """Apple's check name for extensions that could not be read, or None."""
         return self._extensions[1]
 
@@ -519,8 +524,23 @@ class Certificate:
 
     @cached_property
     def dns_names(self) -> tuple[str, ...]:
-        san = self.subject_alt_names
-        return () if san is None else tuple(san.get_values_for_type(x509.DNSName))
+        """The SAN's dNSName values (ip_addresses is filled in the same pass)."""
+        dns: list[str] = []
+        addresses: list[Any] = []
+        for name in self.subject_alt_names or ():
+            if isinstance(name, x509.DNSName):
+                dns.append(name.value)
+            elif isinstance(name, x509.IPAddress):
+                addresses.append(name.value)
+        self.__dict__["ip_addresses"] = tuple(addresses)
+        return tuple(dns)
+
+    @cached_property
+    def ip_addresses(self) -> tuple[Any, ...]:
+        """The SAN's iPAddress values, as cryptography gives them (ipaddress objects)."""
+        self.dns_names  # noqa: B018 - fills this in the same pass
+        addresses: tuple[Any, ...] = self.__dict__["ip_addresses"]
+        return addresses
 
     def _subject_values(self, oid: x509.ObjectIdentifier) -> tuple[str, ...]:
         """The subject's values of one attribute type, in order, as text."""

@@ -26,12 +26,13 @@ from trustd.core.crl import RevocationEvidence, revocation_failures
 from trustd.core.name_constraints import name_constraint_failures
 from trustd.core.names import (
     email_matches,
-    hostname_matches,
     loose_ip,
     never_public,
     normalize_hostname,
+    presented_names_match,
 )
 from trustd.core.policy import SERVER_AUTH, Policy, PolicyKind
+from trustd.core.results import CheckName
 from trustd.core.snapshot import Origin
 from trustd.core.verdict import Failure
 
@@ -158,7 +159,7 @@ def certificate_failures(cert: Certificate, index: int, facts: PathFacts) -> Ite
     if not cert.valid_at(facts.moment):
         # RFC 5280 6.1.3 (a)(2); Apple checks the anchor's validity too.
         when = "expired" if facts.moment > cert.not_after else "not yet valid"
-        yield Failure(index, "TemporalValidity", detail=when)
+        yield Failure(index, CheckName.TemporalValidity, detail=when)
     if index == 0:
         yield from _leaf_failures(cert, facts)
     else:
@@ -169,21 +170,29 @@ def _structure_failures(cert: Certificate, index: int, facts: PathFacts) -> Iter
     parts = cert.parts
     if parts.inner_signature_algorithm != parts.outer_signature_algorithm:
         # RFC 5280 4.1.1.2: signatureAlgorithm MUST equal tbsCertificate.signature.
-        yield Failure(index, "BasicCertificateProcessing", detail="signature algorithms differ")
+        yield Failure(
+            index, CheckName.BasicCertificateProcessing, detail="signature algorithms differ"
+        )
     if parts.version != 2 and (parts.extensions_span is not None or index > 0):
         # RFC 5280 4.1.2.1: extensions need v3; 6.1.4 (k): an issuer must be a v3 CA.
-        yield Failure(index, "BasicCertificateProcessing", detail=f"version {parts.version + 1}")
+        yield Failure(
+            index, CheckName.BasicCertificateProcessing, detail=f"version {parts.version + 1}"
+        )
     if not facts.is_anchor(index):
         # RFC 5280 4.1.2.2: positive, at most 20 octets.  Not enforced on anchors: a few roots
         # in real stores have serial 0.
         serial = parts.serial
         if len(serial) > MAX_SERIAL_OCTETS + (1 if serial[:1] == b"\x00" else 0):
-            yield Failure(index, "BasicCertificateProcessing", detail="serial number too long")
+            yield Failure(
+                index, CheckName.BasicCertificateProcessing, detail="serial number too long"
+            )
         if serial[0] & 0x80 or not any(serial):
-            yield Failure(index, "BasicCertificateProcessing", detail="serial number not positive")
+            yield Failure(
+                index, CheckName.BasicCertificateProcessing, detail="serial number not positive"
+            )
     if not cert.issuer_der or cert.issuer_der == b"\x30\x00":
         # RFC 5280 4.1.2.4: the issuer field MUST contain a non-empty name.
-        yield Failure(index, "BasicCertificateProcessing", detail="empty issuer name")
+        yield Failure(index, CheckName.BasicCertificateProcessing, detail="empty issuer name")
     if cert.extension_problem is not None:
         yield Failure(index, cert.extension_problem)
     unknown = [
@@ -193,11 +202,11 @@ def _structure_failures(cert: Certificate, index: int, facts: PathFacts) -> Iter
     ]
     if unknown:
         # RFC 5280 4.2: reject a certificate with a critical extension we do not process.
-        yield Failure(index, "CriticalExtensions", detail=", ".join(unknown))
+        yield Failure(index, CheckName.CriticalExtensions, detail=", ".join(unknown))
     empty_subject = cert.subject_der == b"\x30\x00"
     if empty_subject and (index > 0 or not cert.is_critical(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)):
         # RFC 5280 4.1.2.6: a CA's subject is non-empty; an empty subject needs a critical SAN.
-        yield Failure(index, "NonEmptySubject")
+        yield Failure(index, CheckName.NonEmptySubject)
     if (
         facts.web_profile
         and cert.has_extension(ExtensionOID.POLICY_CONSTRAINTS)
@@ -206,41 +215,43 @@ def _structure_failures(cert: Certificate, index: int, facts: PathFacts) -> Iter
         # RFC 5280 4.2.1.11: conforming CAs MUST mark policy constraints critical.  A rule of
         # the CA profile, not of path validation (6.1), and Apple does not check it: enforced
         # for TLS servers only (docs/deviations.md).
-        yield Failure(index, "PolicyConstraints", detail="policy constraints not critical")
+        yield Failure(index, CheckName.PolicyConstraints, detail="policy constraints not critical")
     if index == 0 and cert.has_extension(ExtensionOID.NAME_CONSTRAINTS) and not cert.is_ca:
         # RFC 5280 4.2.1.10: name constraints MUST be used only in a CA certificate.
-        yield Failure(index, "NameConstraints", detail="name constraints in an end-entity")
+        yield Failure(index, CheckName.NameConstraints, detail="name constraints in an end-entity")
     usage = cert.key_usage
     if usage is not None and not _any_key_usage(usage):
         # RFC 5280 4.2.1.3: when the extension appears, at least one bit MUST be set.
-        yield Failure(index, "KeyUsage", detail="key usage with no bit set")
+        yield Failure(index, CheckName.KeyUsage, detail="key usage with no bit set")
     elif usage is not None and usage.key_cert_sign != cert.is_ca:
         # RFC 5280 4.2.1.9 and 4.2.1.3: keyCertSign only with cA asserted, and a CA whose key
         # usage omits keyCertSign is inconsistent (a certificate pretending to be both).
         detail = "keyCertSign without cA" if usage.key_cert_sign else "cA without keyCertSign"
-        yield Failure(index, "KeyUsage", detail=detail)
+        yield Failure(index, CheckName.KeyUsage, detail=detail)
 
 
 def _key_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterator[Failure]:
     key = cert.key_facts
     if cert.has_explicit_curve:
-        yield Failure(index, "KeySize", detail="EC key with explicit curve parameters")
+        yield Failure(index, CheckName.KeySize, detail="EC key with explicit curve parameters")
         return
     if key.algorithm in {"unknown", "DSA"} or (
         key.algorithm == "EC" and key.curve not in SUPPORTED_CURVES
     ):
         # CA/B 6.1.5 and 7.1.3.1 allow RSA and the P-256, P-384 and P-521 curves; these are also
         # the only curves Apple's SecKey verifies with.
-        yield Failure(index, "KeySize", detail=f"unsupported {key.curve or key.algorithm} key")
+        yield Failure(
+            index, CheckName.KeySize, detail=f"unsupported {key.curve or key.algorithm} key"
+        )
         return
     if (key.algorithm == "RSA" and key.bits < MIN_RSA_BITS) or (
         key.algorithm == "EC" and key.bits < MIN_EC_BITS
     ):
-        yield Failure(index, "WeakKeySize", detail=f"{key.algorithm} {key.bits} bits")
+        yield Failure(index, CheckName.WeakKeySize, detail=f"{key.algorithm} {key.bits} bits")
         return
     if key.algorithm == "RSA" and key.bits % 8:
         # CA/B 6.1.5: the modulus size in bits MUST be divisible by 8.
-        yield Failure(index, "KeySize", detail=f"RSA modulus of {key.bits} bits")
+        yield Failure(index, CheckName.KeySize, detail=f"RSA modulus of {key.bits} bits")
     if (
         facts.web_profile
         and not facts.leaf_anchored_by_settings
@@ -249,7 +260,7 @@ def _key_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterator[F
             or (key.algorithm == "EC" and key.bits < TLS_MIN_EC_BITS)
         )
     ):
-        yield Failure(index, "KeySize", detail=f"{key.algorithm} {key.bits} bits")
+        yield Failure(index, CheckName.KeySize, detail=f"{key.algorithm} {key.bits} bits")
 
 
 def _signature_algorithm_failures(
@@ -259,10 +270,10 @@ def _signature_algorithm_failures(
         return  # the anchor's self-signature is never checked, so its hash does not matter
     hash_name = signature_hash_name(cert)
     if hash_name in BROKEN_HASHES:
-        yield Failure(index, "WeakSignature", detail=hash_name or "")
+        yield Failure(index, CheckName.WeakSignature, detail=hash_name or "")
     elif hash_name == "sha1" and facts.web_profile:
         if not (facts.is_anchor(index) and facts.settings_anchored):
-            yield Failure(index, "SignatureHashAlgorithms", detail="sha1")
+            yield Failure(index, CheckName.SignatureHashAlgorithms, detail="sha1")
 
 
 # -- the leaf ---------------------------------------------------------------------------------
@@ -282,21 +293,23 @@ def _leaf_policy_failures(cert: Certificate, policy: Policy, facts: PathFacts) -
         else:
             ok = bool(wanted & ekus)
         if not ok:
-            yield Failure(0, "ExtendedKeyUsage", detail="leaf EKU does not allow this use")
+            yield Failure(0, CheckName.ExtendedKeyUsage, detail="leaf EKU does not allow this use")
     usage = cert.key_usage
     if usage is not None:
         missing = [name for name in sorted(policy.key_usages) if not has_key_usage(usage, name)]
         if missing:
-            yield Failure(0, "KeyUsage", detail="missing " + ", ".join(missing))
+            yield Failure(0, CheckName.KeyUsage, detail="missing " + ", ".join(missing))
     # A name given is a name to check, the empty one too (it matches nothing), as
     # SecPolicyCreateSSL does for any non-NULL hostname.
     named = (PolicyKind.SSL, PolicyKind.EAP, PolicyKind.IPSEC)
     if policy.kind in named and policy.name is not None:
-        if not hostname_matches(cert.subject_alt_names, policy.name, facts.is_public_suffix):
-            yield Failure(0, "SSLHostname", detail=policy.name)
+        if cert.subject_alt_names is None or not presented_names_match(
+            cert.dns_names, cert.ip_addresses, policy.name, facts.is_public_suffix
+        ):
+            yield Failure(0, CheckName.SSLHostname, detail=policy.name)
     if policy.kind is PolicyKind.SMIME and policy.name is not None:
         if not email_matches(cert.email_addresses, policy.name):
-            yield Failure(0, "Email", detail=policy.name)
+            yield Failure(0, CheckName.Email, detail=policy.name)
     if policy.is_tls_server:
         yield from _tls_server_leaf_failures(cert, facts)
 
@@ -313,16 +326,16 @@ def _tls_server_leaf_failures(cert: Certificate, facts: PathFacts) -> Iterator[F
     ekus = cert.extended_key_usage or frozenset()
     if facts.anchor_origin is Origin.SYSTEM:
         if cert.not_before >= _SYSTEM_398_FROM and lifetime > timedelta(days=398):
-            yield Failure(0, "SystemTrustValidityPeriod", detail="more than 398 days")
+            yield Failure(0, CheckName.SystemTrustValidityPeriod, detail="more than 398 days")
         elif cert.not_before >= _SYSTEM_825_FROM and lifetime > timedelta(days=825) + _SLIP:
-            yield Failure(0, "SystemTrustValidityPeriod", detail="more than 825 days")
+            yield Failure(0, CheckName.SystemTrustValidityPeriod, detail="more than 825 days")
         if SERVER_AUTH not in ekus:
-            yield Failure(0, "ServerAuthEKU")
+            yield Failure(0, CheckName.ServerAuthEKU)
     else:
         if cert.not_before > _OTHER_825_FROM and lifetime > timedelta(days=825) + _SLIP:
-            yield Failure(0, "OtherTrustValidityPeriod", detail="more than 825 days")
+            yield Failure(0, CheckName.OtherTrustValidityPeriod, detail="more than 825 days")
         if cert.not_before > _OTHER_EKU_FROM and SERVER_AUTH not in ekus:
-            yield Failure(0, "ServerAuthEKU")
+            yield Failure(0, CheckName.ServerAuthEKU)
 
 
 def _subject_name_failures(cert: Certificate) -> Iterator[Failure]:
@@ -333,12 +346,14 @@ def _subject_name_failures(cert: Certificate) -> Iterator[Failure]:
         and cert.subject_der != b"\x30\x00"
         and cert.is_critical(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     ):
-        yield Failure(0, "BasicCertificateProcessing", detail="critical SAN with a subject")
+        yield Failure(0, CheckName.BasicCertificateProcessing, detail="critical SAN with a subject")
     for value in cert.common_names:
         twin = respelled_identity(value, cert)
         if twin is not None:
             yield Failure(
-                0, "BasicCertificateProcessing", detail=f"common name {value!r} respells {twin!r}"
+                0,
+                CheckName.BasicCertificateProcessing,
+                detail=f"common name {value!r} respells {twin!r}",
             )
             break
 
@@ -356,7 +371,7 @@ def respelled_identity(common_name: str, cert: Certificate) -> str | None:
     if san is None:
         return None
     dns = cert.dns_names
-    addresses = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    addresses = [str(ip) for ip in cert.ip_addresses]
     if common_name in dns or common_name in addresses:
         return None
     address = loose_ip(common_name)
@@ -376,7 +391,7 @@ def _issuer_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterato
     constraints = cert.basic_constraints
     if constraints is None or not constraints.ca:
         # RFC 5280 6.1.4 (k): every issuer must be a CA.
-        yield Failure(index, "BasicConstraintsCA")
+        yield Failure(index, CheckName.BasicConstraintsCA)
     elif (
         facts.web_profile
         and not cert.is_critical(ExtensionOID.BASIC_CONSTRAINTS)
@@ -386,11 +401,11 @@ def _issuer_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterato
         # trusted roots with a non-critical one exist (Go Daddy Class 2, ePKI Root).  Like the
         # rule for policy constraints, a CA-profile rule Apple does not check: enforced for TLS
         # servers only, so that other policies accept what Apple accepts (PKITS 4.6.4).
-        yield Failure(index, "BasicConstraints", detail="basic constraints not critical")
+        yield Failure(index, CheckName.BasicConstraints, detail="basic constraints not critical")
     usage = cert.key_usage
     if usage is not None and not usage.key_cert_sign:
         # RFC 5280 6.1.4 (n).
-        yield Failure(index, "KeyUsage", detail="issuer without keyCertSign")
+        yield Failure(index, CheckName.KeyUsage, detail="issuer without keyCertSign")
     ekus = cert.extended_key_usage
     if ekus is not None:
         for policy in facts.policies:
@@ -398,7 +413,7 @@ def _issuer_failures(cert: Certificate, index: int, facts: PathFacts) -> Iterato
             if wanted is not None and not (ekus & (wanted | {"2.5.29.37.0"})):
                 # Apple: a CA carrying an EKU must include anyEKU or one of the policy's EKUs.
                 yield Failure(
-                    index, "ExtendedKeyUsage", detail="issuer EKU does not allow this use"
+                    index, CheckName.ExtendedKeyUsage, detail="issuer EKU does not allow this use"
                 )
                 break
 
@@ -411,14 +426,14 @@ def path_length_failures(facts: PathFacts) -> Iterator[Failure]:
         constraints = cert.basic_constraints
         if constraints is not None and constraints.path_length is not None:
             if below > constraints.path_length:
-                yield Failure(index, "BasicConstraintsPathLen")
+                yield Failure(index, CheckName.BasicConstraintsPathLen)
         if not cert.is_self_issued:
             below += 1
     if facts.max_intermediates is not None:
         inner = facts.path[1 : facts.last] if facts.anchored else facts.path[1:]
         logical = sum(1 for cert in inner if not cert.is_self_issued)
         if logical > facts.max_intermediates:
-            yield Failure(facts.last, "ChainLength", detail=f"{logical} intermediates")
+            yield Failure(facts.last, CheckName.ChainLength, detail=f"{logical} intermediates")
 
 
 def key_identifier_failures(facts: PathFacts) -> Iterator[Failure]:
@@ -435,20 +450,22 @@ def key_identifier_failures(facts: PathFacts) -> Iterator[Failure]:
             ):
                 # AKI keyIdentifier MUST be present except in self-signed certificates.  An
                 # anchor is exempt: RFC 5280 6.2 uses only its name and key.
-                yield Failure(index, "IdLinkage", detail="no authority key identifier")
+                yield Failure(index, CheckName.IdLinkage, detail="no authority key identifier")
         elif aki.key_identifier is None:
             yield Failure(
-                index, "IdLinkage", detail="authority key identifier without keyIdentifier"
+                index, CheckName.IdLinkage, detail="authority key identifier without keyIdentifier"
             )
         elif self_signed_end and cert.subject_key_identifier not in (None, aki.key_identifier):
             # A root's AKI names its own key.  Issuer and serial may follow: trusted roots in
             # every store carry them (Go Daddy and Starfield Class 2, QuoVadis, Certigna), so
             # CA/B 7.1.2.1.3's "only the key identifier" is not enforced (docs/deviations.md).
-            yield Failure(index, "IdLinkage", detail="root authority key identifier")
+            yield Failure(index, CheckName.IdLinkage, detail="root authority key identifier")
         elif index < facts.last:
             issuer_ski = path[index + 1].subject_key_identifier
             if issuer_ski is not None and aki.key_identifier != issuer_ski:
-                yield Failure(index, "IdLinkage", detail="AKI does not match the issuer's SKI")
+                yield Failure(
+                    index, CheckName.IdLinkage, detail="AKI does not match the issuer's SKI"
+                )
         if (
             index > 0
             and not facts.is_anchor(index)
@@ -457,7 +474,7 @@ def key_identifier_failures(facts: PathFacts) -> Iterator[Failure]:
         ):
             # RFC 5280 4.2.1.2: SKI MUST appear in all conforming CA certificates.  Anchors are
             # exempt: trusted roots without one exist (Hongkong Post Root CA 1, TWCA Global).
-            yield Failure(index, "IdLinkage", detail="CA without subject key identifier")
+            yield Failure(index, CheckName.IdLinkage, detail="CA without subject key identifier")
 
 
 def anchor_failures(facts: PathFacts) -> Iterator[Failure]:
@@ -465,6 +482,6 @@ def anchor_failures(facts: PathFacts) -> Iterator[Failure]:
         return
     last = facts.path[facts.last]
     if last.is_self_issued:
-        yield Failure(facts.last, "AnchorTrusted")
+        yield Failure(facts.last, CheckName.AnchorTrusted)
     else:
-        yield Failure(facts.last, "MissingIntermediate")
+        yield Failure(facts.last, CheckName.MissingIntermediate)

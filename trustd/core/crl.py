@@ -39,6 +39,7 @@ from trustd.core.lru import LRU
 from trustd.core.ocsp import CLOCK_SKEW, DEFAULT_LIFETIME, Status, answer_for
 from trustd.core.pem import begins_pem
 from trustd.core.reasons import REASON_CODES, UNSPECIFIED_REASON
+from trustd.core.results import CheckName
 from trustd.core.verdict import Failure
 
 REMOVE_FROM_CRL = 8
@@ -259,19 +260,19 @@ def revocation_failures(
         cert = path[index]
         answer = answer_for(evidence.ocsp, cert, path[index + 1], moment)
         if answer is not None and answer.status is Status.REVOKED:
-            yield Failure(index, "Revocation", value=answer.reason, detail="revoked (OCSP)")
+            yield Failure(index, CheckName.Revocation, value=answer.reason, detail="revoked (OCSP)")
             continue
         known = answer is not None and answer.status is Status.GOOD
         status = _CrlCheck(path, index, evidence, moment).run()
         if status.reason is not None:
-            yield Failure(index, "Revocation", value=status.reason, detail="listed on CRL")
+            yield Failure(index, CheckName.Revocation, value=status.reason, detail="listed on CRL")
             continue
         if known or status.covered:
             continue
         if evidence.required or status.concerned:
             yield Failure(
                 index,
-                "RevocationResponseRequired",
+                CheckName.RevocationResponseRequired,
                 detail=status.problem or "no usable revocation information",
             )
 

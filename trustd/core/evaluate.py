@@ -29,7 +29,7 @@ from trustd.core.names import PublicSuffixTest, never_public
 from trustd.core.ocsp import parse_response
 from trustd.core.policy import Policy
 from trustd.core.request import EvaluationRequest
-from trustd.core.results import ALLOWED_ERROR_CHECKS, Severity, TrustResult
+from trustd.core.results import ALLOWED_ERROR_CHECKS, CheckName, Severity, TrustResult
 from trustd.core.signatures import CachingVerifier, SignatureVerifier
 from trustd.core.snapshot import Origin, Snapshot
 from trustd.core.trust_settings import (
@@ -400,7 +400,7 @@ class _Evaluation:
             settings.append(anchor.setting)
         if anchor is not None and anchor.deny:
             failures.append(
-                Failure(len(path) - 1, "UsageConstraints", detail="trust settings deny")
+                Failure(len(path) - 1, CheckName.UsageConstraints, detail="trust settings deny")
             )
         outcome = self._rescue(path, failures, settings, anchor)
         counted = [f for f in outcome.failures if f.rescued_by is None]
@@ -554,12 +554,15 @@ class _Evaluation:
         per_position: list[dict[str, object]] = [{} for _ in chain]
         for failure in failures:
             if failure.rescued_by is not Rescue.ALLOWED_ERROR:
-                per_position[failure.index][failure.check] = failure.value
+                per_position[failure.index][failure.check.value] = failure.value
         return exceptions_for([c.sha1 for c in chain], per_position, self.snapshot.exceptions_epoch)
 
     def _malformed(self) -> Verdict:
         return self._fatal(
-            Failure(0, "MalformedCertificate", detail="the leaf is not a valid certificate"), ()
+            Failure(
+                0, CheckName.MalformedCertificate, detail="the leaf is not a valid certificate"
+            ),
+            (),
         )
 
     def _exhausted(
@@ -570,7 +573,7 @@ class _Evaluation:
         builder: PathBuilder,
     ) -> Verdict:
         return self._fatal(
-            Failure(0, "BudgetExhausted", value=exhausted.which, detail=str(exhausted)),
+            Failure(0, CheckName.BudgetExhausted, value=exhausted.which, detail=str(exhausted)),
             best.path if best is not None else (leaf,),
             tuple(builder.attempts) if self.request.record_paths else None,
         )

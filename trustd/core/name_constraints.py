@@ -31,6 +31,7 @@ from trustd.core.names import (
     normalized_rdns,
     uri_in_subtree,
 )
+from trustd.core.results import CheckName
 from trustd.core.verdict import Failure
 
 _TYPES = {
@@ -132,13 +133,15 @@ def name_constraint_failures(path: Sequence[Certificate], budget: Budget) -> Ite
         problem = _invalid_name(names)
         if problem:
             # A name that is not a valid name cannot be shown to satisfy a constraint.
-            yield Failure(index, "NameConstraints", detail=problem)
+            yield Failure(index, CheckName.NameConstraints, detail=problem)
             continue
         for ca_index, constraints in above:
             problem = _violation(names, constraints, budget)
             if problem:
                 yield Failure(
-                    index, "NameConstraints", detail=f"{problem} (constraint of #{ca_index})"
+                    index,
+                    CheckName.NameConstraints,
+                    detail=f"{problem} (constraint of #{ca_index})",
                 )
                 break
 

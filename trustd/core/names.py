@@ -141,13 +141,30 @@ def hostname_matches(
     address = parse_ip(reference)
     if address is not None:
         return any(ip == address for ip in san.get_values_for_type(x509.IPAddress))
+    return dns_names_match(san.get_values_for_type(x509.DNSName), reference, is_public_suffix)
+
+
+def presented_names_match(
+    dns_names: Iterable[str],
+    addresses: Iterable[object],
+    reference: str,
+    is_public_suffix: PublicSuffixTest = never_public,
+) -> bool:
+    """hostname_matches for a SAN already split into its dNSName and iPAddress values."""
+    address = parse_ip(reference)
+    if address is not None:
+        return any(ip == address for ip in addresses)
+    return dns_names_match(dns_names, reference, is_public_suffix)
+
+
+def dns_names_match(
+    dns_names: Iterable[str], reference: str, is_public_suffix: PublicSuffixTest
+) -> bool:
+    """Whether one of the dNSName values matches `reference`, a hostname (not an address)."""
     normalized = normalize_hostname(reference)
     if normalized is None:
         return False
-    return any(
-        dns_pattern_matches(p, normalized, is_public_suffix)
-        for p in san.get_values_for_type(x509.DNSName)
-    )
+    return any(dns_pattern_matches(p, normalized, is_public_suffix) for p in dns_names)
 
 
 def email_matches(addresses: Iterable[str], reference: str) -> bool:

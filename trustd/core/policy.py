@@ -68,52 +68,28 @@ class PolicyInfo:
     network_by_default: bool  # NoNetworkAccess is set for basic and EAP
 
 
+# Leaf EKUs accepted: a TLS (or EAP) server or client, and the policies of one purpose.
+_SERVER_EKUS = frozenset({ANY_EKU, SERVER_AUTH, MICROSOFT_SGC, NETSCAPE_SGC})
+_CLIENT_EKUS = frozenset({ANY_EKU, CLIENT_AUTH})
+_EMAIL_EKUS = frozenset({ANY_EKU, EMAIL_PROTECTION})
+_CODE_EKUS = frozenset({ANY_EKU, CODE_SIGNING})
+_TIME_EKUS = frozenset({TIME_STAMPING})
+
 _INFO = {
     PolicyKind.BASIC: PolicyInfo(2, "basicX509", "basicX509", None, None, False),
-    PolicyKind.SSL: PolicyInfo(
-        3,
-        "sslServer",
-        "sslClient",
-        frozenset({ANY_EKU, SERVER_AUTH, MICROSOFT_SGC, NETSCAPE_SGC}),
-        frozenset({ANY_EKU, CLIENT_AUTH}),
-        True,
-    ),
-    PolicyKind.SMIME: PolicyInfo(
-        8,
-        "SMIME",
-        "SMIME",
-        frozenset({ANY_EKU, EMAIL_PROTECTION}),
-        frozenset({ANY_EKU, EMAIL_PROTECTION}),
-        True,
-    ),
-    PolicyKind.EAP: PolicyInfo(
-        9,
-        "eapServer",
-        "eapClient",
-        frozenset({ANY_EKU, SERVER_AUTH, MICROSOFT_SGC, NETSCAPE_SGC}),
-        frozenset({ANY_EKU, CLIENT_AUTH}),
-        False,
-    ),
+    PolicyKind.SSL: PolicyInfo(3, "sslServer", "sslClient", _SERVER_EKUS, _CLIENT_EKUS, True),
+    PolicyKind.SMIME: PolicyInfo(8, "SMIME", "SMIME", _EMAIL_EKUS, _EMAIL_EKUS, True),
+    PolicyKind.EAP: PolicyInfo(9, "eapServer", "eapClient", _SERVER_EKUS, _CLIENT_EKUS, False),
     PolicyKind.SW_UPDATE: PolicyInfo(10, "AppleSWUpdateSigning", None, None, None, True),
     PolicyKind.IPSEC: PolicyInfo(11, "ipsecServer", "ipsecClient", None, None, True),
     PolicyKind.CODE_SIGN: PolicyInfo(
-        16,
-        "CodeSigning",
-        "CodeSigning",
-        frozenset({ANY_EKU, CODE_SIGNING}),
-        frozenset({ANY_EKU, CODE_SIGNING}),
-        True,
+        16, "CodeSigning", "CodeSigning", _CODE_EKUS, _CODE_EKUS, True
     ),
     PolicyKind.PKG_SIGN: PolicyInfo(17, "PackageSigning", None, None, None, True),
     PolicyKind.APPLE_ID: PolicyInfo(18, "AppleIDAuthority", None, None, None, True),
     PolicyKind.MAC_APP_STORE: PolicyInfo(19, "MacAppStoreReceipt", None, None, None, True),
     PolicyKind.TIMESTAMPING: PolicyInfo(
-        20,
-        "AppleTimeStamping",
-        None,
-        frozenset({TIME_STAMPING}),
-        frozenset({TIME_STAMPING}),
-        True,
+        20, "AppleTimeStamping", None, _TIME_EKUS, _TIME_EKUS, True
     ),
 }
 

@@ -10,7 +10,16 @@ from typing import Any
 from trustd.core.budget import BudgetUse
 from trustd.core.certificates import Certificate
 from trustd.core.exceptions import ExceptionList
-from trustd.core.results import SUBTYPE_TEMPLATES, Category, Check, Severity, TrustResult, check
+from trustd.core.results import (
+    CHECKS,
+    SUBTYPE_TEMPLATES,
+    Category,
+    Check,
+    CheckName,
+    Severity,
+    TrustResult,
+    check,
+)
 from trustd.core.snapshot import Origin
 from trustd.core.trust_settings import Domain
 
@@ -27,14 +36,18 @@ class Failure:
     """One failed check at one chain position (0 = leaf)."""
 
     index: int
-    check: str
+    check: CheckName  # given as text, it must be a check's name (ValueError otherwise)
     value: Any = False
     detail: str = ""
     rescued_by: Rescue | None = None
 
+    def __post_init__(self) -> None:
+        if type(self.check) is not CheckName:
+            object.__setattr__(self, "check", CheckName(self.check))
+
     @property
     def info(self) -> Check:
-        return check(self.check)
+        return CHECKS[self.check]
 
     @property
     def severity(self) -> Severity:
@@ -117,7 +130,8 @@ class Verdict:
     def details(self) -> tuple[Mapping[str, Any], ...]:
         per_position: list[dict[str, Any]] = [{} for _ in self.chain] or [{}]
         for failure in self.counted:
-            per_position[min(failure.index, len(per_position) - 1)][failure.check] = failure.value
+            position = per_position[min(failure.index, len(per_position) - 1)]
+            position[failure.check.value] = failure.value
         return tuple(per_position)
 
     @property
