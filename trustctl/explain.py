@@ -189,7 +189,7 @@ def hint(check: str) -> str:
 
 
 def _message(check: str) -> str:
-    from trustd.core.results import check as check_info
+    from trustd.core.results import peer_check as check_info
 
     return check_info(check).message
 

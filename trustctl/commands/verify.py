@@ -230,7 +230,7 @@ def result_cssm_code(result: EvaluationResult) -> int:
     """The CSSM code "Cert Verify Result" reports: leaf first, strictly better priority wins."""
     if result.trusted:
         return 0
-    from trustd.core.results import check
+    from trustd.core.results import peer_check as check
 
     best_code, best_priority = 0, LOWEST_PRIORITY + 1
     for names in counted_checks(result):
