@@ -64,12 +64,15 @@ Read = Callable[[Any, str], Any]
 
 
 def _scalar(kind: type[Any]) -> Read:
+    """A JSON scalar: an int is no bool, a float may be written as an int."""
+    accepted = (int, float) if kind is float else kind
+
     def read(value: Any, key: str) -> Any:
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        if type(value) is kind:  # the usual case, quickly
+            return value
+        if not isinstance(value, accepted) or (kind is not bool and isinstance(value, bool)):
             raise _wrong(key, kind.__name__, value)
-        return value
+        return float(value) if kind is float else value
 
     return read
 
@@ -148,13 +151,17 @@ def wire(
     return {"wire": {"key": key, "read": read, "whole": whole}}
 
 
-@dataclass(frozen=True, slots=True)
-class _Field:
+class _Field(typing.NamedTuple):
+    """How one field is decoded."""
+
     name: str
     key: str
     read: Read
-    default: Any  # dataclasses.MISSING: required
+    default: Any  # _REQUIRED: none
     whole: bool
+
+
+_REQUIRED = dataclasses.MISSING
 
 
 class WireObject:
@@ -209,15 +216,15 @@ class WireObject:
     def from_wire(cls, data: Mapping[str, Any]) -> Self:
         """Decode the object (ProtocolError if it has not the declared shape)."""
         values = {}
-        for each in cls.fields_on_wire():
-            if each.whole:
-                values[each.name] = dict(data)
+        for name, key, read, default, whole in cls._plan or cls.fields_on_wire():
+            if whole:
+                values[name] = dict(data)
                 continue
-            value = data.get(each.key)
-            if value is None and each.default is not dataclasses.MISSING:
-                values[each.name] = each.default
+            value = data.get(key)
+            if value is None and default is not _REQUIRED:
+                values[name] = default
             else:
-                values[each.name] = each.read(value, each.key)
+                values[name] = read(value, key)
         return cls(**values)
 
     def to_wire(self) -> dict[str, Any]:
