@@ -62,7 +62,7 @@ ERRORS: dict[str, type[TrustdError]] = {}
 """The errors the daemon answers with, by qualified varlink name (filled as they are declared)."""
 
 # How a field of each declared type reads a parameter (the daemon may leave one out).
-_FIELD_TYPES: dict[str, Callable[[Any], Any]] = {
+_FIELD_TYPES: dict[str, Callable[[Any], Any]] = {  # by the annotation's text
     "str": lambda value: "" if value is None else str(value),
     "int": lambda value: value if isinstance(value, int) and not isinstance(value, bool) else 0,
 }
@@ -96,6 +96,8 @@ class TrustdError(Exception):
     ) -> None:
         super().__init_subclass__(**kwargs)
         own = inspect.get_annotations(cls)
+        if clash := set(own) & {"name", "parameters", "args"}:
+            raise TypeError(f"{cls.__name__}: a field may not be named {', '.join(sorted(clash))}")
         cls.field_types = {**cls.field_types, **{f: _FIELD_TYPES[t] for f, t in own.items()}}
         if message:
             cls.template = message

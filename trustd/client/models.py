@@ -64,12 +64,15 @@ Read = Callable[[Any, str], Any]
 
 
 def _scalar(kind: type[Any]) -> Read:
+    """A JSON scalar: an int is no bool, a float may be written as an int."""
+    accepted = (int, float) if kind is float else kind
+
     def read(value: Any, key: str) -> Any:
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        if type(value) is kind:  # the usual case, quickly
+            return value
+        if not isinstance(value, accepted) or (kind is not bool and isinstance(value, bool)):
             raise _wrong(key, kind.__name__, value)
-        return value
+        return float(value) if kind is float else value
 
     return read
 
@@ -120,11 +123,24 @@ def reader(hint: Any) -> Read:
         return _text_as(blob)
     if hint is datetime:
         return _text_as(_date)
-    if isinstance(hint, type) and issubclass(hint, Decoded):
+    if isinstance(hint, type) and issubclass(hint, WireObject):
         return lambda value, key: hint.from_wire(_object(value, key))
     if hint in (str, int, bool, float):
         return _scalar(hint)
     raise TypeError(f"no wire form for {hint!r}")
+
+
+def _encoded(value: Any) -> Any:
+    """A field's value in its wire form (what a Read reads back)."""
+    if isinstance(value, WireObject):
+        return value.to_wire()
+    if isinstance(value, bytes):
+        return b64(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (tuple, list, frozenset)):
+        return [_encoded(item) for item in value]
+    return value
 
 
 def wire(
@@ -135,20 +151,25 @@ def wire(
     return {"wire": {"key": key, "read": read, "whole": whole}}
 
 
-@dataclass(frozen=True, slots=True)
-class _Field:
+class _Field(typing.NamedTuple):
+    """How one field is decoded."""
+
     name: str
     key: str
     read: Read
-    default: Any  # dataclasses.MISSING: required
+    default: Any  # _REQUIRED: none
     whole: bool
 
 
-class Decoded:
-    """A value decoded from an io.trustd.Trust object, field by field (its dataclass fields,
-    their types, and the :func:`wire` metadata where the name or type does not say it all).
+_REQUIRED = dataclasses.MISSING
 
-    A subclass names what it decodes: ``wire=`` an interface type, or ``reply=`` the reply of
+
+class WireObject:
+    """A typed mirror of an io.trustd.Trust object, decoded and encoded field by field (its
+    dataclass fields, their types, and the :func:`wire` metadata where the name or type does
+    not say it all).
+
+    A subclass names what it mirrors: ``wire=`` an interface type, or ``reply=`` the reply of
     a method (for tests/client/test_interface.py, which holds the two together).
     """
 
@@ -195,23 +216,33 @@ class Decoded:
     def from_wire(cls, data: Mapping[str, Any]) -> Self:
         """Decode the object (ProtocolError if it has not the declared shape)."""
         values = {}
-        for each in cls.fields_on_wire():
-            if each.whole:
-                values[each.name] = dict(data)
+        for name, key, read, default, whole in cls._plan or cls.fields_on_wire():
+            if whole:
+                values[name] = dict(data)
                 continue
-            value = data.get(each.key)
-            if value is None and each.default is not dataclasses.MISSING:
-                values[each.name] = each.default
+            value = data.get(key)
+            if value is None and default is not _REQUIRED:
+                values[name] = default
             else:
-                values[each.name] = each.read(value, each.key)
+                values[name] = read(value, key)
         return cls(**values)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The io.trustd.Trust object; fields that are None or False (what the daemon assumes
+        for an absent one) are left out."""
+        wire: dict[str, Any] = {}
+        for each in self.fields_on_wire():
+            value = getattr(self, each.name)
+            if not each.whole and value is not None and value is not False:
+                wire[each.key] = _encoded(value)
+        return wire
 
 
 # -- what the caller sends ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(WireObject, wire="Policy"):
     """A policy to evaluate for (SecPolicyRef).
 
     ``kind`` is one of basic, ssl, smime, codeSign, eap, IPSec, swUpdate, pkgSign, appleID,
@@ -220,7 +251,7 @@ class Policy:
     (SecPolicyCreateSSL(false, ...)).
     """
 
-    kind: str = "basic"
+    kind: str = field(default="basic", metadata=wire("policy"))
     name: str | None = None
     client: bool = False
 
@@ -229,54 +260,29 @@ class Policy:
         """The TLS policy; with a hostname, the SSLHostname check applies."""
         return cls("ssl", hostname, client)
 
-    def to_wire(self) -> dict[str, Any]:
-        """The io.trustd.Trust Policy object."""
-        wire: dict[str, Any] = {"policy": self.kind}
-        if self.client:
-            wire["client"] = True
-        if self.name is not None:
-            wire["name"] = self.name
-        return wire
-
 
 @dataclass(frozen=True, slots=True)
-class UsageConstraint(Decoded, wire="UsageConstraint"):
+class UsageConstraint(WireObject, wire="UsageConstraint"):
     """One usage-constraint dictionary of a trust settings entry (kSecTrustSettings* keys).
 
-    ``result`` is kSecTrustSettingsResult: 1 trustRoot, 2 trustAsRoot, 3 deny, 4 unspecified;
-    no field at all (``UsageConstraint()``) is an unconstrained entry.  ``application`` is the
-    opaque application reference as bytes.
+    No field at all (``UsageConstraint()``) is an unconstrained entry.
     """
 
-    policy_oid: str | None = None
-    policy_name: str | None = None
-    policy_string: str | None = None
-    application: bytes | None = None
-    allowed_error: int | None = None
+    policy_oid: str | None = None  # kSecTrustSettingsPolicy, as a dotted OID
+    policy_name: str | None = None  # kSecTrustSettingsPolicyName: Apple's (sslServer, ...)
+    policy_string: str | None = None  # kSecTrustSettingsPolicyString: a host name, an e-mail
+    application: bytes | None = None  # kSecTrustSettingsApplication: an opaque reference
+    allowed_error: int | None = None  # kSecTrustSettingsAllowedError: an OSStatus
+    # kSecTrustSettingsResult: 1 trustRoot, 2 trustAsRoot, 3 deny, 4 unspecified
     result: int | None = None
-    key_usage: int | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        """The io.trustd.Trust UsageConstraint object (absent fields left out)."""
-        wire: dict[str, Any] = {}
-        for key in ("policy_oid", "policy_name", "policy_string"):
-            value = getattr(self, key)
-            if value is not None:
-                wire[key] = value
-        if self.application is not None:
-            wire["application"] = b64(self.application)
-        for key in ("allowed_error", "result", "key_usage"):
-            value = getattr(self, key)
-            if value is not None:
-                wire[key] = value
-        return wire
+    key_usage: int | None = None  # kSecTrustSettingsKeyUsage: a bit mask
 
 
 # -- what the daemon answers --------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class Failure(Decoded, wire="Failure"):
+class Failure(WireObject, wire="Failure"):
     """A failed check at one chain position.
 
     ``severity`` is recoverable, fatal or deny; ``rescued_by`` says what let it pass anyway
@@ -291,7 +297,7 @@ class Failure(Decoded, wire="Failure"):
 
 
 @dataclass(frozen=True, slots=True)
-class AppliedSetting(Decoded, wire="AppliedSetting"):
+class AppliedSetting(WireObject, wire="AppliedSetting"):
     """A trust settings entry that decided something for the chain position ``index``."""
 
     index: int
@@ -301,7 +307,7 @@ class AppliedSetting(Decoded, wire="AppliedSetting"):
 
 
 @dataclass(frozen=True, slots=True)
-class Attempt(Decoded, wire="Attempt"):
+class Attempt(WireObject, wire="Attempt"):
     """One step of the path search, recorded when evaluating with ``explain=True``.
 
     The attempts are the search's trace, depth first.  ``certificate`` is the SHA-1 (upper-case
@@ -328,7 +334,7 @@ class Attempt(Decoded, wire="Attempt"):
 
 
 @dataclass(frozen=True, slots=True)
-class EvaluationResult(Decoded, wire="Verdict"):
+class EvaluationResult(WireObject, wire="Verdict"):
     """trustd's verdict on a chain (SecTrustEvaluate's result, chain and details).
 
     ``result`` is the SecTrustResultType name (proceed, unspecified, deny,
@@ -366,7 +372,7 @@ class EvaluationResult(Decoded, wire="Verdict"):
 
 
 @dataclass(frozen=True, slots=True)
-class Counts(Decoded, wire="Counts"):
+class Counts(WireObject, wire="Counts"):
     """How much the daemon's store holds."""
 
     certificates: int
@@ -380,7 +386,7 @@ def _lenient(value: Any, key: str) -> Mapping[str, Any] | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Status(Decoded, reply="Status"):
+class Status(WireObject, reply="Status"):
     """The daemon's state: version, database revision, counts, problems, load, generation."""
 
     version: str
@@ -398,7 +404,7 @@ class Status(Decoded, reply="Status"):
 
 
 @dataclass(frozen=True, slots=True)
-class AddedCertificates(Decoded, reply="AddCertificates"):
+class AddedCertificates(WireObject, reply="AddCertificates"):
     """AddCertificates's answer: SHA-1 digests of the new and the already stored ones."""
 
     added: tuple[str, ...]
@@ -406,8 +412,12 @@ class AddedCertificates(Decoded, reply="AddCertificates"):
 
 
 @dataclass(frozen=True, slots=True)
-class StoredCertificate(Decoded, wire="Certificate"):
-    """A certificate of the store, with its digests, subject summary and source."""
+class StoredCertificate(WireObject, wire="Certificate"):
+    """A certificate of the store, with its digests (upper-case hex) and subject summary.
+
+    ``source`` says how it came to the shared store ("api", or a drop-in file's path), or is
+    "user" for one of the caller's own; for ListAnchors, the domain that makes it an anchor.
+    """
 
     certificate: bytes
     sha1: str
@@ -417,7 +427,7 @@ class StoredCertificate(Decoded, wire="Certificate"):
 
 
 @dataclass(frozen=True, slots=True)
-class TrustSettingsEntry(Decoded, wire="TrustSettingsEntry"):
+class TrustSettingsEntry(WireObject, wire="TrustSettingsEntry"):
     """One certificate's trust settings in a domain (SecTrustSettingsCopyTrustSettings).
 
     ``certificate`` and ``subject`` are None for an entry whose certificate the store does
@@ -432,8 +442,9 @@ class TrustSettingsEntry(Decoded, wire="TrustSettingsEntry"):
 
 
 @dataclass(frozen=True, slots=True)
-class HostExceptions(Decoded, wire="HostExceptions"):
-    """Exceptions the caller stored for one host and port."""
+class HostExceptions(WireObject, wire="HostExceptions"):
+    """Exceptions the caller stored for one host and port (port 0: any port), as the blob
+    EvaluationResult.exceptions gave, and when they were stored."""
 
     host: str
     port: int
@@ -442,7 +453,7 @@ class HostExceptions(Decoded, wire="HostExceptions"):
 
 
 @dataclass(frozen=True, slots=True)
-class AuditEntry(Decoded, wire="AuditEntry"):
+class AuditEntry(WireObject, wire="AuditEntry"):
     """One change of trust state in the audit log.
 
     ``uid`` and ``pid`` say who made it (``pid`` is None for a drop-in file, whose path is
@@ -468,7 +479,7 @@ def policies_to_wire(policies: Policy | str | Sequence[Policy | str]) -> list[di
 
 
 @dataclass(frozen=True, slots=True)
-class InstalledProfile(Decoded, wire="Profile"):
+class InstalledProfile(WireObject, wire="Profile"):
     """A configuration profile of the daemon's profiles directory (``trustctl profiles``).
 
     ``certificates`` are its certificate payloads (DER), ``roots`` the SHA-1s (hex) of those

@@ -165,26 +165,36 @@ def _verify_once(connection: TrustdSSLSocket | TrustdSSLObject) -> None:
         connection._trustd_checked = True
 
 
-def _peer_dict(
-    value: _PeerCertRetType, binary_form: bool, trusted_peer: dict[str, Any] | None
-) -> _PeerCertRetType:
-    """getpeercert's answer, with the dictionary form filled once trustd trusted the peer."""
-    if not binary_form and not value and trusted_peer is not None:
-        return trusted_peer
-    return value
+class _VerifiedByTrustd:
+    """What TrustdSSLSocket and TrustdSSLObject add to the standard library's: trustd's verdict
+    (``trustd_result``), and ``getpeercert()`` filled once trustd trusted the peer."""
+
+    trustd_result: EvaluationResult | None = None
+    _trustd_checked = False
+    _trustd_peer: dict[str, Any] | None = None
+
+    @overload
+    def getpeercert(self, binary_form: Literal[False] = False) -> _PeerCertRetDictType | None: ...
+    @overload
+    def getpeercert(self, binary_form: Literal[True]) -> bytes | None: ...
+    @overload
+    def getpeercert(self, binary_form: bool) -> _PeerCertRetType: ...
+    def getpeercert(self, binary_form: bool = False) -> _PeerCertRetType:
+        """As the standard library's getpeercert; the dictionary form is filled once trustd
+        trusted the peer (OpenSSL, told not to verify, leaves it empty)."""
+        value: _PeerCertRetType = super().getpeercert(binary_form)  # type: ignore[misc]
+        if not binary_form and not value and self._trustd_peer is not None:
+            return self._trustd_peer
+        return value
 
 
-class TrustdSSLSocket(ssl.SSLSocket):
+class TrustdSSLSocket(_VerifiedByTrustd, ssl.SSLSocket):
     """An SSLSocket whose handshake ends with trustd's verdict on the server.
 
     ``trustd_result`` is that verdict (None before the handshake, or with CERT_NONE);
     ``getpeercert()`` gives the leaf's dictionary once trustd trusted it, as a verifying
     ``ssl.SSLContext`` would.
     """
-
-    trustd_result: EvaluationResult | None = None
-    _trustd_checked = False
-    _trustd_peer: dict[str, Any] | None = None
 
     def do_handshake(self, block: bool = False) -> None:
         """Handshake, then verify the server through trustd (closing the socket if refused)."""
@@ -195,38 +205,19 @@ class TrustdSSLSocket(ssl.SSLSocket):
             self.close()
             raise
 
-    @overload
-    def getpeercert(self, binary_form: Literal[False] = False) -> _PeerCertRetDictType | None: ...
-    @overload
-    def getpeercert(self, binary_form: Literal[True]) -> bytes | None: ...
-    @overload
-    def getpeercert(self, binary_form: bool) -> _PeerCertRetType: ...
-    def getpeercert(self, binary_form: bool = False) -> _PeerCertRetType:
-        """As SSLSocket.getpeercert; the dictionary form is filled once trustd trusted the peer."""
-        return _peer_dict(super().getpeercert(binary_form), binary_form, self._trustd_peer)
 
-
-class TrustdSSLObject(ssl.SSLObject):
+class TrustdSSLObject(_VerifiedByTrustd, ssl.SSLObject):
     """An SSLObject (wrap_bio, asyncio) whose handshake ends with trustd's verdict."""
-
-    trustd_result: EvaluationResult | None = None
-    _trustd_checked = False
-    _trustd_peer: dict[str, Any] | None = None
 
     def do_handshake(self) -> None:
         """Handshake, then verify the server through trustd."""
         super().do_handshake()
         _verify_once(self)
 
-    @overload
-    def getpeercert(self, binary_form: Literal[False] = False) -> _PeerCertRetDictType | None: ...
-    @overload
-    def getpeercert(self, binary_form: Literal[True]) -> bytes | None: ...
-    @overload
-    def getpeercert(self, binary_form: bool) -> _PeerCertRetType: ...
-    def getpeercert(self, binary_form: bool = False) -> _PeerCertRetType:
-        """As SSLObject.getpeercert; the dictionary form is filled once trustd trusted the peer."""
-        return _peer_dict(super().getpeercert(binary_form), binary_form, self._trustd_peer)
+
+def _for_clients(server_side: bool) -> None:
+    if server_side:
+        raise ValueError("TrustdSSLContext is for clients: it verifies servers")
 
 
 class TrustdSSLContext(ssl.SSLContext):
@@ -336,8 +327,7 @@ class TrustdSSLContext(ssl.SSLContext):
         session: ssl.SSLSession | None = None,
     ) -> ssl.SSLSocket:
         """As ssl.SSLContext.wrap_socket; the handshake also asks trustd about the server."""
-        if server_side:
-            raise ValueError("TrustdSSLContext is for clients: it verifies servers")
+        _for_clients(server_side)
         return super().wrap_socket(
             sock,
             server_side=False,
@@ -356,8 +346,7 @@ class TrustdSSLContext(ssl.SSLContext):
         session: ssl.SSLSession | None = None,
     ) -> ssl.SSLObject:
         """As ssl.SSLContext.wrap_bio; do_handshake() also asks trustd about the server."""
-        if server_side:
-            raise ValueError("TrustdSSLContext is for clients: it verifies servers")
+        _for_clients(server_side)
         if self.check_hostname and not server_hostname:
             raise ValueError("check_hostname requires server_hostname")
         return super().wrap_bio(
