@@ -16,6 +16,7 @@ Run: `python bench/edits.py [--seconds 5] [--clients 8]`.  CI does not run this.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -81,11 +82,13 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a process and its children now (Linux /proc)."""
     pids = [pid]
     for task in Path(f"/proc/{pid}/task").iterdir():
-        pids.extend(int(child) for child in (task / "children").read_text().split())
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            pids.extend(int(child) for child in (task / "children").read_text().split())
     ticks = 0
     for each in pids:
-        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -130,6 +133,8 @@ def main() -> int:
     context = multiprocessing.get_context("spawn")
     try:
         warm = [[evaluate_message(leaf.der, ica.der)]] * args.clients
+        conn = socket.socket(socket.AF_UNIX)
+        conn.connect(str(sock))
         results: list[tuple[float, float, float]] = []  # (requested, achieved, req/s)
         for rate in [0.0, *args.rates, 0.0]:
             stop, done = context.Event(), context.Value("d", 0.0)
@@ -144,7 +149,13 @@ def main() -> int:
             if edits is not None:
                 edits.join(30)
             results.append((rate, done.value, throughput))
-            print(f"  measured {rate:g} edits/s: {throughput:.0f} req/s", flush=True)
+            status = call(conn, {"method": "io.trustd.Trust.Status"})["parameters"]
+            workers = status.get("workers", {}).get("evaluations", "?")
+            print(
+                f"  measured {rate:g} edits/s: {throughput:.0f} req/s"
+                f" (worker evaluations so far: {workers})",
+                flush=True,
+            )
         reference = (results[0][2] + results[-1][2]) / 2
         print(
             f"warm Evaluate under edits, {os.cpu_count()} cores, {args.clients} clients,"
