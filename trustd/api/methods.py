@@ -49,6 +49,7 @@ __all__ = ["NAME", "TrustInterface", "description", "interface"]
 REPLY_CACHE_BYTES = 32 * 1024 * 1024  # encoded replies kept, all users together
 REPLY_CACHE_PER_USER = 1000  # replies kept for one uid
 REPLY_CACHE_LARGEST = 1024 * 1024  # a larger reply is not kept
+FACT_BYTES = 200  # what one fact a reply read costs to keep (a tuple of a word and a digest)
 REPLY_CACHE_ENTRIES = 100_000  # replies kept in all (the bytes bound comes first in practice)
 
 # The service's and the store's exceptions as the interface's errors (the first entry the
@@ -206,7 +207,7 @@ class TrustInterface:
             verdict, facts = self._evaluate_wire(caller, request, host, port, fetch)
             encoded = Encoded(json.dumps({"verdict": verdict}, separators=(",", ":")))
             window = wire_time(verdict.get("valid_from")), wire_time(verdict.get("valid_until"))
-            return encoded, window, facts, len(encoded.text)
+            return encoded, window, facts, len(encoded.text) + FACT_BYTES * len(facts)
 
         # With a verification date the verdict is that date's whatever the clock says.
         moment = _now() if request.verify_date is None else None
