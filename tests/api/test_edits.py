@@ -201,3 +201,19 @@ def test_an_admin_edit_reaches_every_users_cached_verdicts_and_a_users_edit_only
         pool.call("RemoveTrustSettings", domain="admin", sha1=ca.sha1)
         pool.call("RemoveTrustSettings", domain="user", sha1=ca.sha1)
     assert nobody()[0]["trusted"]
+
+
+def test_a_stored_issuer_added_or_deleted_is_seen_at_once(pool: Daemon, module_pki: PKI) -> None:
+    """A reply that looked for a subject's issuers goes when a certificate of that subject is
+    stored or deleted (the caller's own store here); every call counts as a request served."""
+    leaf, ca = chain(module_pki, pool.root, "Stored")
+    served = pool.call("Status")["parameters"]["requests_served"]
+    assert not evaluate(pool, leaf)["trusted"]  # the issuer is nowhere
+    assert not evaluate(pool, leaf)["trusted"]  # cached
+    added = pool.call("AddCertificates", certificates=[b64(ca.der)], domain="user")
+    assert added["parameters"]["added"] == [ca.sha1.upper()], added
+    assert evaluate(pool, leaf)["trusted"]
+    deleted = pool.call("DeleteCertificate", sha1=ca.sha1, domain="user")
+    assert deleted == {"parameters": {}}, deleted
+    assert not evaluate(pool, leaf)["trusted"]
+    assert pool.call("Status")["parameters"]["requests_served"] == served + 4
