@@ -7,7 +7,6 @@ encoding `trustd.wire`'s.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 from trustd.api import decode
 from trustd.api.decode import NAME, error, invalid
 from trustd.api.varlink import Encoded, Interface, Peer, VarlinkError
+from trustd.core.evaluate import digest_of, request_key
 from trustd.core.policy import Policy
 from trustd.core.request import EvaluationRequest
 from trustd.core.verdict_cache import VerdictCache, Window
@@ -89,9 +89,9 @@ def _now() -> datetime:
 def request_digest(
     request: EvaluationRequest, host: str | None, port: int, fetch: FetchOptions | None
 ) -> bytes:
-    """SHA-256 of the decoded request: equal digests, equal requests (every field is in the
-    dataclasses' repr, which shows bytes, text and numbers exactly)."""
-    return hashlib.sha256(repr((request, host, port, fetch)).encode()).digest()
+    """SHA-256 of the decoded request (the core's digest of its key, with where it is for and
+    what the network may be asked): equal digests, equal requests."""
+    return digest_of((request_key(request), host, port, fetch))
 
 
 def reply_cache() -> VerdictCache[tuple[int, bytes], Encoded]:
