@@ -10,12 +10,14 @@ It prints the warm requests per second, the ratio to the runs without edits (one
 after: their mean) and the edit rate achieved.  Goal: at 10 edits/s, >= 0.85x of no edits.
 Then it sends `--cpu-edits` edits one after another with nothing else running and prints the
 CPU the daemon and its workers spent per edit (utime + stime from /proc).
+`--profile N` instead profiles N edits in this process (cProfile) and prints where they go.
 Run: `python bench/edits.py [--seconds 5] [--clients 8]`.  CI does not run this.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -79,11 +81,13 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a process and its children now (Linux /proc)."""
     pids = [pid]
     for task in Path(f"/proc/{pid}/task").iterdir():
-        pids.extend(int(child) for child in (task / "children").read_text().split())
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            pids.extend(int(child) for child in (task / "children").read_text().split())
     ticks = 0
     for each in pids:
-        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -110,14 +114,58 @@ def cpu_per_edit(path: str, pid: int, certificate: bytes, count: int) -> tuple[f
     return (cpu_seconds(pid) - before) * 1000 / count, wall * 1000 / count
 
 
+def profile_edits(count: int, certificate: bytes) -> None:
+    """`count` SetTrustSettings in this process (TrustInterface on a real store), under
+    cProfile: CPU per edit, and where it goes."""
+    import cProfile
+    import pstats
+
+    from trustd.api.methods import TrustInterface
+    from trustd.api.varlink import Peer
+    from trustd.service import TrustService
+    from trustd.store.engine import open_database
+    from trustd.store.repository import TrustStore
+    from trustd.store.system_anchors import SystemAnchors
+
+    base = Path(tempfile.mkdtemp(prefix="trustd-edit-profile-"))
+    try:
+        (base / "bundle.pem").write_bytes(b"")
+        store = TrustStore(open_database(base / "db.sqlite3"), SystemAnchors(base / "bundle.pem"))
+        api = TrustInterface(TrustService(store), dict, lambda: None)
+        peer = Peer(pid=os.getpid(), uid=1000, gid=1000)
+
+        def edit(n: int) -> None:
+            for i in range(n):
+                constraints: list[dict[str, Any]] = [] if i % 2 else [{"result": 1}]
+                api.SetTrustSettings(
+                    peer,
+                    {"domain": "user", "certificate": b64(certificate), "constraints": constraints},
+                )
+
+        edit(20)  # warm: the domain row exists, modules are loaded
+        start = time.process_time()
+        edit(count)
+        cpu = (time.process_time() - start) * 1000 / count
+        print(f"SetTrustSettings in process: {cpu:.2f} ms CPU per edit")
+        profile = cProfile.Profile()
+        profile.runcall(edit, count)
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rates", type=float, nargs="+", default=[1, 10, 100])
     parser.add_argument("--cpu-edits", type=int, default=500)
+    parser.add_argument("--profile", type=int, default=0, help="only profile this many edits")
     args = parser.parse_args()
     pki = PKI()
+    if args.profile:
+        profile_edits(args.profile, pki.root("Edited Root").der)
+        return 0
     root = pki.root("Edits Root")
     ica = pki.intermediate(root, "Edits CA")
     edited = pki.root("Edited Root")
@@ -128,6 +176,8 @@ def main() -> int:
     context = multiprocessing.get_context("spawn")
     try:
         warm = [[evaluate_message(leaf.der, ica.der)]] * args.clients
+        conn = socket.socket(socket.AF_UNIX)
+        conn.connect(str(sock))
         results: list[tuple[float, float, float]] = []  # (requested, achieved, req/s)
         for rate in [0.0, *args.rates, 0.0]:
             stop, done = context.Event(), context.Value("d", 0.0)
@@ -142,7 +192,13 @@ def main() -> int:
             if edits is not None:
                 edits.join(30)
             results.append((rate, done.value, throughput))
-            print(f"  measured {rate:g} edits/s: {throughput:.0f} req/s", flush=True)
+            status = call(conn, {"method": "io.trustd.Trust.Status"})["parameters"]
+            workers = status.get("workers", {}).get("evaluations", "?")
+            print(
+                f"  measured {rate:g} edits/s: {throughput:.0f} req/s"
+                f" (worker evaluations so far: {workers})",
+                flush=True,
+            )
         reference = (results[0][2] + results[-1][2]) / 2
         print(
             f"warm Evaluate under edits, {os.cpu_count()} cores, {args.clients} clients,"

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from api.conftest import Daemon, running_daemon
 from pki import DEFAULT_KEYS, PKI, Issued, aia
+from security.clients import NOBODY, as_uid, require_root
 
 DENY = 3  # SecTrustSettingsResult kSecTrustSettingsResultDeny
 
@@ -168,3 +169,51 @@ def test_identical_requests_at_once_share_one_evaluation(pool: Daemon, module_pk
     assert after["coalesced"] == before["coalesced"] + 1
     assert after["evaluations"] == before["evaluations"] + 1
     assert after["workers"] == before["workers"] + 1  # one evaluation in the pool for both
+
+
+def test_an_admin_edit_reaches_every_users_cached_verdicts_and_a_users_edit_only_theirs(
+    pool: Daemon, module_pki: PKI
+) -> None:
+    """The admin domain is everyone's: root's edit there removes another uid's cached reply.
+    A user's own domain is theirs: root's user-domain edit leaves the other uid's reply."""
+    require_root()
+    leaf, ca = chain(module_pki, pool.root, "Shared")
+    ask = ("Evaluate", {"certificates": [b64(leaf.der), b64(ca.der)]})
+
+    def nobody(count: int = 1) -> list[dict[str, Any]]:
+        return [
+            reply["parameters"]["verdict"] for reply in as_uid(pool.socket, NOBODY, [ask] * count)
+        ]
+
+    assert all(verdict["trusted"] for verdict in nobody(2))  # the second from the cache
+    before = counters(pool)
+    set_settings(pool, ca, [{"result": DENY}])  # root's own user domain
+    assert nobody()[0]["trusted"]
+    assert counters(pool)["workers"] == before["workers"]  # still nobody's cached reply
+    denied = pool.call(
+        "SetTrustSettings", domain="admin", certificate=b64(ca.der), constraints=[{"result": DENY}]
+    )
+    assert denied == {"parameters": {}}, denied
+    try:
+        assert nobody()[0]["result"] == "deny"
+        assert counters(pool)["workers"] == before["workers"] + 1
+    finally:
+        pool.call("RemoveTrustSettings", domain="admin", sha1=ca.sha1)
+        pool.call("RemoveTrustSettings", domain="user", sha1=ca.sha1)
+    assert nobody()[0]["trusted"]
+
+
+def test_a_stored_issuer_added_or_deleted_is_seen_at_once(pool: Daemon, module_pki: PKI) -> None:
+    """A reply that looked for a subject's issuers goes when a certificate of that subject is
+    stored or deleted (the caller's own store here); every call counts as a request served."""
+    leaf, ca = chain(module_pki, pool.root, "Stored")
+    served = pool.call("Status")["parameters"]["requests_served"]
+    assert not evaluate(pool, leaf)["trusted"]  # the issuer is nowhere
+    assert not evaluate(pool, leaf)["trusted"]  # cached
+    added = pool.call("AddCertificates", certificates=[b64(ca.der)], domain="user")
+    assert added["parameters"]["added"] == [ca.sha1.upper()], added
+    assert evaluate(pool, leaf)["trusted"]
+    deleted = pool.call("DeleteCertificate", sha1=ca.sha1, domain="user")
+    assert deleted == {"parameters": {}}, deleted
+    assert not evaluate(pool, leaf)["trusted"]
+    assert pool.call("Status")["parameters"]["requests_served"] == served + 4

@@ -7,7 +7,6 @@ encoding `trustd.wire`'s.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 from trustd.api import decode
 from trustd.api.decode import NAME, error, invalid
 from trustd.api.varlink import Encoded, Interface, Peer, VarlinkError
+from trustd.core.evaluate import digest_of, request_key
 from trustd.core.policy import Policy
 from trustd.core.request import EvaluationRequest
 from trustd.core.verdict_cache import VerdictCache, Window
@@ -49,6 +49,7 @@ __all__ = ["NAME", "TrustInterface", "description", "interface"]
 REPLY_CACHE_BYTES = 32 * 1024 * 1024  # encoded replies kept, all users together
 REPLY_CACHE_PER_USER = 1000  # replies kept for one uid
 REPLY_CACHE_LARGEST = 1024 * 1024  # a larger reply is not kept
+FACT_BYTES = 200  # what one fact a reply read costs to keep (a tuple of a word and a digest)
 REPLY_CACHE_ENTRIES = 100_000  # replies kept in all (the bytes bound comes first in practice)
 
 # The service's and the store's exceptions as the interface's errors (the first entry the
@@ -88,9 +89,9 @@ def _now() -> datetime:
 def request_digest(
     request: EvaluationRequest, host: str | None, port: int, fetch: FetchOptions | None
 ) -> bytes:
-    """SHA-256 of the decoded request: equal digests, equal requests (every field is in the
-    dataclasses' repr, which shows bytes, text and numbers exactly)."""
-    return hashlib.sha256(repr((request, host, port, fetch)).encode()).digest()
+    """SHA-256 of the decoded request (the core's digest of its key, with where it is for and
+    what the network may be asked): equal digests, equal requests."""
+    return digest_of((request_key(request), host, port, fetch))
 
 
 def reply_cache() -> VerdictCache[tuple[int, bytes], Encoded]:
@@ -206,7 +207,7 @@ class TrustInterface:
             verdict, facts = self._evaluate_wire(caller, request, host, port, fetch)
             encoded = Encoded(json.dumps({"verdict": verdict}, separators=(",", ":")))
             window = wire_time(verdict.get("valid_from")), wire_time(verdict.get("valid_until"))
-            return encoded, window, facts, len(encoded.text)
+            return encoded, window, facts, len(encoded.text) + FACT_BYTES * len(facts)
 
         # With a verification date the verdict is that date's whatever the clock says.
         moment = _now() if request.verify_date is None else None
