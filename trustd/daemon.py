@@ -499,6 +499,11 @@ class Daemon:
         if self.pool is not None:
             self.pool.start()
             log.info("evaluating in %d worker processes", self.pool.processes)
+        # Before the socket exists: a SIGTERM right after the first answer stops the daemon
+        # cleanly (the calls accepted are answered) instead of killing it.
+        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
         self.listen()
         if self.projection is not None:
             self.projection.start()
@@ -509,9 +514,6 @@ class Daemon:
                 "keeping the system trust stores in step: %s",
                 ", ".join(o.name for o in self.outputs),
             )
-        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
         systemd.ready()
         log.info(
             "trustd %s ready: %d certificates, %d system anchors from %s",
