@@ -152,8 +152,30 @@ def request_key(request: EvaluationRequest) -> Hashable:
 
 
 def digest_of(key: Hashable) -> bytes:
-    """The SHA-256 of a request key's representation: a small cache key in its place."""
-    return hashlib.sha256(repr(key).encode()).digest()
+    """The SHA-256 of a request key: a small cache key in its place.
+
+    Bytes (the certificates, most of a request) are hashed as they are, tuples item by item,
+    anything else by its representation; each part is tagged and length-prefixed, so that
+    different keys never feed the same stream. Hashing the bytes directly instead of their
+    representation costs a fraction (repr escapes every byte of a certificate).
+    """
+    digest = hashlib.sha256()
+    _feed(digest.update, key)
+    return digest.digest()
+
+
+def _feed(update: Callable[[bytes], object], value: object) -> None:
+    if isinstance(value, bytes):
+        update(b"b%d:" % len(value))
+        update(value)
+    elif type(value) is tuple:
+        update(b"t%d:" % len(value))
+        for item in value:
+            _feed(update, item)
+    else:
+        text = repr(value).encode()
+        update(b"r%d:" % len(text))
+        update(text)
 
 
 def _parsed(
