@@ -9,8 +9,6 @@ distribution's or the administrator's own source files stays a system anchor.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import errno
 import hashlib
@@ -27,15 +25,13 @@ from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 from trustd.certfiles import pem_armour
+from trustd.core import pem as pem_text
 from trustd.core.certificates import Certificate
 
 log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT = 300.0  # seconds; a Java keystore rebuild takes a few
-_PEM = re.compile(
-    rb"-----BEGIN (?:TRUSTED )?CERTIFICATE-----(.*?)-----END (?:TRUSTED )?CERTIFICATE-----",
-    re.DOTALL,
-)
+_CERTIFICATE_LABELS = pem_text.CERTIFICATE_LABELS | {"TRUSTED CERTIFICATE"}
 
 
 class OutputFailure(RuntimeError):
@@ -116,9 +112,10 @@ def file_digests(path: Path) -> Digests:
     except OSError:
         data = b""
     ders: list[bytes] = []
-    for block in _PEM.findall(data):
-        with contextlib.suppress(binascii.Error, ValueError):
-            ders.append(base64.b64decode(b"".join(block.split()), validate=True))
+    for block in pem_text.blocks(data):
+        if block.label in _CERTIFICATE_LABELS:
+            with contextlib.suppress(ValueError):
+                ders.append(block.der())
     if not ders and data[:1] == b"\x30":
         ders.append(data)
     digests = Digests(
