@@ -18,7 +18,6 @@ from trustd.core.results import (
     CheckName,
     Severity,
     TrustResult,
-    check,
 )
 from trustd.core.snapshot import Origin
 from trustd.core.trust_settings import Domain
