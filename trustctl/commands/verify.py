@@ -26,8 +26,6 @@ Imports of the client and of cryptography happen inside the command so `--help` 
 from __future__ import annotations
 
 import sys
-import textwrap
-from base64 import b64encode
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -400,8 +398,9 @@ def _certificate_text(certificate: Any) -> list[str]:
 
 
 def _pem(der: bytes) -> str:
-    body = "\n".join(textwrap.wrap(b64encode(der).decode("ascii"), 64))
-    return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----"
+    from trustd.core.pem import armour
+
+    return armour(der).rstrip("\n")
 
 
 def _parse_all(chain: Sequence[bytes]) -> list[Any]:
