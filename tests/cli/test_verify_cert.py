@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon
 from cli.conftest import Run, trustctl
 from cryptography.hazmat.primitives import serialization
+from daemons import Daemon
 from pki import PKI, Issued
 
 from trustd.client import Client, UsageConstraint
