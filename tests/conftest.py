@@ -1,6 +1,18 @@
-"""Shared fixtures. ``pki`` builds real X.509 certificates and CRLs: see tests/pki.py."""
+"""Shared fixtures. ``pki`` builds real X.509 certificates and CRLs: see tests/pki.py.
+``daemon`` is a real trustd on a private socket: see tests/daemons.py.
+
+The suite runs in parallel (pytest-xdist, see pyproject.toml).  A test that measures time or
+memory is marked ``alone``: while it runs (set-up to tear-down), no other test does, so that
+other tests' processes neither slow it down nor take its memory.
+"""
+
+import fcntl
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
+from daemons import Daemon, running_daemon
 from pki import DEFAULT_KEYS, PKI, KeyCache
 
 
@@ -14,3 +26,55 @@ def pki_keys() -> KeyCache:
 def pki(pki_keys: KeyCache) -> PKI:
     """A fresh builder per test; its keys come from the session cache."""
     return PKI(pki_keys)
+
+
+@pytest.fixture
+def daemon(pki: PKI) -> Iterator[Daemon]:
+    """A daemon of the test's own whose system anchor is `daemon.root` ("System Root"),
+    evaluating in one worker process; stopped and removed afterwards."""
+    with running_daemon(pki.root("System Root")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def module_daemon() -> Iterator[Daemon]:
+    """One daemon for the tests of a module that only read from it (evaluations, look-ups,
+    errors): a module opts in by overriding `daemon` with it.  Its system anchor's key comes
+    from a cache of its own, so no test's `pki` hands out the same key."""
+    with running_daemon(PKI(KeyCache()).root("System Root")) as running:
+        yield running
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "alone: runs while no other test runs (it measures time or memory)"
+    )
+
+
+def _lock_directory(config: pytest.Config) -> Path:
+    """A directory all the workers of one run share (xdist gives each a basetemp below it)."""
+    factory: pytest.TempPathFactory = config._tmp_path_factory  # type: ignore[attr-defined]
+    base = factory.getbasetemp()
+    return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None]:
+    """Tests hold a shared lock and an `alone` test an exclusive one, for their whole run.
+
+    A gate taken exclusively for a moment before either lock makes the exclusive one win over
+    tests that start later: an `alone` test waits only for the tests already running.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield  # one process: nothing runs alongside
+        return
+    directory = _lock_directory(item.config)
+    alone = item.get_closest_marker("alone") is not None
+    with (directory / "alone.gate").open("a") as gate, (directory / "alone.lock").open("a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -189,6 +189,7 @@ def test_issued_value_type(pki: PKI) -> None:
         root.der = b""  # type: ignore[misc]
 
 
+@pytest.mark.alone  # it measures the builder's speed
 def test_three_cert_ec_chain_takes_milliseconds(pki: PKI) -> None:
     PKI(pki.keys).leaf(PKI(pki.keys).root())  # warm the key cache
     rounds = 20

@@ -15,7 +15,7 @@ import threading
 import time
 
 import varlink
-from api.conftest import Daemon, call, read_message
+from daemons import Daemon, call, read_message
 from pki import PKI
 
 NOBODY = 65534
@@ -253,7 +253,7 @@ def test_reload_and_clean_stop(daemon: Daemon, pki: PKI) -> None:
 
 
 def test_database_survives_restart(daemon: Daemon, pki: PKI) -> None:
-    from api.conftest import start_daemon
+    from daemons import start_daemon
 
     org = pki.root("Kept Root")
     daemon.call("AddCertificates", certificates=[b64(org.der)])
@@ -333,7 +333,7 @@ def test_sighup_rereads_the_configuration_file(pki: PKI) -> None:
     import tempfile
     from pathlib import Path
 
-    from api.conftest import start_daemon
+    from daemons import start_daemon
 
     base = Path(tempfile.mkdtemp(prefix="trustd-test-", dir="/tmp"))
     running = start_daemon(base, pki.root("Root"))
@@ -357,7 +357,7 @@ def test_idle_connections_are_closed(pki: PKI) -> None:
     import tempfile
     from pathlib import Path
 
-    from api.conftest import start_daemon
+    from daemons import start_daemon
 
     base = Path(tempfile.mkdtemp(prefix="trustd-test-", dir="/tmp"))
     running = start_daemon(base, pki.root("Root"), "--idle-timeout", "0.5", "--workers", "1")

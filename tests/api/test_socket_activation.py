@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from api.conftest import call
+from daemons import call
 from pki import PKI
 
 

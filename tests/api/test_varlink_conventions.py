@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import varlink
-from api.conftest import Daemon, call, read_message, start_daemon
+from daemons import Daemon, call, read_message, start_daemon
 from pki import PKI, KeyCache
 
 from trustd.api import idl, methods

@@ -10,10 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon
-from api.conftest import daemon as _daemon_fixture
-
-daemon = _daemon_fixture  # the real daemon fixture of tests/api, used here too
+from daemons import Daemon
 
 
 @dataclass

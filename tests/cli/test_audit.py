@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api.conftest import Daemon
 from cli.conftest import Run, trustctl
+from daemons import Daemon
 from pki import PKI, Issued
 
 NOBODY = 65534

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon
 from cli.conftest import Run
 from cryptography import x509
+from daemons import Daemon
 from pki import PKI, Issued
 
 from trustctl.commands.certificates import blob_text

@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon
 from cli.conftest import Run
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from daemons import Daemon
 from pki import PKI, Issued
 
 from trustd import certfiles as formats

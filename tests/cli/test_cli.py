@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from api.conftest import Daemon
 from cli.conftest import Run, trustctl
+from daemons import Daemon
 from pki import PKI
 
 import trustd

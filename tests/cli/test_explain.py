@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from api.conftest import Daemon
 from cli.conftest import Run, trustctl
+from daemons import Daemon
 from net.conftest import TLSServerFactory, Web, tls_server, web
 from pki import PKI, Issued, aia, crl_distribution
 

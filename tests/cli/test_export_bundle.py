@@ -14,11 +14,11 @@ from pathlib import Path
 
 import certifi
 import pytest
-from api.conftest import Daemon
 from cli.conftest import Run
 from cryptography import x509
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
+from daemons import Daemon
 from pki import PKI, Issued
 
 from trustctl.commands.certificates import pem_text

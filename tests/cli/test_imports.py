@@ -11,7 +11,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from api.conftest import Daemon
+from daemons import Daemon
 from pki import PKI
 
 import trustctl.app

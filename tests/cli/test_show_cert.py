@@ -10,8 +10,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from api.conftest import Daemon
 from cli.conftest import Run, trustctl
+from daemons import Daemon
 from pki import PKI, Issued, aia, crl_distribution
 
 NOW = dt.datetime.now(dt.UTC)

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon
 from cli.conftest import Run, trustctl
+from daemons import Daemon
 from pki import PKI, Issued
 
 from trustctl.commands.trust_settings import (

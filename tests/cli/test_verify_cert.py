@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon
 from cli.conftest import Run, trustctl
 from cryptography.hazmat.primitives import serialization
+from daemons import Daemon
 from pki import PKI, Issued
 
 from trustd.client import Client, UsageConstraint
@@ -35,6 +35,13 @@ EXTENDED_LINES = (
 )
 
 Verify = Callable[..., Run]
+pytestmark = pytest.mark.xdist_group("cli-verify-cert")  # one worker, one daemon
+
+
+@pytest.fixture(scope="module")
+def daemon(module_daemon: Daemon) -> Daemon:
+    """The tests only evaluate (the one that sets a trust setting removes it): one daemon."""
+    return module_daemon
 
 
 @pytest.fixture
@@ -147,10 +154,14 @@ def test_untrusted_self_signed(verify: Verify, pki: PKI, tmp_path: Path) -> None
 def test_deny_trust_setting(verify: Verify, chain: tuple[str, str], daemon: Daemon) -> None:
     with Client(daemon.socket) as client:
         client.set_trust_settings("admin", daemon.root.der, [UsageConstraint(result=3)])
-    leaf, inter = chain
-    result = verify("-c", leaf, "-c", inter)
-    assert (result.code, result.out) == (1, "")
-    assert result.err == "SecTrustEvaluate result: kSecTrustResultDeny\n"
+    try:
+        leaf, inter = chain
+        result = verify("-c", leaf, "-c", inter)
+        assert (result.code, result.out) == (1, "")
+        assert result.err == "SecTrustEvaluate result: kSecTrustResultDeny\n"
+    finally:  # the module's other tests share the daemon
+        removed = daemon.call("RemoveTrustSettings", domain="admin", sha1=daemon.root.sha1.upper())
+        assert removed == {"parameters": {}}
 
 
 def test_verbose_prints_chain_and_errors(verify: Verify, chain: tuple[str, str]) -> None:

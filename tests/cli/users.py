@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.conftest import Daemon, start_daemon
 from cli.conftest import Run
+from daemons import Daemon, start_daemon
 from pki import Issued
 
 PLAIN = 40002  # a second unprivileged uid (tests/security uses 40001 and 65534)

@@ -12,10 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import grp
 import os
-import shutil
 import socket
 import ssl
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api.conftest import Daemon, start_daemon
 from cryptography.hazmat.primitives import serialization
+from daemons import Daemon, running_daemon
 from pki import PKI, Issued
 
 BODY = b"hello through trustd\n"
@@ -44,16 +42,10 @@ def short_leaf(
 @pytest.fixture
 def daemon(pki: PKI) -> Iterator[Daemon]:
     """A running trustd whose admin group is the test user's own group."""
-    base = Path(tempfile.mkdtemp(prefix="trustd-client-", dir="/tmp"))
     group = grp.getgrgid(os.getgid()).gr_name
-    running = start_daemon(base, pki.root("System Root"), "--admin-group", group)
-    try:
+    root = pki.root("System Root")
+    with running_daemon(root, "--admin-group", group, prefix="trustd-client-") as running:
         yield running
-    finally:
-        if running.process.poll() is None:
-            running.process.kill()
-            running.process.wait()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

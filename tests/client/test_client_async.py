@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon
 from client.conftest import short_leaf
+from daemons import Daemon
 from pki import PKI, Issued
 
 from trustd.client import (

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon, start_daemon
 from client.conftest import short_leaf
+from daemons import Daemon, start_daemon
 from pki import PKI, Issued
 
 from trustd.client import (

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 import urllib3
-from api.conftest import Daemon
 from client.conftest import BODY, NOW, TLSServer, TLSServerFactory, short_leaf
+from daemons import Daemon
 from pki import PKI, Issued
 
 from trustd.client import Client

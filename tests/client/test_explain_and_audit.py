@@ -7,8 +7,8 @@ import asyncio
 import datetime as dt
 
 import pytest
-from api.conftest import Daemon
 from client.conftest import short_leaf
+from daemons import Daemon
 from pki import PKI, Issued
 
 from trustd.client import (

@@ -21,8 +21,8 @@ import aiohttp
 import httpx
 import pytest
 import requests
-from api.conftest import Daemon
 from client.conftest import BODY, TLSServer, TLSServerFactory, short_leaf
+from daemons import Daemon
 from pki import PKI, Issued
 
 from trustd.client import Client, UsageConstraint, extract_from_ssl, inject_into_ssl

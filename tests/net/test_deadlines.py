@@ -24,6 +24,8 @@ from trustd.store.engine import migrate, open_engine
 from trustd.store.repository import TrustStore
 from trustd.store.system_anchors import SystemAnchors
 
+pytestmark = pytest.mark.alone  # it measures the client's deadlines and back-off
+
 
 @pytest.fixture
 def drip() -> Iterator[Drip]:

@@ -8,16 +8,15 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import ssl
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon
 from cli.conftest import Run, trustctl
 from client.conftest import daemon as _client_daemon
+from daemons import Daemon
 from net.conftest import (
     CA_VALIDITY,
     LEAF_VALIDITY,
@@ -28,6 +27,7 @@ from net.conftest import (
     Web,
 )
 from pki import PKI, Issued, aia, crl_distribution
+from waiting import eventually
 
 from trustd.client import Client, Policy, UsageConstraint
 from trustd.client.ssl import create_context
@@ -186,19 +186,12 @@ def test_4_private_ca_trusted_by_the_admin_then_by_a_drop_in(
     anchors = daemon.dropins / "anchors"
     anchors.mkdir(parents=True, exist_ok=True)
     (anchors / "org.pem").write_bytes(org.pem)
-    assert _eventually(lambda: verify(daemon, server.target).code == 0)
+    eventually(lambda: verify(daemon, server.target).code == 0, what="the drop-in anchor applies")
     assert b"s_server" in fetch(daemon, server)
     (anchors / "org.pem").unlink()
-    assert _eventually(lambda: verify(daemon, server.target).code == 1)
-
-
-def _eventually(condition: Callable[[], bool], seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
+    eventually(
+        lambda: verify(daemon, server.target).code == 1, what="the anchor goes with its file"
+    )
 
 
 # 5 ------------------------------------------------------------------------------------------

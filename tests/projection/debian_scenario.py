@@ -23,6 +23,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from pki import PKI, Issued, KeyCache
+from waiting import eventually
 
 BIN = Path(sys.executable).parent
 WORK = Path("/run/trustd-test")  # inside the namespace's own /run
@@ -93,14 +94,18 @@ def serve(name: str, leaf: Issued) -> int:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            SERVERS.append(server)
-            return port
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("openssl s_server did not start")
+    if wait_until(lambda: listening(port), 5) is None:
+        raise SystemExit("openssl s_server did not start")
+    SERVERS.append(server)
+    return port
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def python_accepts(port: int) -> bool:
@@ -178,13 +183,14 @@ def stores() -> dict[str, Any]:
 
 
 def wait_until(what: Callable[[], bool], timeout: float = SETTLE) -> float | None:
-    """Seconds until `what()` held, or None if it never did within `timeout`."""
+    """Seconds until `what()` held, or None if it never did within `timeout` (the outer test
+    asserts on what was observed)."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if what():
-            return round(time.monotonic() - start, 2)
-        time.sleep(0.05)
-    return None
+    try:
+        eventually(what, timeout)
+    except AssertionError:
+        return None
+    return round(time.monotonic() - start, 2)
 
 
 def curl_accepts(port: int) -> bool:
@@ -206,13 +212,15 @@ def own_source(issued: Issued) -> bool:
 def start_daemon() -> subprocess.Popen[bytes]:
     log = open(WORK / "trustd.log", "wb")  # noqa: SIM115 - closed at exit
     daemon = subprocess.Popen([str(BIN / "trustd")], stdout=log, stderr=log)
-    for _ in range(600):
-        if SOCKET.exists() and run(str(BIN / "trustctl"), "status").returncode == 0:
-            return daemon
+
+    def answers() -> bool:
         if daemon.poll() is not None:
             raise SystemExit("trustd exited: " + (WORK / "trustd.log").read_text())
-        time.sleep(0.1)
-    raise SystemExit("trustd did not start")
+        return SOCKET.exists() and run(str(BIN / "trustctl"), "status").returncode == 0
+
+    if wait_until(answers) is None:
+        raise SystemExit("trustd did not start")
+    return daemon
 
 
 def main() -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pki import PKI
 from test_debian_output import Tree, ssl_trust
+from waiting import eventually
 
 from trustd.projection.debian import DebianOutput
 from trustd.projection.live import LiveProjection
@@ -20,15 +20,6 @@ from trustd.projection.model import Projection
 pytestmark = pytest.mark.skipif(
     shutil.which("update-ca-certificates") is None, reason="ca-certificates is not installed"
 )
-
-
-def wait_for(what: Callable[[], bool], timeout: float = 20.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if what():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_burst_is_one_run_and_failures_are_retried(tmp_path: Path, pki: PKI) -> None:
@@ -45,11 +36,11 @@ def test_a_burst_is_one_run_and_failures_are_retried(tmp_path: Path, pki: PKI) -
     live = LiveProjection(compute, [DebianOutput(tree.state, tree.layout())])
     live.start()
     try:
-        assert wait_for(lambda: bool(live.status()["problems"]))
+        eventually(lambda: live.status()["problems"], what="the failure is reported")
         problem = live.status()["problems"][0]
         assert problem.startswith("debian: cannot read") and str(tree.conf) in problem
         tree.conf.write_text("")
-        assert wait_for(lambda: not live.status()["problems"] and not live.status()["busy"])
+        eventually(lambda: not live.status()["problems"] and not live.status()["busy"])
         assert live.status()["updates"] == 0  # nothing to project: the tool never ran
 
         # 200 pokes in a burst, the projection changing along: one run for all of them.
@@ -57,7 +48,7 @@ def test_a_burst_is_one_run_and_failures_are_retried(tmp_path: Path, pki: PKI) -
         current[0] = ssl_trust(org)
         for _ in range(200):
             live.poke()
-        assert wait_for(lambda: live.status()["updates"] == 1 and not live.status()["busy"])
+        eventually(lambda: live.status()["updates"] == 1 and not live.status()["busy"])
         assert len(computed) - runs == 1
         assert org.pem.strip() in tree.bundle
         status = live.status()

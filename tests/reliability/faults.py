@@ -18,11 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from api.conftest import Daemon, read_message
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from daemons import Daemon, read_message
 
 from trustd.store.engine import open_engine
 from trustd.store.repository import TrustStore

@@ -129,7 +129,7 @@ def test_database_of_an_unknown_schema_is_refused(good_database: bytes, tmp_path
 
 def test_the_undamaged_copy_starts(good_database: bytes, tmp_path: Path, pki: PKI) -> None:
     """The same file, undamaged, is served: the refusals above are about the damage."""
-    from api.conftest import start_daemon
+    from daemons import start_daemon
 
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
@@ -147,7 +147,7 @@ def test_the_undamaged_copy_starts(good_database: bytes, tmp_path: Path, pki: PK
 def test_a_damaged_certificate_row_is_reported_not_served(
     good_database: bytes, tmp_path: Path, pki: PKI
 ) -> None:
-    from api.conftest import start_daemon
+    from daemons import start_daemon
 
     state = tmp_path / "state"
     state.mkdir(mode=0o700)

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from api.conftest import Daemon, start_daemon
+from daemons import Daemon, start_daemon
 from pki import PKI, Issued
 from reliability.faults import (
     DATABASE,
@@ -31,12 +31,14 @@ from reliability.faults import (
     kill9,
     sha256s,
 )
+from waiting import eventually
 
 from trustd.core.trust_settings import SettingsResult
 
 OTHERS = 1000  # certificates in the distrust file besides X
 KILLS = 3
 KILL_OTHERS = 500  # smaller files in the kill test: each round restarts and re-applies
+SETTLE = 60  # seconds a drop-in change may take to apply (a large file, a loaded machine)
 
 
 def pem(der: bytes) -> bytes:
@@ -50,13 +52,6 @@ def replace_file(path: Path, ders: list[bytes]) -> None:
     temporary.write_bytes(b"".join(pem(der) for der in ders))
     temporary.chmod(0o644)
     os.replace(temporary, path)
-
-
-def wait_for(condition: object, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def stored(daemon: Daemon, der: bytes) -> bool:
@@ -110,7 +105,7 @@ def test_replacing_a_distrust_file_under_load_never_lifts_its_deny(
         assert verdict(probe, [leaf, compromised]) == "unspecified"  # trusted before the deny
         bad = distrust / "compromised.pem"
         replace_file(bad, [compromised.der, *bulk_certificates(OTHERS, "version 0")])
-        wait_for(lambda: verdict(probe, [leaf, compromised]) == "deny")
+        eventually(lambda: verdict(probe, [leaf, compromised]) == "deny", SETTLE)
 
         verdicts: list[str] = []
         stop = threading.Event()
@@ -130,7 +125,7 @@ def test_replacing_a_distrust_file_under_load_never_lifts_its_deny(
             for version in range(1, 3):
                 others = bulk_certificates(OTHERS, f"version {version}")
                 replace_file(bad, [compromised.der, *others])
-                wait_for(lambda others=others: stored(daemon, others[-1]))
+                eventually(lambda others=others: stored(daemon, others[-1]), SETTLE)
                 assert not stored(daemon, bulk_certificates(1, f"version {version - 1}")[0])
                 time.sleep(0.2)
         finally:
@@ -207,11 +202,11 @@ def test_kill_9_during_a_drop_in_apply_leaves_each_file_whole_or_absent(
 
     versions = [version(0)]
     write(versions[0])
-    wait_for(lambda: applied(versions[0]))
+    eventually(lambda: applied(versions[0]), SETTLE)
     versions.append(version(1))
     started = time.monotonic()
     write(versions[1])
-    wait_for(lambda: applied(versions[1]))
+    eventually(lambda: applied(versions[1]), SETTLE)
     duration = time.monotonic() - started  # the debounce and one apply of both files
 
     for round_ in range(KILLS):
@@ -237,7 +232,7 @@ def test_kill_9_during_a_drop_in_apply_leaves_each_file_whole_or_absent(
 
         fresh_run_dirs(tmp_path)
         daemon = start_daemon(tmp_path, root, *_options(tmp_path))
-        wait_for(lambda: applied(versions[-1]))
+        eventually(lambda: applied(versions[-1]), SETTLE)
     daemon.stop()
 
 
@@ -257,7 +252,7 @@ def test_a_drop_in_change_the_database_cannot_hold_changes_nothing_and_says_so(
         old = [compromised.der, *bulk_certificates(100, "small version")]
         replace_file(bad, old)
         probe = Connection(daemon.socket)
-        wait_for(lambda: stored(daemon, old[-1]))
+        eventually(lambda: stored(daemon, old[-1]), SETTLE)
         files = [daemon.state / DATABASE, daemon.state / (DATABASE + "-wal")]
         limit = max(path.stat().st_size for path in files) + 2**16
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, hard))
@@ -268,14 +263,14 @@ def test_a_drop_in_change_the_database_cannot_hold_changes_nothing_and_says_so(
             found: list[str] = daemon.call("Status")["parameters"]["dropin_problems"]
             return found
 
-        wait_for(lambda: any("not appl" in p for p in problems()), 40)
+        eventually(lambda: any("not appl" in p for p in problems()), 40)
         assert verdict(probe, [leaf, compromised]) == "deny"
         assert any(p.startswith("drop-ins not applied: ") for p in problems()), problems()
         assert stored(daemon, old[-1]) and not stored(daemon, new[-1])  # the old one, whole
 
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
         assert daemon.call("Reload") == {"parameters": {}}
-        wait_for(lambda: stored(daemon, new[-1]) and not stored(daemon, old[-1]))
+        eventually(lambda: stored(daemon, new[-1]) and not stored(daemon, old[-1]), SETTLE)
         assert problems() == []
         assert verdict(probe, [leaf, compromised]) == "deny"
         probe.close()

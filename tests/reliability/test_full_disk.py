@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon, start_daemon
+from daemons import Daemon, start_daemon
 from pki import PKI
 from reliability.faults import (
     DATABASE,

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from api.conftest import Daemon, read_message, start_daemon
+from daemons import Daemon, read_message, start_daemon
 from pki import PKI, Issued
 from reliability.faults import (
     DATABASE,

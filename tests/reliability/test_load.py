@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api.conftest import Daemon, start_daemon
+from daemons import Daemon, start_daemon
 from pki import PKI
 from reliability.faults import Connection, b64, rss_kib
+
+pytestmark = pytest.mark.alone  # it measures latency and memory under load
 
 SECONDS = 4.0
 NOW = dt.datetime.now(dt.UTC)

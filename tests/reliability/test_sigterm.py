@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from api.conftest import read_message, start_daemon
+from daemons import read_message, start_daemon
 from pki import PKI
 from reliability.faults import wait_gone
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon, call, start_daemon
+from daemons import Daemon, call, start_daemon
 from pki import PKI
 from reliability.faults import DATABASE, environment, kill9, wait_gone
 

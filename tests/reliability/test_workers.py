@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api.conftest import Daemon, start_daemon
+from daemons import Daemon, start_daemon
 from pki import PKI, Issued
 from reliability.faults import Connection, b64
+
+pytestmark = pytest.mark.alone  # it times the replacement of killed and hung workers
 
 ERRORS = {"io.trustd.Trust.EvaluationFailed"}  # what a call a dead or hung worker held gets
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api.conftest import Daemon, read_message, start_daemon
+from daemons import Daemon, read_message, start_daemon
 from pki import PKI
 from security.clients import NOBODY, OTHER, as_uid, b64, require_root
 

@@ -14,7 +14,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from api.conftest import start_daemon
+from daemons import start_daemon
 from pki import PKI
 from security.clients import NOBODY, require_root
 

@@ -13,28 +13,21 @@ import hashlib
 import os
 import plistlib
 import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from api.conftest import Daemon, read_message
+from daemons import Daemon, read_message
 from pki import PKI
 from security.clients import b64
+from waiting import eventually
 
 NOW = dt.datetime.now(dt.UTC)
 SHORT = {"not_before": NOW - dt.timedelta(days=10), "not_after": NOW + dt.timedelta(days=300)}
+SETTLE = 5  # seconds a drop-in change may take to apply
 LAUGHS = """<?xml version="1.0" encoding="{encoding}"?>
 <!DOCTYPE plist [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>
 <plist version="1.0"><dict><key>trustVersion</key><integer>1</integer>
 <key>trustList</key><dict><key>{key}</key><dict><key>x</key><string>&b;</string></dict>
 </dict></dict></plist>"""
-
-
-def _until(condition: Callable[[], bool], what: str, daemon: Daemon, seconds: float = 5) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: {daemon.log.read_text()[-2000:]}"
-        time.sleep(0.05)
 
 
 def test_refused_dropins_change_nothing_and_are_reported(
@@ -65,7 +58,7 @@ def test_refused_dropins_change_nothing_and_are_reported(
     writable.write_bytes(org.pem)
     writable.chmod(0o666)
     daemon.process.send_signal(1)  # SIGHUP: reconcile now rather than wait for the watcher
-    _until(lambda: len(problems()) == 3, "every refusal reported", daemon)
+    eventually(lambda: len(problems()) == 3, SETTLE, daemon.with_log("every refusal reported"))
     assert sorted(problems()) == [
         f"{anchors / 'escape.pem'}: symbolic link to {outside}, outside the directory",
         f"{anchors / 'linked.pem'}: symbolic link to {outside}, outside the directory",
@@ -75,14 +68,18 @@ def test_refused_dropins_change_nothing_and_are_reported(
 
     # Fixing the mode is what makes the same bytes count: the refusal was the reason.
     writable.chmod(0o644)
-    _until(lambda: result() == "proceed", "the fixed file applies", daemon)
+    eventually(lambda: result() == "proceed", SETTLE, daemon.with_log("the fixed file applies"))
     assert len(problems()) == 2  # the links are still refused
 
     # A parent directory others may write: every file is refused (the directory could be
     # swapped for any other); the anchor stops applying.
     daemon.dropins.chmod(0o777)
     (anchors / "touch").write_bytes(b"")  # wake the watcher
-    _until(lambda: result() == "recoverableTrustFailure", "unsafe parent refused", daemon)
+    eventually(
+        lambda: result() == "recoverableTrustFailure",
+        SETTLE,
+        daemon.with_log("unsafe parent refused"),
+    )
     assert any("a parent directory is unsafe" in p for p in problems())
     daemon.dropins.chmod(0o755)
 
@@ -128,7 +125,7 @@ def test_plists_with_entities_or_too_large_are_refused_with_a_clear_error(
             p.startswith(f"{entity}:") and "entities" in p for p in found
         )
 
-    _until(reported, "oversized and entity plists reported", daemon)
+    eventually(reported, SETTLE, daemon.with_log("oversized and entity plists reported"))
     assert daemon.call("CopyTrustSettings", domain="admin")["parameters"]["entries"] == []
     assert daemon.call("Echo", text="alive") == {"parameters": {"text": "alive"}}
 
@@ -153,22 +150,29 @@ def test_a_distrust_file_that_goes_bad_keeps_denying_until_removed(
     denied = distrust / "compromised.pem"
     denied.write_bytes(bad.pem)
     denied.chmod(0o644)
-    _until(lambda: result() == "deny", "the deny applies", daemon)
+    eventually(lambda: result() == "deny", SETTLE, daemon.with_log("the deny applies"))
+
+    def held() -> str | None:
+        """The file's reported problem, when it says the file's denies are held."""
+        reason = "its denies stay in force until it is fixed or removed"
+        found = [p for p in daemon.call("Status")["parameters"]["dropin_problems"]
+                 if p.startswith(f"{denied}: ") and reason in p]  # fmt: skip
+        return found[0] if found else None
 
     denied.chmod(0o666)  # by mistake
     daemon.process.send_signal(1)
-    reason = "its denies stay in force until it is fixed or removed"
-    _until(
-        lambda: any(reason in p for p in daemon.call("Status")["parameters"]["dropin_problems"]),
-        "the refusal reported",
-        daemon,
-    )
+    writable = eventually(held, SETTLE, daemon.with_log("the refusal reported"))
     assert result() == "deny"
     denied.chmod(0o644)
     denied.write_bytes(bad.pem[:40])  # an editor's half-written file
     daemon.process.send_signal(1)
-    time.sleep(0.5)
+    # The daemon has read the half-written file once it reports that file's own problem.
+    eventually(lambda: held() not in (None, writable), SETTLE, daemon.with_log("re-read"))
     assert result() == "deny"
 
     denied.unlink()  # only removing the file lifts the deny (and the API's setting it replaced)
-    _until(lambda: result() == "recoverableTrustFailure", "the deny goes with its file", daemon)
+    eventually(
+        lambda: result() == "recoverableTrustFailure",
+        SETTLE,
+        daemon.with_log("the deny goes with its file"),
+    )

@@ -12,9 +12,12 @@ import sys
 import textwrap
 import time
 
-from api.conftest import Daemon
+import pytest
+from daemons import Daemon
 from pki import PKI
 from security.clients import NOBODY, OTHER, as_uid, b64, require_root
+
+pytestmark = pytest.mark.alone  # it measures the daemon's memory and how fast it answers
 
 MIB = 1024 * 1024
 

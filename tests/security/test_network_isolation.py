@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from api.conftest import Daemon
+from daemons import Daemon
 from net.conftest import CA_VALIDITY, LEAF_VALIDITY, OcspResponder, ocsp_responder
 from net.drip import Drip, drip_server
 from pki import PKI, Issued, aia

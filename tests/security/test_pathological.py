@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api.conftest import Daemon
 from core.helpers import NOW, SHORT, cert, failed, ssl
+from daemons import Daemon
 from pki import PKI, Issued
 from security.clients import b64
 
@@ -45,6 +45,8 @@ from trustd.core.trust_settings import SettingsResult
 from trustd.store.engine import migrate, open_engine
 from trustd.store.repository import Actor, TrustStore
 from trustd.store.system_anchors import SystemAnchors
+
+pytestmark = pytest.mark.alone  # each case must finish within a time ceiling
 
 SUITE = Path(__file__).resolve().parents[1] / "conformance" / "data" / "limbo.json"
 CEILING = 2.0  # seconds; each case takes milliseconds

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon
+from daemons import Daemon
 from security.clients import OTHER, require_root
 
 from trustd.store.engine import UnsafeLocation, location_problem, open_engine

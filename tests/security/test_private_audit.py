@@ -7,7 +7,7 @@ user's (uid, pid, SHA-1, subject).  Root reads everything.
 
 from __future__ import annotations
 
-from api.conftest import Daemon
+from daemons import Daemon
 from pki import PKI
 from security.clients import NOBODY, OTHER, as_uid, b64, require_root
 

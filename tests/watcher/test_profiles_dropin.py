@@ -10,23 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api.conftest import Daemon, running_daemon
-from api.conftest import daemon as _daemon_fixture
 from cli.conftest import trustctl
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+from daemons import Daemon, running_daemon
 from mobileconfig import PKCS1, ROOT, payload, profile, sign
 from pki import PKI, Issued
 from security.clients import NOBODY, as_uid, b64, require_root
+from waiting import eventually
 
-daemon = _daemon_fixture  # the real daemon of tests/api
 NOW = dt.datetime.now(dt.UTC)
 SHORT = {"not_before": NOW - dt.timedelta(days=10), "not_after": NOW + dt.timedelta(days=300)}
+SETTLE = 10  # seconds a drop-in change may take to apply
 
 
 def _org_name(cn: str, organization: str) -> x509.Name:
@@ -36,13 +35,6 @@ def _org_name(cn: str, organization: str) -> x509.Name:
             x509.NameAttribute(NameOID.COMMON_NAME, cn),
         ]
     )
-
-
-def _until(condition: Callable[[], bool], what: str, daemon: Daemon, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: {daemon.log.read_text()[-2000:]}"
-        time.sleep(0.05)
 
 
 class Org:
@@ -87,21 +79,35 @@ def test_an_unsigned_profile_trusts_its_root_and_stores_its_certificates(
     org = Org(pki, "Example Org")
     assert _result(daemon, org.leaf) == "recoverableTrustFailure"
     installed = _install(daemon, "org.mobileconfig", org.profile())
-    _until(lambda: _result(daemon, org.leaf) == "proceed", "the profile's root applies", daemon)
+    eventually(
+        lambda: _result(daemon, org.leaf) == "proceed",
+        SETTLE,
+        daemon.with_log("the profile's root applies"),
+    )
     found = daemon.call("FindCertificates")["parameters"]["certificates"]
     stored = {c["sha1"].upper() for c in found}
     assert {_sha1(org.root), _sha1(org.issuing)} <= stored
     # Removing the file removes exactly what it added.
     installed.unlink()
-    _until(lambda: _result(daemon, org.leaf) != "proceed", "removal undoes it", daemon)
+    eventually(
+        lambda: _result(daemon, org.leaf) != "proceed", SETTLE, daemon.with_log("removal undoes it")
+    )
 
 
 def test_a_binary_profile_applies_and_a_newer_one_replaces_it(daemon: Daemon, pki: PKI) -> None:
     first, second = Org(pki, "First Org"), Org(pki, "Second Org")
     _install(daemon, "org.mobileconfig", first.profile(binary=True))
-    _until(lambda: _result(daemon, first.leaf) == "proceed", "binary profile applies", daemon)
+    eventually(
+        lambda: _result(daemon, first.leaf) == "proceed",
+        SETTLE,
+        daemon.with_log("binary profile applies"),
+    )
     _install(daemon, "org.mobileconfig", second.profile(binary=True))  # same file, replaced
-    _until(lambda: _result(daemon, second.leaf) == "proceed", "replacement applies", daemon)
+    eventually(
+        lambda: _result(daemon, second.leaf) == "proceed",
+        SETTLE,
+        daemon.with_log("replacement applies"),
+    )
     assert _result(daemon, first.leaf) != "proceed"
 
 
@@ -117,10 +123,18 @@ def test_signed_profiles_open_and_tampered_ones_are_refused(daemon: Daemon, pki:
     assert tampered != signed
     evil_file = _install(daemon, "evil.mobileconfig", tampered)
 
-    _until(lambda: _result(daemon, good.leaf) == "proceed", "signed profile applies", daemon)
+    eventually(
+        lambda: _result(daemon, good.leaf) == "proceed",
+        SETTLE,
+        daemon.with_log("signed profile applies"),
+    )
     # Without profile_signers an untrusted signer does not block the profile (it is shown as
     # not verified); a broken signature always does.
-    _until(lambda: _result(daemon, other.leaf) == "proceed", "unverified profile applies", daemon)
+    eventually(
+        lambda: _result(daemon, other.leaf) == "proceed",
+        SETTLE,
+        daemon.with_log("unverified profile applies"),
+    )
     assert _result(daemon, evil.leaf) != "proceed"
     assert [p for p in _problems(daemon) if p.startswith(str(evil_file))] == [
         f"{evil_file}: signed profile refused: the signature does not hold: verification failure"
@@ -130,7 +144,7 @@ def test_signed_profiles_open_and_tampered_ones_are_refused(daemon: Daemon, pki:
 @pytest.fixture
 def strict_daemon(pki: PKI) -> Iterator[Daemon]:
     """A daemon that applies only profiles signed by a trusted signer of "Example Org"."""
-    with running_daemon(pki, "--profile-signer", "Example Org") as running:
+    with running_daemon(pki.root("System Root"), "--profile-signer", "Example Org") as running:
         yield running
 
 
@@ -157,8 +171,12 @@ def test_profile_signers_requires_a_trusted_signer_of_the_organisation(
         "Theirs": _install(daemon, "c.mobileconfig", sign(orgs["Theirs"].profile("c"), theirs)),
         "Forged": _install(daemon, "d.mobileconfig", sign(orgs["Forged"].profile("d"), forged)),
     }
-    _until(lambda: _result(daemon, orgs["Signed"].leaf) == "proceed", "signed applies", daemon)
-    _until(lambda: len(_problems(daemon)) == 3, "the others refused", daemon)
+    eventually(
+        lambda: _result(daemon, orgs["Signed"].leaf) == "proceed",
+        SETTLE,
+        daemon.with_log("signed applies"),
+    )
+    eventually(lambda: len(_problems(daemon)) == 3, SETTLE, daemon.with_log("the others refused"))
     for name in ("Unsigned", "Theirs", "Forged"):
         assert _result(daemon, orgs[name].leaf) != "proceed", name
     problems = {p.split(": ", 1)[0]: p.split(": ", 1)[1] for p in _problems(daemon)}

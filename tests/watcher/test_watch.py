@@ -5,32 +5,25 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pki import PKI
+from waiting import eventually
 from watcher.conftest import put
 
 from trustd.core import Domain
 from trustd.store.repository import TrustStore
 from trustd.watcher import DropinDirectories, DropinWatcher
 
+pytestmark = pytest.mark.alone  # the watcher's promise is a change applied within a second
+
 DEADLINE = 1.0  # the watcher's promise: applied within one second of the file event
 
 
 def admin_keys(store: TrustStore) -> set[str]:
     return {entry.key for entry, _ in store.trust_settings(Domain.ADMIN, 0)}
-
-
-def within(seconds: float, condition: Callable[[], bool]) -> float:
-    """Poll until `condition` holds; the time it took (fails after `seconds`)."""
-    start = time.monotonic()
-    while not condition():
-        elapsed = time.monotonic() - start
-        assert elapsed < seconds, f"not done within {seconds} s"
-        time.sleep(0.01)
-    return time.monotonic() - start
 
 
 @pytest.fixture
@@ -58,11 +51,11 @@ def test_added_and_removed_files_apply_within_a_second(
 ) -> None:
     root, bad = pki.root("Org"), pki.root("Bad")
     anchor = put(dirs.anchors, "org.pem", root.pem)
-    within(DEADLINE, lambda: admin_keys(store) == {root.sha1.upper()})
+    eventually(lambda: admin_keys(store) == {root.sha1.upper()}, DEADLINE)
     put(dirs.distrust, "bad.pem", bad.pem)
-    within(DEADLINE, lambda: admin_keys(store) == {root.sha1.upper(), bad.sha1.upper()})
+    eventually(lambda: admin_keys(store) == {root.sha1.upper(), bad.sha1.upper()}, DEADLINE)
     anchor.unlink()
-    within(DEADLINE, lambda: admin_keys(store) == {bad.sha1.upper()})
+    eventually(lambda: admin_keys(store) == {bad.sha1.upper()}, DEADLINE)
     assert len(changes) >= 3
 
 
@@ -73,12 +66,12 @@ def test_rename_and_atomic_replace(
     # Atomic writers: a hidden temporary file renamed into place.
     put(dirs.anchors, ".org.pem.tmp", one.pem)
     (dirs.anchors / ".org.pem.tmp").rename(dirs.anchors / "org.pem")
-    within(DEADLINE, lambda: admin_keys(store) == {one.sha1.upper()})
+    eventually(lambda: admin_keys(store) == {one.sha1.upper()}, DEADLINE)
     put(dirs.anchors, ".org.pem.tmp", two.pem)
     (dirs.anchors / ".org.pem.tmp").replace(dirs.anchors / "org.pem")
-    within(DEADLINE, lambda: admin_keys(store) == {two.sha1.upper()})
+    eventually(lambda: admin_keys(store) == {two.sha1.upper()}, DEADLINE)
     (dirs.anchors / "org.pem").rename(dirs.anchors / "org.pem.disabled~")
-    within(DEADLINE, lambda: admin_keys(store) == set())
+    eventually(lambda: admin_keys(store) == set(), DEADLINE)
 
 
 def test_chmod_is_noticed(
@@ -86,23 +79,23 @@ def test_chmod_is_noticed(
 ) -> None:
     root = pki.root()
     path = put(dirs.anchors, "org.pem", root.pem)
-    within(DEADLINE, lambda: admin_keys(store) == {root.sha1.upper()})
+    eventually(lambda: admin_keys(store) == {root.sha1.upper()}, DEADLINE)
     path.chmod(0o666)
-    within(DEADLINE, lambda: admin_keys(store) == set())
+    eventually(lambda: admin_keys(store) == set(), DEADLINE)
     # the reconcile that removed the rows reports why once its transaction is committed
     problem = f"{path}: the file is writable by group or others (mode 0666)"
-    within(DEADLINE, lambda: live.problems == [problem])
+    eventually(lambda: live.problems == [problem], DEADLINE)
 
 
 def test_broken_file_reported_live(
     live: DropinWatcher, store: TrustStore, dirs: DropinDirectories, pki: PKI
 ) -> None:
     broken = put(dirs.trust_settings, "junk.plist", b"junk")
-    within(DEADLINE, lambda: bool(live.problems))
+    eventually(lambda: bool(live.problems), DEADLINE)
     assert live.problems[0].startswith(f"{broken}: not a property list")
     root = pki.root()
     put(dirs.anchors, "org.pem", root.pem)
-    within(DEADLINE, lambda: admin_keys(store) == {root.sha1.upper()})
+    eventually(lambda: admin_keys(store) == {root.sha1.upper()}, DEADLINE)
 
 
 def test_directories_created_removed_and_recreated(
@@ -118,18 +111,18 @@ def test_directories_created_removed_and_recreated(
             path.chmod(0o755)
         # Written at once: the worker arms the new directory's watch before it reads it.
         put(dirs.anchors, "org.pem", root.pem)
-        within(DEADLINE, lambda: admin_keys(store) == {root.sha1.upper()})
+        eventually(lambda: admin_keys(store) == {root.sha1.upper()}, DEADLINE)
         put(dirs.anchors, "second.pem", second.pem)  # the new directory is watched now
-        within(DEADLINE, lambda: admin_keys(store) == {root.sha1.upper(), second.sha1.upper()})
+        eventually(lambda: admin_keys(store) == {root.sha1.upper(), second.sha1.upper()}, DEADLINE)
 
         shutil.rmtree(dirs.anchors)
-        within(DEADLINE, lambda: admin_keys(store) == set())
+        eventually(lambda: admin_keys(store) == set(), DEADLINE)
 
         staged = base / "trustd" / "anchors.new"
         staged.mkdir(mode=0o755)
         put(staged, "org.pem", root.pem)
         staged.rename(dirs.anchors)
-        within(DEADLINE, lambda: admin_keys(store) == {root.sha1.upper()})
+        eventually(lambda: admin_keys(store) == {root.sha1.upper()}, DEADLINE)
 
 
 def test_start_catches_changes_made_before_it(
@@ -140,7 +133,7 @@ def test_start_catches_changes_made_before_it(
     root = pki.root()
     put(dirs.anchors, "org.pem", root.pem)  # after the daemon's reconcile, before start()
     with watcher:
-        within(DEADLINE, lambda: admin_keys(store) == {root.sha1.upper()})
+        eventually(lambda: admin_keys(store) == {root.sha1.upper()}, DEADLINE)
 
 
 def test_stop_is_prompt_and_idempotent(store: TrustStore, dirs: DropinDirectories) -> None:
