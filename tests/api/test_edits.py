@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from api.conftest import Daemon, running_daemon
+from daemons import Daemon, running_daemon
 from pki import DEFAULT_KEYS, PKI, Issued, aia
 from security.clients import NOBODY, as_uid, require_root
 
@@ -36,7 +36,7 @@ def module_pki() -> PKI:
 @pytest.fixture(scope="module")
 def pool(module_pki: PKI) -> Iterator[Daemon]:
     """One daemon with two evaluation workers for the module (each test has its own chains)."""
-    with running_daemon(module_pki, "--workers", "2") as running:
+    with running_daemon(module_pki.root("System Root"), "--workers", "2") as running:
         yield running
 
 
