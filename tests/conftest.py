@@ -7,7 +7,7 @@ other tests' processes neither slow it down nor take its memory.
 """
 
 import fcntl
-import os
+import shutil
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -26,6 +26,24 @@ def pki_keys() -> KeyCache:
 def pki(pki_keys: KeyCache) -> PKI:
     """A fresh builder per test; its keys come from the session cache."""
     return PKI(pki_keys)
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(request: pytest.FixtureRequest) -> Path:
+    """trustd's sdist, its wheel and the dependencies' wheels, built once a run for the install
+    and the Ansible role tests: the first worker to ask builds it (a build writes into the
+    tree, so two at once would collide), the others wait for it and use it."""
+    from test_install import build_wheelhouse
+
+    shared = _lock_directory(request.config)
+    house = shared / "wheelhouse"
+    with (shared / "wheelhouse.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (house / ".built").exists():
+            shutil.rmtree(house, ignore_errors=True)
+            house.mkdir()
+            build_wheelhouse(house)
+    return house
 
 
 @pytest.fixture
@@ -52,10 +70,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _lock_directory(config: pytest.Config) -> Path:
-    """A directory all the workers of one run share (xdist gives each a basetemp below it)."""
+    """The run's own directory, which all its workers share: xdist gives each worker a
+    basetemp below it."""
     factory: pytest.TempPathFactory = config._tmp_path_factory  # type: ignore[attr-defined]
     base = factory.getbasetemp()
-    return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+    return base.parent if hasattr(config, "workerinput") else base
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -65,8 +84,8 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None]:
     A gate taken exclusively for a moment before either lock makes the exclusive one win over
     tests that start later: an `alone` test waits only for the tests already running.
     """
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        yield  # one process: nothing runs alongside
+    if not hasattr(item.config, "workerinput"):
+        yield  # not a worker of a parallel run: nothing runs alongside
         return
     directory = _lock_directory(item.config)
     alone = item.get_closest_marker("alone") is not None

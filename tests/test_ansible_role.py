@@ -21,10 +21,9 @@ import pytest
 from mobileconfig import PKCS1, payload, profile
 from namespace import DEFAULT_OVERLAYS, require_namespaces, run_isolated
 from pki import PKI
-from test_install import SYSTEM_PYTHON, wheelhouse
+from test_install import SYSTEM_PYTHON
 
 REPO = Path(__file__).resolve().parents[1]
-__all__ = ["wheelhouse"]  # the module-scoped fixture of test_install
 
 SCRIPT = textwrap.dedent(
     """

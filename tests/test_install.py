@@ -146,10 +146,9 @@ def _repack(distribution: importlib.metadata.Distribution, into: Path) -> Path:
     return wheel
 
 
-@pytest.fixture(scope="module")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """trustd's sdist and its wheel built from that sdist, and the dependencies' wheels."""
-    house = tmp_path_factory.mktemp("wheelhouse")
+def build_wheelhouse(house: Path) -> Path:
+    """trustd's sdist and its wheel built from that sdist, and the dependencies' wheels, in
+    `house` (the session's `wheelhouse` fixture, tests/conftest.py)."""
     _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", house, REPO])
     for distribution in _runtime_distributions("trustd"):
         _repack(distribution, house)
@@ -218,6 +217,7 @@ def test_tests_run_from_the_unpacked_sdist(wheelhouse: Path, tmp_path: Path) -> 
             "-q",
             "-p",
             "no:cacheprovider",
+            "-n0",  # three tests: not worth starting workers
             "tests/test_packaging.py::test_every_package_is_listed",
             "tests/test_packaging.py::test_licence_is_the_apache_2_text",
             "tests/core/test_names.py",

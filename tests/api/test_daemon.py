@@ -15,8 +15,9 @@ import threading
 import time
 
 import varlink
-from daemons import Daemon, call, read_message
+from daemons import Daemon, call, read_message, restart_daemon, running_daemon
 from pki import PKI
+from waiting import eventually
 
 NOBODY = 65534
 SHORT = {
@@ -242,10 +243,11 @@ def test_reload_and_clean_stop(daemon: Daemon, pki: PKI) -> None:
     daemon.bundle.write_bytes(daemon.root.pem + second.pem)
     os.utime(daemon.bundle, ns=(1, time.time_ns() + 10**9))
     daemon.process.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 10
-    while daemon.call("Status")["parameters"]["counts"]["system_anchors"] != 2:
-        assert time.monotonic() < deadline, daemon.log.read_text()
-        time.sleep(0.05)
+    eventually(
+        lambda: daemon.call("Status")["parameters"]["counts"]["system_anchors"] == 2,
+        10,
+        daemon.with_log("the second system anchor loaded"),
+    )
     assert daemon.stop() == 0
     log = daemon.log.read_text()
     assert "ready" in log and "stopped" in log
@@ -253,18 +255,10 @@ def test_reload_and_clean_stop(daemon: Daemon, pki: PKI) -> None:
 
 
 def test_database_survives_restart(daemon: Daemon, pki: PKI) -> None:
-    from daemons import start_daemon
-
     org = pki.root("Kept Root")
     daemon.call("AddCertificates", certificates=[b64(org.der)])
     assert daemon.stop() == 0
-    base = daemon.socket.parent.parent
-    for leftover in ("run", "etc"):
-        import shutil
-
-        shutil.rmtree(base / leftover)
-    (base / "bundle.pem").unlink()
-    again = start_daemon(base, daemon.root)
+    again = restart_daemon(daemon)
     try:
         found = again.call("FindCertificates", subject="kept")["parameters"]["certificates"]
         assert [c["subject"] for c in found] == ["Kept Root"]
@@ -281,14 +275,11 @@ def test_dropin_anchor_and_distrust_apply_live(daemon: Daemon, pki: PKI) -> None
         "policies": [{"policy": "ssl", "name": "intranet.example"}],
     }
 
-    def result_within(expected: str, seconds: float = 5.0) -> None:
-        deadline = time.monotonic() + seconds
-        while True:
-            verdict = daemon.call("Evaluate", **request)["parameters"]["verdict"]
-            if verdict["result"] == expected:
-                return
-            assert time.monotonic() < deadline, (verdict["result"], daemon.log.read_text())
-            time.sleep(0.05)
+    def result_within(expected: str) -> None:
+        def result() -> str:
+            return str(daemon.call("Evaluate", **request)["parameters"]["verdict"]["result"])
+
+        eventually(lambda: result() == expected, 5, daemon.with_log(f"not {expected}"))
 
     result_within("recoverableTrustFailure")
     anchors = daemon.dropins / "anchors"
@@ -303,10 +294,7 @@ def test_dropin_anchor_and_distrust_apply_live(daemon: Daemon, pki: PKI) -> None
     (anchors / "org.pem").unlink()
     result_within("recoverableTrustFailure")
     (anchors / "broken.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nAAAA\n")
-    deadline = time.monotonic() + 5
-    while not daemon.call("Status")["parameters"]["dropin_problems"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    eventually(lambda: daemon.call("Status")["parameters"]["dropin_problems"], 5)
 
 
 def test_export_and_import_a_domain(daemon: Daemon, pki: PKI) -> None:
@@ -328,40 +316,20 @@ def test_export_and_import_a_domain(daemon: Daemon, pki: PKI) -> None:
     assert bad["error"] == "io.trustd.Trust.InvalidTrustSettings"
 
 
-def test_sighup_rereads_the_configuration_file(pki: PKI) -> None:
-    import shutil
-    import tempfile
-    from pathlib import Path
+def test_sighup_rereads_the_configuration_file(daemon: Daemon) -> None:
+    (daemon.base / "none.conf").write_text('log_level = "debug"\n')
+    daemon.process.send_signal(signal.SIGHUP)
 
-    from daemons import start_daemon
+    def reread() -> bool:
+        daemon.call("Echo", text="x")
+        return "configuration re-read: log level debug" in daemon.log.read_text()
 
-    base = Path(tempfile.mkdtemp(prefix="trustd-test-", dir="/tmp"))
-    running = start_daemon(base, pki.root("Root"))
-    try:
-        (base / "none.conf").write_text('log_level = "debug"\n')
-        running.process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while "configuration re-read: log level debug" not in running.log.read_text():
-            running.call("Echo", text="x")
-            assert time.monotonic() < deadline, running.log.read_text()
-            time.sleep(0.05)
-        assert running.stop() == 0
-    finally:
-        if running.process.poll() is None:
-            running.process.kill()
-        shutil.rmtree(base, ignore_errors=True)
+    eventually(reread, 10, daemon.with_log("the configuration re-read"))
+    assert daemon.stop() == 0
 
 
 def test_idle_connections_are_closed(pki: PKI) -> None:
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from daemons import start_daemon
-
-    base = Path(tempfile.mkdtemp(prefix="trustd-test-", dir="/tmp"))
-    running = start_daemon(base, pki.root("Root"), "--idle-timeout", "0.5", "--workers", "1")
-    try:
+    with running_daemon(pki.root("Root"), "--idle-timeout", "0.5", "--workers", "1") as running:
         idle = socket.socket(socket.AF_UNIX)
         idle.settimeout(10)
         idle.connect(str(running.socket))
@@ -370,6 +338,3 @@ def test_idle_connections_are_closed(pki: PKI) -> None:
         assert time.monotonic() - start < 5
         idle.close()
         assert running.call("Echo", text="alive") == {"parameters": {"text": "alive"}}
-    finally:
-        running.stop()
-        shutil.rmtree(base, ignore_errors=True)

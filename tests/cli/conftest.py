@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +20,19 @@ class Run:
     err: str
 
 
-def trustctl(socket: Path | None, *args: str, env: dict[str, str] | None = None) -> Run:
+def trustctl(
+    socket: Path | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    via: Sequence[str] = ("-m", "trustctl"),
+) -> Run:
+    """The real CLI in a subprocess (`via`: how the interpreter runs it) against `socket`."""
     environment = {k: v for k, v in os.environ.items() if k != "TRUSTD_SOCKET"}
     if socket is not None:
         environment["TRUSTD_SOCKET"] = str(socket)
     environment.update(env or {})
     done = subprocess.run(
-        [sys.executable, "-m", "trustctl", *args],
+        [sys.executable, *via, *args],
         capture_output=True,
         text=True,
         env=environment,

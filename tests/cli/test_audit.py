@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ import pytest
 from cli.conftest import Run, trustctl
 from daemons import Daemon
 from pki import PKI, Issued
+from waiting import eventually
 
 NOBODY = 65534
 ENTRY = re.compile(
@@ -43,16 +41,7 @@ sys.exit(trustctl.app.main(args))
 
 
 def as_uid(daemon: Daemon, uid: int, *args: str) -> Run:
-    environment = {**os.environ, "TRUSTD_SOCKET": str(daemon.socket)}
-    done = subprocess.run(
-        [sys.executable, "-c", AS_UID, str(uid), *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
-    return Run(done.returncode, done.stdout, done.stderr)
+    return trustctl(daemon.socket, *args, via=("-c", AS_UID, str(uid)))
 
 
 def readable(daemon: Daemon, name: str, issued: Issued) -> str:
@@ -128,11 +117,12 @@ def test_changes_from_a_drop_in_file_name_it(
     dropped = anchors / "org.pem"
     dropped.write_bytes(org.pem)
     dropped.chmod(0o644)
-    deadline = time.monotonic() + 20
-    found: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and len(found) < 2:
+
+    def both() -> list[dict[str, Any]]:
         found = entries(cli("audit", "--json", "--cert", org.sha1))
-        time.sleep(0.2)
+        return found if len(found) >= 2 else []
+
+    found = eventually(both, 20, "the drop-in's two changes in the audit log")
     assert {(e["operation"], e["source"], e["uid"], e["pid"]) for e in found} == {
         ("add-certificate", str(dropped), 0, None),
         ("set-trust-settings", str(dropped), 0, None),

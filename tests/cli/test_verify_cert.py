@@ -35,7 +35,6 @@ EXTENDED_LINES = (
 )
 
 Verify = Callable[..., Run]
-pytestmark = pytest.mark.xdist_group("cli-verify-cert")  # one worker, one daemon
 
 
 @pytest.fixture(scope="module")

@@ -113,12 +113,6 @@ def users_for(root: Issued, *system_anchors: Issued) -> Iterator[Users]:
         try:
             yield Users(daemon, base, files, home)
         finally:
-            if daemon.process.poll() is None:
-                daemon.process.terminate()
-                try:
-                    daemon.process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    daemon.process.kill()
-                    daemon.process.wait()
+            daemon.shut_down()
     finally:
         shutil.rmtree(base, ignore_errors=True)

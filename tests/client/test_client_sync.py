@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from client.conftest import short_leaf
-from daemons import Daemon, start_daemon
+from daemons import Daemon, restart_daemon
 from pki import PKI, Issued
 
 from trustd.client import (
@@ -225,11 +224,7 @@ def test_reconnects_after_a_daemon_restart(daemon: Daemon) -> None:
     assert daemon.stop() == 0
     with pytest.raises(DaemonNotRunning):
         trustd.echo("while stopped")
-    base = daemon.socket.parent.parent
-    for leftover in ("run", "etc"):
-        shutil.rmtree(base / leftover)
-    (base / "bundle.pem").unlink()
-    again = start_daemon(base, daemon.root)
+    again = restart_daemon(daemon)
     try:
         assert trustd.echo("after") == "after"
     finally:

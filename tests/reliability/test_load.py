@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemons import Daemon, start_daemon
+from daemons import Daemon, running_daemon
 from pki import PKI
 from reliability.faults import Connection, b64, rss_kib
 
@@ -25,15 +25,9 @@ SHORT = {"not_before": NOW - dt.timedelta(days=10), "not_after": NOW + dt.timede
 
 @pytest.fixture
 def loaded(tmp_path: Path, pki: PKI) -> Iterator[Daemon]:
-    running = start_daemon(
-        tmp_path, pki.root("System Root"), "--workers", "2", "--log-level", "warning"
-    )
-    try:
+    root = pki.root("System Root")
+    with running_daemon(root, "--workers", "2", "--log-level", "warning") as running:
         yield running
-    finally:
-        if running.process.poll() is None:
-            running.process.kill()
-            running.process.wait()
 
 
 class Client(threading.Thread):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemons import Daemon, start_daemon
+from daemons import Daemon, running_daemon
 from pki import PKI, Issued
 from reliability.faults import Connection, b64
 
@@ -73,13 +73,8 @@ def running(
     request: pytest.FixtureRequest, tmp_path: Path, issuing_ca: tuple[Issued, Issued]
 ) -> Iterator[Daemon]:
     timeout = ["--worker-timeout", str(HUNG)] if "hung" in request.node.name else []
-    daemon = start_daemon(tmp_path, issuing_ca[0], "--workers", "2", *timeout)
-    try:
+    with running_daemon(issuing_ca[0], "--workers", "2", *timeout) as daemon:
         yield daemon
-    finally:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait()
 
 
 def wait_for_workers(daemon: Daemon, count: int, timeout: float = 20) -> set[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,13 @@ from trustd.store.repository import Actor, TrustStore
 from trustd.store.system_anchors import SystemAnchors
 
 ROOT_ACTOR = Actor(uid=0, pid=1)
+USER = 1000
+ALICE = Actor(uid=USER, pid=4242)
+NOW = dt.datetime(2030, 6, 1, tzinfo=dt.UTC)  # the store tests' clock
+SHORT = {  # a validity that holds at NOW
+    "not_before": dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+    "not_after": dt.datetime(2030, 12, 1, tzinfo=dt.UTC),
+}
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from pki import PKI
 from sqlalchemy import Engine, event
-from store.conftest import ROOT_ACTOR
+from store.conftest import ALICE, NOW, ROOT_ACTOR, SHORT, USER
 
 from trustd.core import (
     Domain,
@@ -23,15 +23,7 @@ from trustd.core import (
 )
 from trustd.core.trust_settings import SettingsResult
 from trustd.service import Caller, TrustService
-from trustd.store.repository import Actor, TrustStore
-
-USER = 1000
-ALICE = Actor(uid=USER, pid=4242)
-NOW = dt.datetime(2030, 6, 1, tzinfo=dt.UTC)
-SHORT = {
-    "not_before": dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
-    "not_after": dt.datetime(2030, 12, 1, tzinfo=dt.UTC),
-}
+from trustd.store.repository import TrustStore
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import pytest
 from pki import PKI
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
-from store.conftest import ROOT_ACTOR
+from store.conftest import ALICE, NOW, ROOT_ACTOR, SHORT, USER
 
 from trustd.core import (
     Domain,
@@ -34,14 +34,6 @@ from trustd.store.repository import (
     TrustStore,
 )
 from trustd.store.system_anchors import SystemAnchors
-
-USER = 1000
-ALICE = Actor(uid=USER, pid=4242)
-NOW = dt.datetime(2030, 6, 1, tzinfo=dt.UTC)
-SHORT = {
-    "not_before": dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
-    "not_after": dt.datetime(2030, 12, 1, tzinfo=dt.UTC),
-}
 
 
 def test_certificates_add_find_delete(store: TrustStore, pki: PKI) -> None:
