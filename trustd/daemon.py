@@ -35,13 +35,12 @@ from trustd.core.evaluate import Evaluator
 from trustd.core.policy import Policy
 from trustd.core.request import EvaluationRequest
 from trustd.core.trust_settings import Domain
-from trustd.net.completion import FetchOptions
 from trustd.net.fetcher import Fetcher
 from trustd.paths import default_paths
 from trustd.projection.live import LiveProjection
 from trustd.projection.model import Projection, project
 from trustd.projection.outputs import choose_outputs
-from trustd.service import Caller, TrustService
+from trustd.service import Asked, Caller, TrustService
 from trustd.store.engine import (
     StoreUnusable,
     current_revision,
@@ -341,18 +340,9 @@ class Daemon:
             interfaces=[self.api.interface()],
         )
 
-    def evaluate_in_pool(
-        self,
-        caller: Caller,
-        request: EvaluationRequest,
-        host: str | None,
-        port: int,
-        fetch: FetchOptions | None,
-    ) -> tuple[dict[str, Any], Collection[Hashable]]:
+    def evaluate_in_pool(self, asked: Asked) -> tuple[dict[str, Any], Collection[Hashable]]:
         assert self.pool is not None
-        return self.pool.evaluate(
-            caller.uid, request, host, port, generation=self.store.generation, fetch=fetch
-        )
+        return self.pool.evaluate(asked, generation=self.store.generation)
 
     def status(self) -> dict[str, Any]:
         store = self.store

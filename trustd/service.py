@@ -100,6 +100,18 @@ class Caller:
     groups: Callable[[], frozenset[int]] = _no_groups
 
 
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """An evaluation as asked: by whom, what, for which host and port (the caller's stored
+    exceptions for it apply) and what the network may be asked (None: nothing)."""
+
+    caller: Caller
+    request: EvaluationRequest
+    host: str | None = None
+    port: int = 0
+    fetch: FetchOptions | None = None
+
+
 # What a verdict read of the stored state, and what a change touches: a cached verdict goes
 # when a change touches one of its facts (trustd.core.verdict_cache).
 EPOCH: Hashable = ("epoch",)
@@ -198,49 +210,40 @@ class TrustService:
         self, caller: Caller, request: EvaluationRequest, host: str | None = None, port: int = 0
     ) -> Verdict:
         """Evaluate for the caller; with a host, the caller's stored exceptions for it apply."""
-        return self.evaluate_with_window(caller, request, host, port)[0]
+        return self.evaluate_with_window(Asked(caller, request, host, port))[0]
 
     def evaluate_with_window(
-        self,
-        caller: Caller,
-        request: EvaluationRequest,
-        host: str | None = None,
-        port: int = 0,
-        fetch: FetchOptions | None = None,
-        *,
-        facts: set[Hashable] | None = None,
+        self, asked: Asked, *, facts: set[Hashable] | None = None
     ) -> tuple[Verdict, datetime | None, datetime | None]:
         """evaluate(), and the moments [since, until) between which the verdict holds.
 
-        With `fetch`, what the verdict leaves open (a missing issuer, revocation asked for) is
-        asked of the network or its cache, for this caller (trustd.net.completion.complete),
-        and the chain judged again with the answers.  With `facts`, the stored facts the
-        evaluation read are added to it.
+        With `asked.fetch`, what the verdict leaves open (a missing issuer, revocation asked
+        for) is asked of the network or its cache, for this caller
+        (trustd.net.completion.complete), and the chain judged again with the answers.  With
+        `facts`, the stored facts the evaluation read are added to it.
         """
-        snapshot, now = self._snapshot(caller, facts), self.clock()
-        request = self._with_stored_exceptions(caller, request, host, port)
+        snapshot, now = self._snapshot(asked.caller, facts), self.clock()
+        request = self._with_stored_exceptions(asked)
 
         def judge(request: EvaluationRequest) -> Judged[Verdict]:
-            verdict, since, until = self.evaluator.evaluate_with_window(request, snapshot, now)
-            return verdict, since, until, questions(verdict, fetch)
+            return self._judge(request, asked.fetch, snapshot, now)
 
-        fetcher = None if self.fetcher is None else self.fetcher.for_user(caller.uid)
-        return complete(judge, request, fetcher, fetch, now)
+        fetcher = None if self.fetcher is None else self.fetcher.for_user(asked.caller.uid)
+        return complete(judge, request, fetcher, asked.fetch, now)
 
-    def judge(
-        self,
-        caller: Caller,
-        request: EvaluationRequest,
-        host: str | None = None,
-        port: int = 0,
-        fetch: FetchOptions | None = None,
-        *,
-        facts: set[Hashable] | None = None,
-    ) -> Judged[Verdict]:
+    def judge(self, asked: Asked, *, facts: set[Hashable] | None = None) -> Judged[Verdict]:
         """One evaluation without the network (an evaluation worker's part): the verdict, its
         window and what it leaves for the network to answer (`facts`: as evaluate_with_window)."""
-        snapshot, now = self._snapshot(caller, facts), self.clock()
-        request = self._with_stored_exceptions(caller, request, host, port)
+        snapshot, now = self._snapshot(asked.caller, facts), self.clock()
+        return self._judge(self._with_stored_exceptions(asked), asked.fetch, snapshot, now)
+
+    def _judge(
+        self,
+        request: EvaluationRequest,
+        fetch: FetchOptions | None,
+        snapshot: Snapshot,
+        now: datetime,
+    ) -> Judged[Verdict]:
         verdict, since, until = self.evaluator.evaluate_with_window(request, snapshot, now)
         return verdict, since, until, questions(verdict, fetch)
 
@@ -248,11 +251,10 @@ class TrustService:
         snapshot = self.store.snapshot(caller.uid)
         return snapshot if facts is None else RecordingSnapshot(snapshot, facts)
 
-    def _with_stored_exceptions(
-        self, caller: Caller, request: EvaluationRequest, host: str | None, port: int
-    ) -> EvaluationRequest:
-        if host and request.exceptions is None:
-            stored = self.store.exceptions_for(caller.uid, host, port)
+    def _with_stored_exceptions(self, asked: Asked) -> EvaluationRequest:
+        request = asked.request
+        if asked.host and request.exceptions is None:
+            stored = self.store.exceptions_for(asked.caller.uid, asked.host, asked.port)
             if stored is not None:
                 return dataclasses.replace(request, exceptions=stored)
         return request

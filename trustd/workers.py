@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -41,9 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from trustd.core.request import EvaluationRequest
-from trustd.net.completion import FetchOptions, Questions, complete
+from trustd.net.completion import Questions, complete
 from trustd.net.fetcher import Fetcher
-from trustd.service import EvaluationFailed
+from trustd.service import Asked, Caller, EvaluationFailed
 from trustd.wire import encode_verdict
 
 log = logging.getLogger("trustd.workers")
@@ -71,12 +72,12 @@ def _worker_main(
     bundle: str | None,
     exclude: Callable[[], frozenset[bytes]] | None = None,
 ) -> None:
-    """A worker: open the store, say ready, then answer (uid, request, ...) until the pipe ends.
+    """A worker: open the store, say ready, then answer (asked, generation) until the pipe ends.
 
     `exclude` (picklable): what SystemAnchors leaves out of the bundle."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when workers stop
-    from trustd.service import Caller, TrustService
+    from trustd.service import TrustService
     from trustd.store.engine import open_engine
     from trustd.store.repository import TrustStore
     from trustd.store.system_anchors import SystemAnchors
@@ -89,18 +90,16 @@ def _worker_main(
     conn.send(("ready", os.getpid()))
     while True:
         try:
-            uid, request, host, port, generation, fetch = conn.recv()
+            asked, generation = conn.recv()
         except (EOFError, OSError):
             return
         try:
             service.store.follow(generation)
             facts: set[Hashable] = set()
-            verdict, since, until, asked = service.judge(
-                Caller(uid, None), request, host, port, fetch, facts=facts
-            )
+            verdict, since, until, questions = service.judge(asked, facts=facts)
             reply: tuple[str, Any] = (
                 "ok",
-                (encode_verdict(verdict, since, until), since, until, asked, frozenset(facts)),
+                (encode_verdict(verdict, since, until), since, until, questions, frozenset(facts)),
             )
         except Exception as problem:  # raised in the daemon's thread, as if evaluated there
             reply = ("raise", problem)
@@ -204,30 +203,25 @@ class EvaluationPool:
 
     # -- evaluation ----------------------------------------------------------------------------
 
-    def evaluate(
-        self,
-        uid: int,
-        request: EvaluationRequest,
-        host: str | None,
-        port: int,
-        *,
-        generation: int,
-        fetch: FetchOptions | None = None,
-    ) -> Answer:
+    def evaluate(self, asked: Asked, *, generation: int) -> Answer:
         """The encoded verdict (its window the whole evaluation's) and the facts it read."""
         now = datetime.now(UTC)
         facts: set[Hashable] = set()
+        # Workers read the caller's uid alone (its groups are the daemon's to ask, and a
+        # function that may not pickle).
+        caller = Caller(asked.caller.uid, None)
 
         def judge(request: EvaluationRequest) -> Judged:
-            *judged, read = self._call((uid, request, host, port, generation, fetch))
+            sent = dataclasses.replace(asked, caller=caller, request=request)
+            *judged, read = self._call((sent, generation))
             facts.update(read)
-            encoded, since, until, asked = judged
-            return encoded, since, until, asked
+            encoded, since, until, questions = judged
+            return encoded, since, until, questions
 
         with self._changed:
             self.evaluations += 1
-        fetcher = None if self.fetcher is None else self.fetcher.for_user(uid)
-        encoded, since, until = complete(judge, request, fetcher, fetch, now)
+        fetcher = None if self.fetcher is None else self.fetcher.for_user(caller.uid)
+        encoded, since, until = complete(judge, asked.request, fetcher, asked.fetch, now)
         # The window is the whole evaluation's (an unanswered question empties it), not the
         # last round's: replies are reused by it.
         encoded = {

@@ -10,9 +10,11 @@ from trustd.api.methods import request_digest
 from trustd.api.varlink import Encoded
 from trustd.core.request import EvaluationRequest
 from trustd.core.verdict_cache import VerdictCache, holds_at
+from trustd.service import Asked, Caller
 
 NOW = dt.datetime(2030, 6, 1, tzinfo=dt.UTC)
 ALWAYS = (None, None)
+ME = Caller(1000, None)
 
 
 def _reply(size: int) -> Encoded:
@@ -49,10 +51,12 @@ def test_the_key_is_a_digest_of_the_decoded_request() -> None:
     big = EvaluationRequest(certificates=(b"\1" * 1_000_000,), anchors=(b"\2" * 1_000_000,))
     same = EvaluationRequest(certificates=(b"\1" * 1_000_000,), anchors=(b"\2" * 1_000_000,))
     other = EvaluationRequest(certificates=(b"\1" * 1_000_000,), anchors=(b"\3" * 1_000_000,))
-    assert request_digest(big, None, 0, None) == request_digest(same, None, 0, None)
-    assert request_digest(big, None, 0, None) != request_digest(other, None, 0, None)
-    assert request_digest(big, "a.example", 0, None) != request_digest(big, None, 0, None)
-    assert len(request_digest(big, None, 0, None)) == 32
+    assert request_digest(Asked(ME, big)) == request_digest(Asked(ME, same))
+    assert request_digest(Asked(ME, big)) != request_digest(Asked(ME, other))
+    assert request_digest(Asked(ME, big, "a.example")) != request_digest(Asked(ME, big))
+    assert len(request_digest(Asked(ME, big))) == 32
+    # Who asks is the key's other half (the uid), not the digest's.
+    assert request_digest(Asked(Caller(0, None), big)) == request_digest(Asked(ME, big))
 
 
 def test_the_window_rule() -> None:

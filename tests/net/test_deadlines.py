@@ -19,7 +19,7 @@ from trustd.core.results import TrustResult
 from trustd.net.completion import fetch_options
 from trustd.net.fetcher import Fetcher
 from trustd.net.http import FetchFailed, HttpClient
-from trustd.service import Caller, TrustService
+from trustd.service import Asked, Caller, TrustService
 from trustd.store.engine import migrate, open_engine
 from trustd.store.repository import TrustStore
 from trustd.store.system_anchors import SystemAnchors
@@ -109,16 +109,16 @@ def test_a_fetch_skipped_for_back_off_is_an_unanswered_question(
 
     me = Caller(1000, None)
     started = time.monotonic()
-    timed_out = trust.evaluate_with_window(me, request, fetch=soft)
+    timed_out = trust.evaluate_with_window(Asked(me, request, fetch=soft))
     assert time.monotonic() - started >= 0.5  # the network was asked, and timed out
-    skipped = trust.evaluate_with_window(me, request, fetch=soft)
+    skipped = trust.evaluate_with_window(Asked(me, request, fetch=soft))
     drip.wait_for_hits(1)
     time.sleep(0.2)  # a second request, had there been one, would have been seen by now
     assert len(drip.hits) == 1  # back-off: not asked again
     for verdict, since, until in (timed_out, skipped):
         assert verdict.result is TrustResult.UNSPECIFIED  # soft fail, as the caller asked
         assert since == until  # never reused: the next attempt may get an answer
-    verdict, _, _ = trust.evaluate_with_window(me, required, fetch=hard)
+    verdict, _, _ = trust.evaluate_with_window(Asked(me, required, fetch=hard))
     assert verdict.result is TrustResult.RECOVERABLE_TRUST_FAILURE
     assert "RevocationResponseRequired" in {f.check for f in verdict.failures}
 
@@ -128,10 +128,10 @@ def test_a_fetch_skipped_for_back_off_is_an_unanswered_question(
                        extra_extensions=[aia(ocsp_urls=[responder.url])])  # fmt: skip
     responder.know(revoked, revoked=True)
     other = Caller(2000, None)
-    trust.evaluate_with_window(other, request, fetch=soft)
+    trust.evaluate_with_window(Asked(other, request, fetch=soft))
     drip.wait_for_hits(2)  # asked for the other user
     verdict, _, _ = trust.evaluate_with_window(
-        other, EvaluationRequest((revoked.der, ca.der), ssl), fetch=soft
+        Asked(other, EvaluationRequest((revoked.der, ca.der), ssl), fetch=soft)
     )
     assert verdict.result is TrustResult.FATAL_TRUST_FAILURE
     assert "Revocation" in {f.check for f in verdict.failures}

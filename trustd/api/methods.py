@@ -19,15 +19,14 @@ from trustd.api.decode import NAME, error, invalid
 from trustd.api.varlink import Encoded, Interface, Peer, VarlinkError
 from trustd.core.evaluate import digest_of, request_key
 from trustd.core.policy import Policy
-from trustd.core.request import EvaluationRequest
 from trustd.core.verdict_cache import VerdictCache, Window
-from trustd.net.completion import FetchOptions
 from trustd.plist.exceptions import InvalidExceptions, decode_exceptions, encode_exceptions
 from trustd.plist.profiles import InvalidProfile, ProfileRecord
 from trustd.plist.trust_settings import InvalidRecord, decode_record, encode_record
 from trustd.service import (
     AUDIT_LIMIT,
     MAX_AUDIT_LIMIT,
+    Asked,
     Caller,
     EvaluationFailed,
     InvalidTrustSettings,
@@ -86,12 +85,10 @@ def _now() -> datetime:
 # -- recent replies ---------------------------------------------------------------------------
 
 
-def request_digest(
-    request: EvaluationRequest, host: str | None, port: int, fetch: FetchOptions | None
-) -> bytes:
+def request_digest(asked: Asked) -> bytes:
     """SHA-256 of the decoded request (the core's digest of its key, with where it is for and
-    what the network may be asked): equal digests, equal requests."""
-    return digest_of((request_key(request), host, port, fetch))
+    what the network may be asked; not who asks): equal digests, equal requests."""
+    return digest_of((request_key(asked.request), asked.host, asked.port, asked.fetch))
 
 
 def reply_cache() -> VerdictCache[tuple[int, bytes], Encoded]:
@@ -110,10 +107,7 @@ def reply_cache() -> VerdictCache[tuple[int, bytes], Encoded]:
 
 
 # Evaluates and encodes: the encoded verdict and the stored facts the evaluation read.
-EvaluateWire = Callable[
-    [Caller, EvaluationRequest, str | None, int, FetchOptions | None],
-    tuple[dict[str, Any], Collection[Hashable]],
-]
+EvaluateWire = Callable[[Asked], tuple[dict[str, Any], Collection[Hashable]]]
 
 
 class ProfileDirectory(Protocol):
@@ -185,33 +179,25 @@ class TrustInterface:
 
     # -- evaluation ----------------------------------------------------------------------------
 
-    def _in_thread(
-        self,
-        caller: Caller,
-        request: EvaluationRequest,
-        host: str | None,
-        port: int,
-        fetch: FetchOptions | None,
-    ) -> tuple[dict[str, Any], Collection[Hashable]]:
+    def _in_thread(self, asked: Asked) -> tuple[dict[str, Any], Collection[Hashable]]:
         facts: set[Hashable] = set()
-        found = self.service.evaluate_with_window(caller, request, host, port, fetch, facts=facts)
+        found = self.service.evaluate_with_window(asked, facts=facts)
         return encode_verdict(*found), facts
 
     def Evaluate(self, peer: Peer, p: Mapping[str, Any]) -> Mapping[str, Any]:
-        request, host, port, fetch = decode.evaluation(p)
+        asked = Asked(_caller(peer), *decode.evaluation(p))
         with self._counting:
             self.requests += 1
-        caller = _caller(peer)
 
         def evaluate() -> tuple[Encoded, Window, Collection[Hashable], int]:
-            verdict, facts = self._evaluate_wire(caller, request, host, port, fetch)
+            verdict, facts = self._evaluate_wire(asked)
             encoded = Encoded(json.dumps({"verdict": verdict}, separators=(",", ":")))
             window = wire_time(verdict.get("valid_from")), wire_time(verdict.get("valid_until"))
             return encoded, window, facts, len(encoded.text) + FACT_BYTES * len(facts)
 
         # With a verification date the verdict is that date's whatever the clock says.
-        moment = _now() if request.verify_date is None else None
-        key = (peer.uid, request_digest(request, host, port, fetch))
+        moment = _now() if asked.request.verify_date is None else None
+        key = (peer.uid, request_digest(asked))
         return self.replies.get_or_compute(key, moment, evaluate, owner=peer.uid)
 
     def counters(self) -> dict[str, int]:
@@ -422,14 +408,11 @@ class TrustInterface:
 
 
 def interface(
-    service: TrustService,
-    status: Callable[[], dict[str, Any]],
-    reload: Callable[[], None],
-    evaluate_wire: EvaluateWire | None = None,
-    profiles: ProfileDirectory | None = None,
+    service: TrustService, status: Callable[[], dict[str, Any]], reload: Callable[[], None]
 ) -> Interface:
-    """io.trustd.Trust bound to a service (TrustInterface's varlink interface)."""
-    return TrustInterface(service, status, reload, evaluate_wire, profiles).interface()
+    """io.trustd.Trust bound to a service, evaluating in the calling thread and serving no
+    profiles (TrustInterface's varlink interface; the daemon builds a TrustInterface)."""
+    return TrustInterface(service, status, reload).interface()
 
 
 def description() -> str:
