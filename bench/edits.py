@@ -21,6 +21,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import socket
 import sys
 import tempfile
