@@ -23,7 +23,7 @@ from trustd.store.models import (
     TrustSettingsRow,
     UsageConstraintRow,
 )
-from trustd.store.repository import Actor, QuotaExceeded, TrustStore
+from trustd.store.repository import Actor, NotFound, NoTrustSettings, QuotaExceeded, TrustStore
 from trustd.store.system_anchors import SystemAnchors
 
 USER = 1000
@@ -135,3 +135,38 @@ def test_the_quota_counts_new_entries_only_and_a_refused_edit_changes_nothing(
     # the admin domain has no quota of its own here, and is a record apart
     store.set_trust_settings(Domain.ADMIN, 0, two, [], actor=ROOT_ACTOR)
     assert [e.key for e, _ in store.trust_settings(Domain.ADMIN, 0)] == [two.sha1.hex().upper()]
+
+
+def test_a_removal_takes_the_entry_and_its_constraints_and_keeps_the_record(
+    ticking: TrustStore, engine: Engine, pki: PKI
+) -> None:
+    root = parse_certificate(pki.root("Removed Root").der)
+    with pytest.raises(NoTrustSettings):
+        ticking.remove_trust_settings(Domain.USER, USER, root.sha1, actor=ALICE)
+    constraints = [UsageConstraint(policy_string="a.example"), UsageConstraint(result=3)]
+    ticking.set_trust_settings(Domain.USER, USER, root, constraints, actor=ALICE)  # 0, 1, 2 s
+    generation = ticking.generation
+    with pytest.raises(NotFound):
+        ticking.remove_trust_settings(Domain.USER, USER, b"\x01" * 20, actor=ALICE)
+    assert ticking.generation == generation
+    ticking.remove_trust_settings(Domain.USER, USER, root.sha1, actor=ALICE)  # 3 s, 4 s
+    assert ticking.generation == generation + 1
+    assert ticking.settings_for(root.sha1, USER) is None
+    assert ticking.export_domain(Domain.USER, USER) == []  # an empty record remains
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(TrustSettingsRow)) == 0
+        assert session.scalar(select(func.count()).select_from(UsageConstraintRow)) == 0
+        [domain] = session.scalars(select(TrustDomainRow))
+        assert domain.mod_date == naive(START + dt.timedelta(seconds=3))
+        audit = session.execute(
+            select(AuditRow.at, AuditRow.operation, AuditRow.object, AuditRow.summary).order_by(
+                AuditRow.id
+            )
+        ).all()
+        assert audit[-1] == (
+            naive(START + dt.timedelta(seconds=4)),
+            "remove-trust-settings",
+            root.sha1.hex().upper(),
+            "removed",
+        )
+        assert len(audit) == 2

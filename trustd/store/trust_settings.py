@@ -6,7 +6,7 @@ import plistlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
@@ -25,7 +25,6 @@ from trustd.store.database import (
     NoTrustSettings,
     QuotaExceeded,
     count,
-    one,
     owner_uid,
     utc,
 )
@@ -37,10 +36,17 @@ from trustd.store.models import (
     UsageConstraintRow,
 )
 
-# The statements of set_trust_settings (compiled once, then taken from SQLAlchemy's cache).
+# The statements of set_trust_settings and remove_trust_settings (compiled once, then taken
+# from SQLAlchemy's cache).
 _DOMAIN = sqlite_insert(TrustDomainRow.__table__)  # type: ignore[arg-type]
 _UPSERT_DOMAIN = _DOMAIN.on_conflict_do_update(
     index_elements=["uid"], set_={"mod_date": _DOMAIN.excluded.mod_date}
+)
+_HAS_DOMAIN = select(TrustDomainRow.uid).where(TrustDomainRow.uid == bindparam("owner"))
+_DATE_DOMAIN = (
+    update(TrustDomainRow.__table__)  # type: ignore[arg-type]
+    .where(TrustDomainRow.uid == bindparam("owner"))
+    .values(mod_date=bindparam("mod_date"))
 )
 _DELETE_ENTRY = delete(TrustSettingsRow.__table__).where(  # type: ignore[arg-type]
     TrustSettingsRow.uid == bindparam("owner"), TrustSettingsRow.key == bindparam("key")
@@ -200,16 +206,15 @@ class TrustSettingsStore(Database):
     def remove_trust_settings(self, domain: Domain, uid: int, sha1: bytes, *, actor: Actor) -> None:
         owner = owner_uid(domain, uid)
         key = sha1.hex().upper()
-        with self._write() as session:
-            domain_row = session.get(TrustDomainRow, owner)
-            if domain_row is None:
+        with self._write_statements() as connection:
+            if connection.execute(_HAS_DOMAIN, {"owner": owner}).first() is None:
                 raise NoTrustSettings(domain.value)
-            row = one(session, TrustSettingsRow, uid=owner, key=key)
-            if row is None:
+            if not connection.execute(_DELETE_ENTRY, {"owner": owner, "key": key}).rowcount:
                 raise NotFound(key)
-            session.delete(row)
-            domain_row.mod_date = self.clock()
-            self._audit(session, actor, "remove-trust-settings", key, "removed", domain=domain)
+            connection.execute(_DATE_DOMAIN, {"owner": owner, "mod_date": self.clock()})
+            self._audit_statement(
+                connection, actor, "remove-trust-settings", key, "removed", domain=domain
+            )
 
     def trust_settings(
         self, domain: Domain, uid: int
