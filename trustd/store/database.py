@@ -2,10 +2,11 @@
 
 `Database` holds the engine (and its writer), the generation that every committed change
 increases, the bounded caches of parsed certificates and lookups, and the clock.  Reads and
-writes go through `_read()` and `_write()`: one transaction each, SQLite's failures turned into
-`StorageFailure`, and the lookup caches dropped when a write commits.  The store's concerns
-(certificates, trust settings, exceptions, drop-in sources, audit, network cache) are classes
-over it, and `TrustStore` is all of them.
+writes go through `_read()` and `_write()` (or `_write_statements()`, a bare connection for the
+frequent edits written with SQL statements alone): one transaction each, SQLite's failures
+turned into `StorageFailure`, and the lookup caches dropped when a write commits.  The store's
+concerns (certificates, trust settings, exceptions, drop-in sources, audit, network cache) are
+classes over it, and `TrustStore` is all of them.
 """
 
 from __future__ import annotations
