@@ -2,10 +2,11 @@
 
 `Database` holds the engine (and its writer), the generation that every committed change
 increases, the bounded caches of parsed certificates and lookups, and the clock.  Reads and
-writes go through `_read()` and `_write()`: one transaction each, SQLite's failures turned into
-`StorageFailure`, and the lookup caches dropped when a write commits.  The store's concerns
-(certificates, trust settings, exceptions, drop-in sources, audit, network cache) are classes
-over it, and `TrustStore` is all of them.
+writes go through `_read()` and `_write()` (or `_write_statements()`, a bare connection for the
+frequent edits written with SQL statements alone): one transaction each, SQLite's failures
+turned into `StorageFailure`, and the lookup caches dropped when a write commits.  The store's
+concerns (certificates, trust settings, exceptions, drop-in sources, audit, network cache) are
+classes over it, and `TrustStore` is all of them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, and_, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -182,6 +183,17 @@ class Database:
                 self._generation += 1
             self._lookups.clear()
 
+    @contextmanager
+    def _write_statements(self) -> Iterator[Connection]:
+        """One write transaction on a bare connection, for changes made with SQL statements
+        alone (no unit of work to flush); caches are invalidated when it commits, as
+        `_write()` does."""
+        with storage_errors(), self._writer.begin() as connection:
+            yield connection
+        with self._generation_lock:
+            self._generation += 1
+        self._lookups.clear()
+
     # -- caches --------------------------------------------------------------------------------
 
     def _cached(self, key: tuple[Hashable, ...], load: Callable[[], Value]) -> Value:
@@ -222,15 +234,35 @@ class Database:
         *,
         domain: Domain | None = None,
     ) -> None:
-        session.add(
-            AuditRow(
-                at=self.clock(),
-                uid=actor.uid,
-                pid=actor.pid,
-                operation=operation,
-                domain=None if domain is None else domain.value,
-                object=obj,
-                summary=summary,
-                source=actor.source,
-            )
-        )
+        session.add(AuditRow(**self._audit_values(actor, operation, obj, summary, domain)))
+
+    def _audit_statement(
+        self,
+        connection: Connection,
+        actor: Actor,
+        operation: str,
+        obj: str,
+        summary: str,
+        *,
+        domain: Domain | None = None,
+    ) -> None:
+        """`_audit` in a `_write_statements()` transaction."""
+        values = self._audit_values(actor, operation, obj, summary, domain)
+        connection.execute(_INSERT_AUDIT, values)
+
+    def _audit_values(
+        self, actor: Actor, operation: str, obj: str, summary: str, domain: Domain | None
+    ) -> dict[str, Any]:
+        return {
+            "at": self.clock(),
+            "uid": actor.uid,
+            "pid": actor.pid,
+            "operation": operation,
+            "domain": None if domain is None else domain.value,
+            "object": obj,
+            "summary": summary,
+            "source": actor.source,
+        }
+
+
+_INSERT_AUDIT = insert(AuditRow.__table__)  # type: ignore[arg-type]

@@ -6,7 +6,8 @@ import plistlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from trustd.core.certificates import Certificate
@@ -24,7 +25,6 @@ from trustd.store.database import (
     NoTrustSettings,
     QuotaExceeded,
     count,
-    one,
     owner_uid,
     utc,
 )
@@ -35,6 +35,34 @@ from trustd.store.models import (
     TrustSettingsRow,
     UsageConstraintRow,
 )
+
+# The statements of set_trust_settings and remove_trust_settings (compiled once, then taken
+# from SQLAlchemy's cache).
+_DOMAIN = sqlite_insert(TrustDomainRow.__table__)  # type: ignore[arg-type]
+_UPSERT_DOMAIN = _DOMAIN.on_conflict_do_update(
+    index_elements=["uid"], set_={"mod_date": _DOMAIN.excluded.mod_date}
+)
+_HAS_DOMAIN = select(TrustDomainRow.uid).where(TrustDomainRow.uid == bindparam("owner"))
+_DATE_DOMAIN = (
+    update(TrustDomainRow.__table__)  # type: ignore[arg-type]
+    .where(TrustDomainRow.uid == bindparam("owner"))
+    .values(mod_date=bindparam("mod_date"))
+)
+_DELETE_ENTRY = delete(TrustSettingsRow.__table__).where(  # type: ignore[arg-type]
+    TrustSettingsRow.uid == bindparam("owner"), TrustSettingsRow.key == bindparam("key")
+)
+_COUNT_ENTRIES = (
+    select(func.count())
+    .select_from(TrustSettingsRow.__table__)
+    .where(TrustSettingsRow.uid == bindparam("owner"))
+)
+_INSERT_ENTRY = insert(TrustSettingsRow.__table__).values(  # type: ignore[arg-type]
+    # linked to its certificate when the shared store has it
+    certificate_id=select(CertificateRow.id)
+    .where(CertificateRow.sha1 == bindparam("certificate_sha1"), CertificateRow.uid == ADMIN_UID)
+    .scalar_subquery()
+)
+_INSERT_CONSTRAINT = insert(UsageConstraintRow.__table__)  # type: ignore[arg-type]
 
 # Cached stand-in for "no settings" (the cache takes None for a miss).
 _NO_SETTINGS = TrustSettings(Domain.SYSTEM)
@@ -49,6 +77,7 @@ _CONSTRAINT_COLUMNS = (
     "allowed_error",
     "key_usage",
 )
+_ROW_COLUMNS = (*_CONSTRAINT_COLUMNS, "result", "extra")
 
 
 # -- row <-> value ----------------------------------------------------------------------------
@@ -65,22 +94,32 @@ def _unpack_extra(blob: bytes | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def constraint_columns(position: int, constraint: UsageConstraint) -> dict[str, Any]:
+    """The column values of a usage constraint's row (without its entry's id)."""
+    columns: dict[str, Any] = {name: getattr(constraint, name) for name in _CONSTRAINT_COLUMNS}
+    columns["position"] = position
+    columns["result"] = None if constraint.result is None else int(constraint.result)
+    columns["extra"] = _pack_extra(constraint.extra)
+    return columns
+
+
 def constraint_row(position: int, constraint: UsageConstraint) -> UsageConstraintRow:
-    return UsageConstraintRow(
-        position=position,
-        result=None if constraint.result is None else int(constraint.result),
-        extra=_pack_extra(constraint.extra),
-        **{name: getattr(constraint, name) for name in _CONSTRAINT_COLUMNS},
-    )
+    return UsageConstraintRow(**constraint_columns(position, constraint))
+
+
+def _constraint_of(columns: dict[str, Any]) -> UsageConstraint:
+    """A usage constraint from its row's column values (as `constraint_columns` gives them)."""
+    stored: int | None = columns["result"]
+    result: SettingsResult | int | None = stored
+    if stored is not None and stored in SettingsResult._value2member_map_:
+        result = SettingsResult(stored)
+    kept: dict[str, Any] = {name: columns[name] for name in _CONSTRAINT_COLUMNS}
+    extra = _unpack_extra(columns["extra"])
+    return UsageConstraint(result=result, extra=extra, **kept)  # type: ignore[arg-type]
 
 
 def constraint_value(row: UsageConstraintRow) -> UsageConstraint:
-    result: SettingsResult | int | None = row.result
-    if row.result is not None and row.result in SettingsResult._value2member_map_:
-        result = SettingsResult(row.result)
-    columns: dict[str, Any] = {name: getattr(row, name) for name in _CONSTRAINT_COLUMNS}
-    extra = _unpack_extra(row.extra)
-    return UsageConstraint(result=result, extra=extra, **columns)  # type: ignore[arg-type]
+    return _constraint_of({name: getattr(row, name) for name in _ROW_COLUMNS})
 
 
 def settings_summary(cert: Certificate, constraints: Sequence[UsageConstraint]) -> str:
@@ -118,38 +157,64 @@ class TrustSettingsStore(Database):
         QuotaExceeded when the domain would hold more than `max_entries` certificates."""
         owner = owner_uid(domain, uid)
         key = cert.sha1.hex().upper()
-        with self._write() as session:
-            self._ensure_domain(session, owner)
-            existing = one(session, TrustSettingsRow, uid=owner, key=key)
-            if existing is not None:
-                session.delete(existing)
-                session.flush()
-            elif max_entries is not None and count(session, TrustSettingsRow.uid == owner) >= (
-                max_entries
-            ):
-                raise QuotaExceeded("certificates with trust settings", max_entries)
+        # SQL statements alone, compiled once: the unit of work would load the old entry and
+        # its constraints to delete them one by one (the foreign keys cascade instead), and
+        # look the certificate up in a query of its own.
+        with self._write_statements() as connection:
+            connection.execute(_UPSERT_DOMAIN, {"uid": owner, "mod_date": self.clock()})
+            replaced = connection.execute(_DELETE_ENTRY, {"owner": owner, "key": key}).rowcount
+            if not replaced and max_entries is not None:
+                held = connection.execute(_COUNT_ENTRIES, {"owner": owner}).scalar_one()
+                if held >= max_entries:
+                    raise QuotaExceeded("certificates with trust settings", max_entries)
             entry = TrustSettingsEntry(
                 key, cert.issuer_der, cert.parts.serial, self.clock(), tuple(constraints)
             )
-            row = self._add_settings_row(session, owner, entry, source)
+            extra = _pack_extra(entry.extra)
+            row_id = connection.execute(
+                _INSERT_ENTRY,
+                {
+                    "uid": owner,
+                    "key": entry.key,
+                    "sha1": entry.sha1,
+                    "certificate_sha1": entry.sha1,
+                    "issuer_name": entry.issuer_name,
+                    "serial_number": entry.serial_number,
+                    "mod_date": entry.mod_date,
+                    "extra": extra,
+                    "source": source,
+                },
+            ).lastrowid
+            rows = [constraint_columns(i, c) for i, c in enumerate(entry.constraints)]
+            if rows:
+                connection.execute(
+                    _INSERT_CONSTRAINT, [{**r, "trust_settings_id": row_id} for r in rows]
+                )
             summary = settings_summary(cert, constraints)
-            self._audit(session, actor, "set-trust-settings", key, summary, domain=domain)
-            session.flush()
-            return _entry_value(row)
+            self._audit_statement(
+                connection, actor, "set-trust-settings", key, summary, domain=domain
+            )
+        return TrustSettingsEntry(
+            key=entry.key,
+            issuer_name=entry.issuer_name,
+            serial_number=entry.serial_number,
+            mod_date=utc(entry.mod_date),
+            constraints=tuple(_constraint_of(r) for r in rows),
+            extra=_unpack_extra(extra),
+        )
 
     def remove_trust_settings(self, domain: Domain, uid: int, sha1: bytes, *, actor: Actor) -> None:
         owner = owner_uid(domain, uid)
         key = sha1.hex().upper()
-        with self._write() as session:
-            domain_row = session.get(TrustDomainRow, owner)
-            if domain_row is None:
+        with self._write_statements() as connection:
+            if connection.execute(_HAS_DOMAIN, {"owner": owner}).first() is None:
                 raise NoTrustSettings(domain.value)
-            row = one(session, TrustSettingsRow, uid=owner, key=key)
-            if row is None:
+            if not connection.execute(_DELETE_ENTRY, {"owner": owner, "key": key}).rowcount:
                 raise NotFound(key)
-            session.delete(row)
-            domain_row.mod_date = self.clock()
-            self._audit(session, actor, "remove-trust-settings", key, "removed", domain=domain)
+            connection.execute(_DATE_DOMAIN, {"owner": owner, "mod_date": self.clock()})
+            self._audit_statement(
+                connection, actor, "remove-trust-settings", key, "removed", domain=domain
+            )
 
     def trust_settings(
         self, domain: Domain, uid: int
