@@ -17,7 +17,8 @@ of the other) so that both see the same load:
 
 It prints the median milliseconds per connection and the ratio trustd / stdlib.  Goals: <= 1.15x
 warm, <= 1.5x with a new certificate.  Run: `python bench/tls.py [--servers 40] [--warm 200]`.
-CI does not run this.
+`--profile N` instead profiles N warm connections through the trustd context in this process
+(cProfile) and prints where the client's time goes.  CI does not run this.
 """
 
 from __future__ import annotations
@@ -119,17 +120,33 @@ def alternate(contexts: dict[str, ssl.SSLContext], ports: list[int]) -> dict[str
     return samples
 
 
+def profile_connections(context: ssl.SSLContext, port: int, count: int) -> None:
+    """cProfile of `count` connections through `context`: where the client's time goes."""
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(count):
+        connect(context, port)
+    profile.disable()
+    stats = pstats.Stats(profile)
+    stats.sort_stats("tottime").print_stats(20)
+    stats.sort_stats("cumulative").print_stats(30)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=40, help="servers, each a new leaf")
     parser.add_argument("--warm", type=int, default=200, help="connections to one server")
+    parser.add_argument("--profile", type=int, metavar="N", help="profile N trustd connections")
     args = parser.parse_args()
     pki, _, intermediate, base = bench_pki("TLS Bench")
     daemon, sock = start_daemon(REPOSITORY, base / "daemon", base / "root.pem")
     servers: list[subprocess.Popen[bytes]] = []
     try:
         ports = []
-        for index in range(args.servers + 1):
+        for index in range(1 if args.profile else args.servers + 1):
             leaf = pki.leaf(intermediate, dns=["localhost"], ips=["127.0.0.1"], **SHORT)
             process, port = start_s_server(base / f"server{index}", leaf, intermediate)
             servers.append(process)
@@ -141,6 +158,9 @@ def main() -> int:
         }
         for context in contexts.values():  # both accept the chain, or the figures mean nothing
             connect(context, ports[0])
+        if args.profile:
+            profile_connections(contexts["trustd"], ports[0], args.profile)
+            return 0
         workloads: dict[str, Callable[[], dict[str, list[float]]]] = {
             "warm": lambda: alternate(contexts, [ports[0]] * args.warm),
             "new certificate": lambda: alternate(contexts, ports[1:]),
