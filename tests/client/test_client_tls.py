@@ -292,23 +292,16 @@ def test_misuse_is_refused(tmp_path: Path) -> None:
 # -- the Evaluate call the context sends ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("options", "host_check"),
-    [
-        ({}, True),
-        ({}, False),
-        ({"apply_exceptions": True, "network": False}, True),
-        (
-            {"anchors": [b"\x30\x03\x02\x01\x01"], "anchors_only": True, "revocation": ["ocsp"]},
-            True,
-        ),
-    ],
-)
-def test_evaluate_call_is_the_clients(
-    good_server: TLSServer, options: dict[str, Any], host_check: bool
-) -> None:
+CONTEXT_OPTIONS: list[tuple[dict[str, Any], bool]] = [
+    ({}, True),
+    ({}, False),
+    ({"apply_exceptions": True, "network": False}, True),
+    ({"anchors": [b"\x30\x03\x02\x01\x01"], "anchors_only": True, "revocation": ["ocsp"]}, True),
+]
+
+
+def test_evaluate_call_is_the_clients(good_server: TLSServer) -> None:
     """The call a context encodes itself is the one Client.evaluate would send."""
-    context = create_context(Client("/nonexistent"), host_check, **options)
     plain = ssl.create_default_context()
     plain.check_hostname, plain.verify_mode = False, ssl.CERT_NONE
     with (
@@ -316,20 +309,22 @@ def test_evaluate_call_is_the_clients(
         plain.wrap_socket(raw, server_hostname="localhost") as tls,
     ):
         chain = peer_chain(tls)[0]
-        ours = context._evaluate_call(chain, "localhost", tls)
-        theirs = Methods.evaluate.__wrapped__(
-            chain,
-            [Policy.ssl("localhost" if host_check else None)],
-            host="localhost" if context.apply_exceptions else None,
-            port=good_server.port,
-            anchors=context.anchors,
-            anchors_only=context.anchors_only,
-            revocation=context.revocation,
-            network=context.network,
-        )
-    assert (ours.method, ours.result) == (theirs.method, theirs.result)
-    assert ours.message().endswith(b"\0")
-    assert json.loads(ours.message()[:-1]) == json.loads(theirs.message()[:-1])
+        for options, host_check in CONTEXT_OPTIONS:
+            context = create_context(Client("/nonexistent"), host_check, **options)
+            ours = context._evaluate_call(chain, "localhost", tls)
+            theirs = Methods.evaluate.__wrapped__(
+                chain,
+                [Policy.ssl("localhost" if host_check else None)],
+                host="localhost" if context.apply_exceptions else None,
+                port=good_server.port,
+                anchors=context.anchors,
+                anchors_only=context.anchors_only,
+                revocation=context.revocation,
+                network=context.network,
+            )
+            assert (ours.method, ours.result) == (theirs.method, theirs.result)
+            assert ours.message().endswith(b"\0")
+            assert json.loads(ours.message()[:-1]) == json.loads(theirs.message()[:-1]), options
 
 
 def test_every_connection_asks_trustd(trustd: Client, good_server: TLSServer) -> None:
