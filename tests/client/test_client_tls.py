@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import http.client
+import json
 import socket
 import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -19,7 +21,8 @@ from client.conftest import BODY, NOW, TLSServer, TLSServerFactory, short_leaf
 from daemons import Daemon
 from pki import PKI, Issued
 
-from trustd.client import Client
+from trustd.client import Client, Policy
+from trustd.client._surface import Methods
 from trustd.client.adapters import TrustdAdapter, session
 from trustd.client.ssl import (
     TrustdSSLContext,
@@ -284,3 +287,52 @@ def test_misuse_is_refused(tmp_path: Path) -> None:
         context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_side=True)
     with pytest.raises(ValueError, match="server_hostname"):
         context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())
+
+
+# -- the Evaluate call the context sends ----------------------------------------------------------
+
+
+CONTEXT_OPTIONS: list[tuple[dict[str, Any], bool]] = [
+    ({}, True),
+    ({}, False),
+    ({"apply_exceptions": True, "network": False}, True),
+    ({"anchors": [b"\x30\x03\x02\x01\x01"], "anchors_only": True, "revocation": ["ocsp"]}, True),
+]
+
+
+def test_evaluate_call_is_the_clients(good_server: TLSServer) -> None:
+    """The call a context encodes itself is the one Client.evaluate would send."""
+    plain = ssl.create_default_context()
+    plain.check_hostname, plain.verify_mode = False, ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", good_server.port), timeout=10) as raw,
+        plain.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        chain = peer_chain(tls)[0]
+        for options, host_check in CONTEXT_OPTIONS:
+            context = create_context(Client("/nonexistent"), host_check, **options)
+            ours = context._evaluate_call(chain, "localhost", tls)
+            theirs = Methods.evaluate.__wrapped__(
+                chain,
+                [Policy.ssl("localhost" if host_check else None)],
+                host="localhost" if context.apply_exceptions else None,
+                port=good_server.port,
+                anchors=context.anchors,
+                anchors_only=context.anchors_only,
+                revocation=context.revocation,
+                network=context.network,
+            )
+            assert (ours.method, ours.result) == (theirs.method, theirs.result)
+            assert ours.message().endswith(b"\0")
+            assert json.loads(ours.message()[:-1]) == json.loads(theirs.message()[:-1]), options
+
+
+def test_every_connection_asks_trustd(trustd: Client, good_server: TLSServer) -> None:
+    """Verdicts are not kept by the client: each handshake is one more Evaluate."""
+    context = create_context(trustd)
+    first = trustd.status().requests_served
+    before = trustd.status().requests_served  # first to before: what a Status call adds
+    for _ in range(3):
+        assert _urlopen(good_server.url, context) == BODY
+    after = trustd.status().requests_served
+    assert after - before == (before - first) + 3

@@ -81,12 +81,18 @@ def check_server(sock: socket.socket, path: Path) -> None:
 # -- framing ------------------------------------------------------------------------------------
 
 
-def encode_call(method: str, parameters: Mapping[str, Any], more: bool = False) -> bytes:
-    """One call message, NUL-terminated; RequestTooLarge if the daemon would refuse its size."""
-    data = framing.encode(framing.call(f"{INTERFACE}.{method}", parameters, more=more))
+def checked_size(data: bytes) -> bytes:
+    """`data`, a NUL-terminated call message; RequestTooLarge if the daemon would refuse it."""
     if len(data) > MAX_REQUEST + len(framing.NUL):
         raise RequestTooLarge(parameters={"limit": MAX_REQUEST})
     return data
+
+
+def encode_call(method: str, parameters: Mapping[str, Any], more: bool = False) -> bytes:
+    """One call message, NUL-terminated; RequestTooLarge if the daemon would refuse its size."""
+    return checked_size(
+        framing.encode(framing.call(f"{INTERFACE}.{method}", parameters, more=more))
+    )
 
 
 def decode_reply(data: bytes) -> dict[str, Any]:
@@ -127,6 +133,18 @@ class Call(Generic[_T]):
         if self.result is None:
             return cast(_T, read(parameters, "parameters"))
         return cast(_T, read(parameters.get(self.result), self.result))
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded(Call[_T]):
+    """A call whose message was encoded by its maker (`data`, NUL-terminated, size checked);
+    `parameters` may then be left empty."""
+
+    data: bytes = b""
+
+    def message(self) -> bytes:
+        """The call as a NUL-terminated message, as it was given."""
+        return self.data
 
 
 MONITOR: Call[int] = Call("Monitor", {}, "generation")  # its replies announce generations

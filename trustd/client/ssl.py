@@ -62,6 +62,8 @@ private), else the public ``get_unverified_chain()`` of Python 3.13, else the le
 from __future__ import annotations
 
 import _ssl
+import base64
+import json
 import socket
 import ssl
 import threading
@@ -69,8 +71,9 @@ import types
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
+from trustd.client import _protocol as protocol
 from trustd.client.errors import TrustdError
-from trustd.client.models import EvaluationResult, Policy
+from trustd.client.models import TRUSTED_RESULTS, EvaluationResult, reader
 from trustd.client.sync import Client
 
 if TYPE_CHECKING:
@@ -123,27 +126,34 @@ class TrustdVerificationError(ssl.SSLCertVerificationError):
         return cls(message, result.code, result)
 
 
+def _unverified_chain(
+    connection: ssl.SSLSocket | ssl.SSLObject,
+) -> tuple[list[bytes], Any]:
+    """The certificates the peer sent, leaf first, as DER, and the leaf as an _ssl.Certificate
+    (whose get_info() is the getpeercert() dictionary; None when the Python version has none)."""
+    inner = getattr(connection, "_sslobj", None)
+    private = getattr(inner, "get_unverified_chain", None)
+    if callable(private):  # CPython 3.10+: _ssl.Certificate objects
+        certificates = private() or ()
+        chain = [
+            c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in certificates
+        ]
+        leaf = certificates[0] if certificates else None
+        return chain, leaf if callable(getattr(leaf, "get_info", None)) else None
+    public = getattr(connection, "get_unverified_chain", None)
+    if callable(public):  # Python 3.13+: DER bytes
+        return [bytes(c) for c in public() or ()], None
+    der = connection.getpeercert(binary_form=True)
+    return ([der] if der else []), None
+
+
 def peer_chain(
     connection: ssl.SSLSocket | ssl.SSLObject,
 ) -> tuple[list[bytes], dict[str, Any] | None]:
     """The certificates the peer sent, leaf first, as DER, and the leaf's getpeercert() dict
     (None when the Python version does not give it)."""
-    inner = getattr(connection, "_sslobj", None)
-    private = getattr(inner, "get_unverified_chain", None)
-    if callable(private):  # CPython 3.10+: _ssl.Certificate objects
-        certificates = list(private() or ())
-        chain = [
-            c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in certificates
-        ]
-        info = None
-        if certificates and callable(getattr(certificates[0], "get_info", None)):
-            info = certificates[0].get_info()
-        return chain, info
-    public = getattr(connection, "get_unverified_chain", None)
-    if callable(public):  # Python 3.13+: DER bytes
-        return [bytes(c) for c in public() or ()], None
-    leaf = connection.getpeercert(binary_form=True)
-    return ([leaf] if leaf else []), None
+    chain, leaf = _unverified_chain(connection)
+    return chain, None if leaf is None else leaf.get_info()
 
 
 def _peer_port(connection: ssl.SSLSocket | ssl.SSLObject) -> int:
@@ -161,17 +171,41 @@ def _verify_once(connection: TrustdSSLSocket | TrustdSSLObject) -> None:
     """After the handshake: ask trustd once about the peer (raises if it is refused)."""
     context = connection.context
     if not connection._trustd_checked and isinstance(context, TrustdSSLContext):
-        connection.trustd_result, connection._trustd_peer = context.verify_peer(connection)
+        connection._trustd_verdict, connection._trustd_leaf = context._verify(connection)
         connection._trustd_checked = True
 
 
 class _VerifiedByTrustd:
     """What TrustdSSLSocket and TrustdSSLObject add to the standard library's: trustd's verdict
-    (``trustd_result``), and ``getpeercert()`` filled once trustd trusted the peer."""
+    (``trustd_result``), and ``getpeercert()`` filled once trustd trusted the peer.
 
-    trustd_result: EvaluationResult | None = None
+    A trusted verdict is kept as received and decoded into an EvaluationResult when
+    ``trustd_result`` is first read: the handshake itself needs only its ``trusted``.
+    """
+
     _trustd_checked = False
+    _trustd_verdict: EvaluationResult | dict[str, Any] | None = None
+    _trustd_leaf: Any = None  # the trusted leaf, an _ssl.Certificate (its get_info())
     _trustd_peer: dict[str, Any] | None = None
+
+    @property
+    def trustd_result(self) -> EvaluationResult | None:
+        """trustd's verdict on the server (None before the handshake, or with CERT_NONE)."""
+        verdict = self._trustd_verdict
+        if isinstance(verdict, dict):
+            verdict = self._trustd_verdict = EvaluationResult.from_wire(verdict)
+        return verdict
+
+    @trustd_result.setter
+    def trustd_result(self, verdict: EvaluationResult | None) -> None:
+        self._trustd_verdict = verdict
+
+    def _trustd_peer_info(self) -> dict[str, Any] | None:
+        """The trusted leaf's getpeercert() dictionary (made on first use)."""
+        if self._trustd_peer is None and self._trustd_leaf is not None:
+            self._trustd_peer = self._trustd_leaf.get_info()
+            self._trustd_leaf = None
+        return self._trustd_peer
 
     @overload
     def getpeercert(self, binary_form: Literal[False] = False) -> _PeerCertRetDictType | None: ...
@@ -183,8 +217,10 @@ class _VerifiedByTrustd:
         """As the standard library's getpeercert; the dictionary form is filled once trustd
         trusted the peer (OpenSSL, told not to verify, leaves it empty)."""
         value: _PeerCertRetType = super().getpeercert(binary_form)  # type: ignore[misc]
-        if not binary_form and not value and self._trustd_peer is not None:
-            return self._trustd_peer
+        if not binary_form and not value:
+            info = self._trustd_peer_info()
+            if info is not None:
+                return info
         return value
 
 
@@ -258,6 +294,8 @@ class TrustdSSLContext(ssl.SSLContext):
         self.apply_exceptions = apply_exceptions
         self.revocation: tuple[str, ...] = tuple(revocation)
         self.network = network
+        # The JSON of the Evaluate parameters that are the context's, and what it was made of
+        self._trustd_request: tuple[object, str] = ((), "")
         self._trustd_check_hostname = True
         self._trustd_verify_mode = ssl.CERT_REQUIRED
         _set_openssl(self, "check_hostname", False)
@@ -363,33 +401,93 @@ class TrustdSSLContext(ssl.SSLContext):
         Returns the verdict (None with CERT_NONE) and the leaf's getpeercert() dictionary;
         raises TrustdVerificationError unless trustd trusts the chain.
         """
+        verdict, leaf = self._verify(connection)
+        if isinstance(verdict, dict):
+            verdict = EvaluationResult.from_wire(verdict)
+        return verdict, None if leaf is None else leaf.get_info()
+
+    def _verify(
+        self, connection: ssl.SSLSocket | ssl.SSLObject
+    ) -> tuple[EvaluationResult | dict[str, Any] | None, Any]:
+        """verify_peer, but a trusted verdict is left as received (a dict) and the leaf is
+        the _ssl.Certificate (None if unknown): what is not needed is not decoded."""
         if self._trustd_verify_mode == ssl.CERT_NONE:
             return None, None
         hostname = connection.server_hostname
         if self._trustd_check_hostname and not hostname:
             raise ValueError("check_hostname requires server_hostname")
-        chain, info = peer_chain(connection)
+        chain, leaf = _unverified_chain(connection)
         if not chain:
             raise TrustdVerificationError("the server sent no certificate")
-        host, port = None, 0
-        if self.apply_exceptions and hostname:
-            host, port = hostname, _peer_port(connection)
         try:
-            result = self.client.evaluate(
-                chain,
-                [Policy.ssl(hostname if self._trustd_check_hostname else None)],
-                host=host,
-                port=port,
-                anchors=self.anchors,
-                anchors_only=self.anchors_only,
-                revocation=self.revocation,
-                network=self.network,
-            )
+            call = self._evaluate_call(chain, hostname, connection)
+            verdict = self.client._call(call, _read_verdict)
         except TrustdError as problem:
             raise TrustdVerificationError(f"trustd could not be asked: {problem}") from problem
-        if not result.trusted:
-            raise TrustdVerificationError.from_result(result)
-        return result, info
+        if isinstance(verdict, EvaluationResult):  # not trusted (or not plainly so)
+            if not verdict.trusted:
+                raise TrustdVerificationError.from_result(verdict)
+        return verdict, leaf
+
+    def _evaluate_call(
+        self,
+        chain: Sequence[bytes],
+        hostname: str | None,
+        connection: ssl.SSLSocket | ssl.SSLObject,
+    ) -> protocol.Encoded[EvaluationResult | dict[str, Any]]:
+        """The Evaluate call Client.evaluate would send for this peer, encoded directly: the
+        chain's base64 goes into the JSON text as it is (base64 needs no escaping), and the
+        parameters that are the context's come from its last connection's."""
+        policy: dict[str, Any] = {"policy": "ssl"}
+        if self._trustd_check_hostname and hostname is not None:
+            policy["name"] = hostname
+        rest: dict[str, Any] = {"policies": [policy]}
+        if self.apply_exceptions and hostname:
+            rest["host"], rest["port"] = hostname, _peer_port(connection)
+        key = (self.anchors, self.anchors_only, self.revocation, self.network)
+        if self._trustd_request[0] != key:
+            self._trustd_request = (key, _evaluate_options(*key))
+        certificates = '","'.join([base64.b64encode(c).decode("ascii") for c in chain])
+        data = (
+            f'{{"method":"{protocol.INTERFACE}.Evaluate","parameters":{{"certificates":'
+            f'["{certificates}"],{_JSON(rest)[1:-1]}{self._trustd_request[1]}}}}}\0'
+        ).encode()
+        return protocol.Encoded("Evaluate", {}, "verdict", data=protocol.checked_size(data))
+
+
+def _evaluate_options(
+    anchors: tuple[bytes, ...],
+    anchors_only: bool,
+    revocation: tuple[str, ...],
+    network: bool | None,
+) -> str:
+    """A context's own Evaluate parameters as JSON members, each after a comma ("" if none),
+    as Client.evaluate gives them."""
+    options = {
+        "anchors": [base64.b64encode(a).decode("ascii") for a in anchors] or None,
+        "anchors_only": anchors_only or None,
+        "network": network,
+        "revocation": list(revocation) or None,
+    }
+    given = {name: value for name, value in options.items() if value is not None}
+    return "," + _JSON(given)[1:-1] if given else ""
+
+
+_JSON = json.JSONEncoder(separators=(",", ":")).encode  # as trustd.varlink_framing encodes
+_FULL_VERDICT = reader(EvaluationResult)
+
+
+def _read_verdict(value: Any, key: str) -> EvaluationResult | dict[str, Any]:
+    """The verdict of an Evaluate reply: a plainly trusted one as received (decoded when
+    ``trustd_result`` is read), any other decoded now (ProtocolError if malformed)."""
+    if (
+        isinstance(value, dict)
+        and value.get("trusted") is True
+        and value.get("result") in TRUSTED_RESULTS
+    ):
+        return value
+    verdict: EvaluationResult = _FULL_VERDICT(value, key)
+    return verdict
 
 
 def _pinned(accessor: property) -> property:
