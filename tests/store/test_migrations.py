@@ -11,6 +11,7 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from trustd.store.engine import (
+    HEAD_REVISION,
     alembic_config,
     current_revision,
     downgrade,
@@ -31,6 +32,27 @@ TABLES = {
     "trust_settings",
     "usage_constraints",
 }
+
+
+def test_the_known_head_is_alembics_head() -> None:
+    assert head_revision() == HEAD_REVISION
+
+
+def test_a_database_at_head_opens_without_alembic(db_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from trustd.store.engine import current_revision, open_database
+        engine = open_database(Path({str(db_path)!r}))
+        print(current_revision(engine), "alembic" in sys.modules)
+        """
+    )
+    run = [sys.executable, "-c", script]
+    first = subprocess.run(run, capture_output=True, text=True, check=True)
+    again = subprocess.run(run, capture_output=True, text=True, check=True)
+    assert first.stdout.split() == [HEAD_REVISION, "True"], first.stderr  # created: migrated
+    assert again.stdout.split() == [HEAD_REVISION, "False"], again.stderr
 
 
 def test_upgrade_from_empty_to_head(db_path: Path) -> None:
