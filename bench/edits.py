@@ -36,6 +36,19 @@ from pki import PKI
 GOAL = 0.85  # warm throughput at 10 edits/s over no edits
 
 
+def edit_message(certificate: bytes, n: int) -> dict[str, Any]:
+    """The n-th edit: the user's settings on `certificate`, alternately Deny and cleared."""
+    constraints: list[dict[str, Any]] = [] if n % 2 else [{"result": 1}]
+    return {
+        "method": "io.trustd.Trust.SetTrustSettings",
+        "parameters": {
+            "domain": "user",
+            "certificate": b64(certificate),
+            "constraints": constraints,
+        },
+    }
+
+
 def call(conn: socket.socket, message: dict[str, Any]) -> dict[str, Any]:
     conn.sendall(json.dumps(message).encode() + b"\0")
     buffer = b""
@@ -61,18 +74,7 @@ def editor(path: str, certificate: bytes, rate: float, stop: Any, done: Any) -> 
         pause = due - time.perf_counter()
         if pause > 0:
             time.sleep(pause)
-        constraints: list[dict[str, Any]] = [] if count % 2 else [{"result": 1}]
-        call(
-            conn,
-            {
-                "method": "io.trustd.Trust.SetTrustSettings",
-                "parameters": {
-                    "domain": "user",
-                    "certificate": b64(certificate),
-                    "constraints": constraints,
-                },
-            },
-        )
+        call(conn, edit_message(certificate, count))
         count += 1
     done.value = count / (time.perf_counter() - start)
     conn.close()
@@ -98,18 +100,7 @@ def cpu_per_edit(path: str, pid: int, certificate: bytes, count: int) -> tuple[f
     conn.connect(path)
     before, start = cpu_seconds(pid), time.perf_counter()
     for n in range(count):
-        constraints: list[dict[str, Any]] = [] if n % 2 else [{"result": 1}]
-        call(
-            conn,
-            {
-                "method": "io.trustd.Trust.SetTrustSettings",
-                "parameters": {
-                    "domain": "user",
-                    "certificate": b64(certificate),
-                    "constraints": constraints,
-                },
-            },
-        )
+        call(conn, edit_message(certificate, n))
     wall = time.perf_counter() - start
     conn.close()
     return (cpu_seconds(pid) - before) * 1000 / count, wall * 1000 / count
