@@ -226,7 +226,7 @@ class Database:
 
     def _audit(
         self,
-        session: Session,
+        transaction: Session | Connection,
         actor: Actor,
         operation: str,
         obj: str,
@@ -234,35 +234,20 @@ class Database:
         *,
         domain: Domain | None = None,
     ) -> None:
-        session.add(AuditRow(**self._audit_values(actor, operation, obj, summary, domain)))
-
-    def _audit_statement(
-        self,
-        connection: Connection,
-        actor: Actor,
-        operation: str,
-        obj: str,
-        summary: str,
-        *,
-        domain: Domain | None = None,
-    ) -> None:
-        """`_audit` in a `_write_statements()` transaction."""
-        values = self._audit_values(actor, operation, obj, summary, domain)
-        connection.execute(_INSERT_AUDIT, values)
-
-    def _audit_values(
-        self, actor: Actor, operation: str, obj: str, summary: str, domain: Domain | None
-    ) -> dict[str, Any]:
-        return {
-            "at": self.clock(),
-            "uid": actor.uid,
-            "pid": actor.pid,
-            "operation": operation,
-            "domain": None if domain is None else domain.value,
-            "object": obj,
-            "summary": summary,
-            "source": actor.source,
-        }
+        """One audit row, in the caller's transaction (an ORM session or a bare connection)."""
+        transaction.execute(
+            _INSERT_AUDIT,
+            {
+                "at": self.clock(),
+                "uid": actor.uid,
+                "pid": actor.pid,
+                "operation": operation,
+                "domain": None if domain is None else domain.value,
+                "object": obj,
+                "summary": summary,
+                "source": actor.source,
+            },
+        )
 
 
 _INSERT_AUDIT = insert(AuditRow.__table__)  # type: ignore[arg-type]

@@ -191,9 +191,7 @@ class TrustSettingsStore(Database):
                     _INSERT_CONSTRAINT, [{**r, "trust_settings_id": row_id} for r in rows]
                 )
             summary = settings_summary(cert, constraints)
-            self._audit_statement(
-                connection, actor, "set-trust-settings", key, summary, domain=domain
-            )
+            self._audit(connection, actor, "set-trust-settings", key, summary, domain=domain)
         return TrustSettingsEntry(
             key=entry.key,
             issuer_name=entry.issuer_name,
@@ -212,9 +210,7 @@ class TrustSettingsStore(Database):
             if not connection.execute(_DELETE_ENTRY, {"owner": owner, "key": key}).rowcount:
                 raise NotFound(key)
             connection.execute(_DATE_DOMAIN, {"owner": owner, "mod_date": self.clock()})
-            self._audit_statement(
-                connection, actor, "remove-trust-settings", key, "removed", domain=domain
-            )
+            self._audit(connection, actor, "remove-trust-settings", key, "removed", domain=domain)
 
     def trust_settings(
         self, domain: Domain, uid: int
