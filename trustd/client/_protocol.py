@@ -9,6 +9,7 @@ trustd.varlink_framing, which the daemon uses too.
 
 from __future__ import annotations
 
+import abc
 import os
 import socket
 from collections.abc import Mapping
@@ -184,7 +185,7 @@ def monitor_silent(path: Path) -> ConnectionFailed:
     return connection_failed(path, "no change announced within the monitor timeout")
 
 
-class Transport:
+class Transport(abc.ABC):
     """The part of a client below the methods: where the daemon listens, how long a call may
     take, and what a failed call raises."""
 
@@ -198,17 +199,18 @@ class Transport:
         self.timeout = timeout
         self._disconnected()
 
+    @abc.abstractmethod
     def _disconnected(self) -> None:
         """Set up the transport's own state, without a connection (called by __init__)."""
 
+    @abc.abstractmethod
     def _forget(self) -> None:
         """Drop the connection at once (the next call opens a new one)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _call(self, call: Call[_T], read: Read) -> Any:
         """Send `call`, and decode its reply with `read`: the result, or (Asynchronous) a
         coroutine of it."""
-        raise NotImplementedError
 
     def _retry_or_raise(self, call: Call[Any], problem: BaseException, attempt: int) -> None:
         """After the `attempt`th exchange of `call` raised `problem`: return to send the call

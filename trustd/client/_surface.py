@@ -11,6 +11,7 @@ clients themselves only move bytes (their ``_call``); Monitor, a stream, is thei
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import re
@@ -34,15 +35,17 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 class Blocking(protocol.Transport):
     """A transport whose ``_call`` answers the call before it returns (:class:`Client`)."""
 
+    @abc.abstractmethod
     def _call(self, call: Call[_T], read: models.Read) -> _T:
-        raise NotImplementedError
+        """Send `call` and return its decoded reply."""
 
 
 class Asynchronous(protocol.Transport):
     """A transport whose ``_call`` is a coroutine (:class:`AsyncClient`)."""
 
+    @abc.abstractmethod
     async def _call(self, call: Call[_T], read: models.Read) -> _T:
-        raise NotImplementedError
+        """Send `call` and return its decoded reply."""
 
 
 class method(Generic[_P, _T]):

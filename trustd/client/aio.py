@@ -19,6 +19,7 @@ call that is cancelled or times out drops its connection (the stream position is
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import select
@@ -88,11 +89,12 @@ async def _close_and_wait(stream: _Stream | None) -> None:
             await stream[1].wait_closed()
 
 
-class _ClosedByAsyncWith:
+class _ClosedByAsyncWith(abc.ABC):
     """``async with`` closes it when the block ends."""
 
+    @abc.abstractmethod
     async def _end(self) -> None:
-        raise NotImplementedError
+        """Close it."""
 
     async def __aenter__(self) -> Self:
         return self

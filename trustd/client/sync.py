@@ -18,6 +18,7 @@ call sent once more.  Monitor streams on a connection of its own.
 
 from __future__ import annotations
 
+import abc
 import select
 import socket
 import threading
@@ -85,11 +86,12 @@ def _read_message(sock: socket.socket, buffer: bytearray) -> bytes:
     return message
 
 
-class _ClosedByWith:
+class _ClosedByWith(abc.ABC):
     """``with`` closes it when the block ends."""
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Close it."""
 
     def __enter__(self) -> Self:
         return self
