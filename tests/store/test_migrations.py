@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from trustd.store.engine import (
     HEAD_REVISION,
@@ -51,8 +51,42 @@ def test_a_database_at_head_opens_without_alembic(db_path: Path) -> None:
     run = [sys.executable, "-c", script]
     first = subprocess.run(run, capture_output=True, text=True, check=True)
     again = subprocess.run(run, capture_output=True, text=True, check=True)
-    assert first.stdout.split() == [HEAD_REVISION, "True"], first.stderr  # created: migrated
+    assert first.stdout.split() == [HEAD_REVISION, "False"], first.stderr  # created at head
     assert again.stdout.split() == [HEAD_REVISION, "False"], again.stderr
+
+
+def schema(engine: Engine) -> dict[str, object]:
+    """Every table's columns, foreign keys and indexes as SQLite reports them, and the
+    revision.  Column positions and index names are left out: a column added by a migration
+    comes last, and SQLite names the indexes of UNIQUE constraints itself."""
+    found: dict[str, object] = {"revision": current_revision(engine)}
+    with engine.connect() as connection:
+
+        def rows(pragma: str) -> list[tuple[object, ...]]:
+            return [tuple(row) for row in connection.exec_driver_sql(pragma)]
+
+        tables = [name for (name,) in rows("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in sorted(tables):
+            indexes = sorted(
+                (unique, origin, partial, tuple(column for *_, column in rows(
+                    f"PRAGMA index_info('{name}')")))
+                for _, name, unique, origin, partial in rows(f"PRAGMA index_list('{table}')")
+            )  # fmt: skip
+            found[table] = (
+                sorted(row[1:] for row in rows(f"PRAGMA table_xinfo('{table}')")),
+                sorted(row[2:] for row in rows(f"PRAGMA foreign_key_list('{table}')")),
+                indexes,
+            )
+    return found
+
+
+def test_a_new_database_gets_the_schema_every_migration_builds(tmp_path: Path) -> None:
+    created, migrated = open_engine(tmp_path / "created.db"), open_engine(tmp_path / "up.db")
+    migrate(created)  # new and empty: created from the models at head
+    command.upgrade(alembic_config(migrated), "head")  # every migration, in order
+    assert "alembic" in sys.modules
+    assert schema(created) == schema(migrated)
+    assert schema(created)["revision"] == HEAD_REVISION
 
 
 def test_upgrade_from_empty_to_head(db_path: Path) -> None:

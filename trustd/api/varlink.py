@@ -32,6 +32,7 @@ import contextlib
 import errno
 import logging
 import os
+import selectors
 import socket
 import socketserver
 import struct
@@ -399,6 +400,43 @@ class _ThreadedServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
     block_on_close = False
     varlink: VarlinkServer
     own = False  # a socket we bound (not one systemd passed): its backlog is drained at stop
+
+    def __init__(self, address: str, handler: type[_Connection], bind_and_activate: bool) -> None:
+        super().__init__(address, handler, bind_and_activate)
+        self._wake_read, self._wake_write = os.pipe()
+        self._stopping = False
+        self._stopped = threading.Event()
+        self._stopped.set()  # until serve_forever runs
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Accept connections until shutdown(), which wakes this loop at once (socketserver's
+        own loop looks for a shutdown every poll_interval, so a daemon took up to half a second
+        to stop)."""
+        self._stopped.clear()
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self, selectors.EVENT_READ)
+                selector.register(self._wake_read, selectors.EVENT_READ)
+                while not self._stopping:
+                    ready = selector.select()
+                    if self._stopping:
+                        break
+                    if any(key.fileobj is self for key, _ in ready):
+                        self._handle_request_noblock()
+        finally:
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop the accept loop and wait until it has stopped."""
+        self._stopping = True
+        os.write(self._wake_write, b"\0")
+        self._stopped.wait()
+
+    def server_close(self) -> None:
+        super().server_close()
+        for end in (self._wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(end)
 
     def drain(self) -> None:
         """Accept and serve every connection waiting in the backlog (the accept loop has

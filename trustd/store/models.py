@@ -20,7 +20,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -57,7 +56,7 @@ class CertificateRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # ADMIN_UID: the shared store (System.keychain); a uid: that user's own (login keychain).
-    uid: Mapped[int] = mapped_column(Integer, server_default=text("-1"))
+    uid: Mapped[int] = mapped_column(Integer, server_default="-1")  # as migration 0002 wrote it
     sha1: Mapped[bytes] = mapped_column(LargeBinary(20), index=True)
     sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
     der: Mapped[bytes] = mapped_column(LargeBinary)
