@@ -422,7 +422,7 @@ class _ThreadedServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
                     if self._stopping:
                         break
                     if any(key.fileobj is self for key, _ in ready):
-                        self._handle_request_noblock()
+                        self.handle_request()  # the socket is readable: accepts at once
         finally:
             self._stopped.set()
 
