@@ -3,7 +3,8 @@
 
 The suite runs in parallel (pytest-xdist, see pyproject.toml).  A test that measures time or
 memory is marked ``alone``: while it runs (set-up to tear-down), no other test does, so that
-other tests' processes neither slow it down nor take its memory.
+other tests' processes neither slow it down nor take its memory.  A file whose tests take tens
+of seconds together is marked ``long`` and handed out first.
 """
 
 import fcntl
@@ -67,6 +68,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "alone: runs while no other test runs (it measures time or memory)"
     )
+    config.addinivalue_line(
+        "markers", "long: a file whose tests take tens of seconds together; handed out first"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files marked `long` first, each file's tests in their order.  Workers are handed
+    whole files in this order, so the long ones start at once instead of finishing last,
+    alone, after every other worker is done (longest first is the classic schedule)."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 def _lock_directory(config: pytest.Config) -> Path:

@@ -23,6 +23,8 @@ from namespace import DEFAULT_OVERLAYS, require_namespaces, run_isolated
 from pki import PKI
 from test_install import SYSTEM_PYTHON
 
+pytestmark = pytest.mark.long
+
 REPO = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent(

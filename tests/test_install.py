@@ -65,9 +65,12 @@ EXPECTED = {
     "etc/trustd/trustd.conf",
 }
 
-pytestmark = pytest.mark.skipif(
-    not os.access(SYSTEM_PYTHON, os.X_OK), reason=f"{SYSTEM_PYTHON} is not installed"
-)
+pytestmark = [
+    pytest.mark.long,
+    pytest.mark.skipif(
+        not os.access(SYSTEM_PYTHON, os.X_OK), reason=f"{SYSTEM_PYTHON} is not installed"
+    ),
+]
 
 
 def _run(

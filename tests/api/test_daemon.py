@@ -14,10 +14,13 @@ import textwrap
 import threading
 import time
 
+import pytest
 import varlink
 from daemons import Daemon, call, read_message, restart_daemon, running_daemon
 from pki import PKI
 from waiting import eventually
+
+pytestmark = pytest.mark.long
 
 NOBODY = 65534
 SHORT = {

@@ -23,6 +23,8 @@ from trustctl.commands.certificates import blob_text
 from trustd.client import Client
 from trustd.client.errors import NoTrustSettings
 
+pytestmark = pytest.mark.long
+
 Cli = Callable[..., Run]
 
 NOT_FOUND = (

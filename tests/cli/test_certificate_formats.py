@@ -29,6 +29,8 @@ from trustd import certfiles as formats
 from trustd.certfiles import CannotEncode, PasswordNeeded, UndecodableData
 from trustd.client import Client
 
+pytestmark = pytest.mark.long
+
 Cli = Callable[..., Run]
 
 NO_KEY = serialization.NoEncryption()

@@ -16,10 +16,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cli.conftest import Run, trustctl
 from daemons import Daemon
 from net.conftest import TLSServerFactory, Web, tls_server, web
 from pki import PKI, Issued, aia, crl_distribution
+
+pytestmark = pytest.mark.long
 
 __all__ = ["tls_server", "web"]  # fixtures used here
 

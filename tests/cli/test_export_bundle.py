@@ -25,6 +25,8 @@ from trustctl.commands.certificates import pem_text
 from trustctl.openssl_dir import subject_hash
 from trustd.store.system_anchors import parse_bundle
 
+pytestmark = pytest.mark.long
+
 Cli = Callable[..., Run]
 
 

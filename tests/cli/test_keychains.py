@@ -11,6 +11,8 @@ from cli.users import Users, users_for
 from pki import DEFAULT_KEYS, PKI
 from security.clients import require_root
 
+pytestmark = pytest.mark.long
+
 SYSTEM = "/Library/Keychains/System.keychain"
 ROOTS = "/System/Library/Keychains/SystemRootCertificates.keychain"
 NOT_FOUND = (

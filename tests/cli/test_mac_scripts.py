@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from pki import DEFAULT_KEYS, PKI, Issued
 from security.clients import require_root
 
+pytestmark = pytest.mark.long
+
 BUILD = PKI(DEFAULT_KEYS)
 SYSTEM_ROOT = BUILD.root("Scripts System Root")
 KEY_NOT_KEPT = "the private key was not imported: trustd stores certificates only"

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from cli.conftest import Run
 
+pytestmark = pytest.mark.long
+
 Cli = Callable[..., Run]
 FIXTURES = Path(__file__).parent.parent / "plist" / "fixtures"
 RECORDS = sorted(p.name for p in FIXTURES.glob("*.plist"))

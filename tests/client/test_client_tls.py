@@ -32,6 +32,8 @@ from trustd.client.ssl import (
     peer_chain,
 )
 
+pytestmark = pytest.mark.long
+
 
 def _urlopen(url: str, context: ssl.SSLContext) -> bytes:
     with urllib.request.urlopen(url, context=context, timeout=10) as response:

@@ -32,6 +32,8 @@ from waiting import eventually
 from trustd.client import Client, Policy, UsageConstraint
 from trustd.client.ssl import create_context
 
+pytestmark = pytest.mark.long
+
 daemon = _client_daemon  # a daemon whose admin group is the test user's group
 
 SUCCESS = "...certificate verification successful.\n"

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from mount_namespace import run_in_namespace, unavailable
 
+pytestmark = pytest.mark.long
+
 HERE = Path(__file__).parent
 ALL = {"curl": True, "openssl": True, "python": True, "gnutls": True}
 NONE = dict.fromkeys(ALL, False)

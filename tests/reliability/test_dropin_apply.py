@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from daemons import Daemon, start_daemon
 from pki import PKI, Issued
 from reliability.faults import (
@@ -34,6 +35,8 @@ from reliability.faults import (
 from waiting import eventually
 
 from trustd.core.trust_settings import SettingsResult
+
+pytestmark = pytest.mark.long
 
 OTHERS = 1000  # certificates in the distrust file besides X
 KILLS = 3

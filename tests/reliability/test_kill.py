@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from daemons import Daemon, read_message, start_daemon
 from pki import PKI, Issued
 from reliability.faults import (
@@ -37,6 +38,8 @@ from reliability.faults import (
 )
 
 from trustd.core.trust_settings import Domain
+
+pytestmark = pytest.mark.long
 
 BULK = 10_000
 IMPORT_KILLS = 4  # plus one import that is acknowledged and killed right after its reply
