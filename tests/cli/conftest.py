@@ -1,7 +1,18 @@
-"""trustctl tests run the real CLI (a subprocess) against a real daemon."""
+"""trustctl tests run the real CLI against a real daemon.
+
+`trustctl()` runs it the way its entry point does (`trustctl.main.main` with the arguments,
+the environment, empty standard input and captured output), in this process: a fresh
+interpreter per command cost a sixth of a second of CPU, hundreds of times over.  What only a
+process of its own shows is tested that way: how the command is started (`via`: another uid,
+another interpreter; the installed entry points in tests/test_install.py), what each command
+imports (tests/cli/test_imports.py), the shell scripts of tests/cli/test_mac_scripts.py and the
+binary output of `export` (test_certificate_formats.run_binary).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -11,6 +22,8 @@ from pathlib import Path
 
 import pytest
 from daemons import Daemon
+
+from trustctl.main import main
 
 
 @dataclass
@@ -24,22 +37,68 @@ def trustctl(
     socket: Path | None,
     *args: str,
     env: dict[str, str] | None = None,
-    via: Sequence[str] = ("-m", "trustctl"),
+    via: Sequence[str] | None = None,
 ) -> Run:
-    """The real CLI in a subprocess (`via`: how the interpreter runs it) against `socket`."""
+    """The real CLI against `socket`: here, or in a subprocess when `via` says how the
+    interpreter runs it (`("-m", "trustctl")`, a wrapper that changes uid, ...)."""
     environment = {k: v for k, v in os.environ.items() if k != "TRUSTD_SOCKET"}
     if socket is not None:
         environment["TRUSTD_SOCKET"] = str(socket)
     environment.update(env or {})
-    done = subprocess.run(
-        [sys.executable, *via, *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
+    if via is not None:
+        done = subprocess.run(
+            [sys.executable, *via, *args],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=60,
+            check=False,
+        )
+        return Run(done.returncode, done.stdout, done.stderr)
+    # Output goes to pipes: no terminal, so 80 columns (what click falls back to).
+    environment.setdefault("COLUMNS", "80")
+    with _as_a_process(environment) as (out, err):
+        try:
+            code = main(list(args))
+        except SystemExit as leaving:
+            code = leaving.code if isinstance(leaving.code, int) else 1
+    return Run(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+@contextlib.contextmanager
+def _as_a_process(environment: dict[str, str]) -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
+    """os.environ, standard input and output as a subprocess of the tests would have them:
+    this environment, nothing to read, output to pipes (bytes, read back as UTF-8)."""
+    saved = dict(os.environ)
+    out, err = io.BytesIO(), io.BytesIO()
+    streams = (
+        io.TextIOWrapper(io.BytesIO(), encoding="utf-8"),
+        io.TextIOWrapper(out, encoding="utf-8", write_through=True),
+        io.TextIOWrapper(err, encoding="utf-8", write_through=True),
     )
-    return Run(done.returncode, done.stdout, done.stderr)
+    os.environ.clear()
+    os.environ.update(environment)
+    try:
+        with (
+            contextlib.redirect_stdout(streams[1]),
+            contextlib.redirect_stderr(streams[2]),
+            _stdin(streams[0]),
+        ):
+            yield out, err
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        for stream in streams:
+            stream.detach()
+
+
+@contextlib.contextmanager
+def _stdin(stream: io.TextIOWrapper) -> Iterator[None]:
+    saved, sys.stdin = sys.stdin, stream
+    try:
+        yield
+    finally:
+        sys.stdin = saved
 
 
 @pytest.fixture
