@@ -25,6 +25,13 @@ from trustd.client.errors import NoTrustSettings
 
 pytestmark = pytest.mark.long
 
+
+@pytest.fixture(scope="module")
+def daemon(module_daemon: Daemon) -> Daemon:
+    """One daemon for the module: every test's certificates are its own."""
+    return module_daemon
+
+
 Cli = Callable[..., Run]
 
 NOT_FOUND = (

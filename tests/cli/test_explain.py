@@ -24,6 +24,13 @@ from pki import PKI, Issued, aia, crl_distribution
 
 pytestmark = pytest.mark.long
 
+
+@pytest.fixture(scope="module")
+def daemon(module_daemon: Daemon) -> Daemon:
+    """One daemon for the module: every test's certificates are its own."""
+    return module_daemon
+
+
 __all__ = ["tls_server", "web"]  # fixtures used here
 
 NOW = dt.datetime.now(dt.UTC)

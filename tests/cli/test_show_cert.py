@@ -10,12 +10,19 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from cli.conftest import Run, trustctl
 from daemons import Daemon
 from pki import PKI, Issued, aia, crl_distribution
 
 NOW = dt.datetime.now(dt.UTC)
 FIELD = re.compile(r"^  (\S[^:]*):\s+(.*)$")
+
+
+@pytest.fixture(scope="module")
+def daemon(module_daemon: Daemon) -> Daemon:
+    """One daemon for the module: every test's certificates are its own."""
+    return module_daemon
 
 
 def fields(out: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ intermediate under ``daemon.root``, sent with that intermediate.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import grp
 import os
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from daemons import Daemon, running_daemon
-from pki import PKI, Issued
+from pki import PKI, Issued, KeyCache
 
 BODY = b"hello through trustd\n"
 NOW = dt.datetime.now(dt.UTC)
@@ -42,8 +43,20 @@ def short_leaf(
 @pytest.fixture
 def daemon(pki: PKI) -> Iterator[Daemon]:
     """A running trustd whose admin group is the test user's own group."""
+    with _client_daemon(pki.root("System Root")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def module_daemon() -> Iterator[Daemon]:
+    """The same, one for a whole module (its tests' certificates are their own)."""
+    with _client_daemon(PKI(KeyCache()).root("System Root")) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def _client_daemon(root: Issued) -> Iterator[Daemon]:
     group = grp.getgrgid(os.getgid()).gr_name
-    root = pki.root("System Root")
     with running_daemon(root, "--admin-group", group, prefix="trustd-client-") as running:
         yield running
 

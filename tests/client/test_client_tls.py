@@ -35,6 +35,12 @@ from trustd.client.ssl import (
 pytestmark = pytest.mark.long
 
 
+@pytest.fixture(scope="module")
+def daemon(module_daemon: Daemon) -> Daemon:
+    """One daemon for the module: every test's certificates are its own."""
+    return module_daemon
+
+
 def _urlopen(url: str, context: ssl.SSLContext) -> bytes:
     with urllib.request.urlopen(url, context=context, timeout=10) as response:
         body: bytes = response.read()
