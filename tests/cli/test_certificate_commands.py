@@ -23,8 +23,6 @@ from trustctl.commands.certificates import blob_text
 from trustd.client import Client
 from trustd.client.errors import NoTrustSettings
 
-pytestmark = pytest.mark.long
-
 
 @pytest.fixture(scope="module")
 def daemon(module_daemon: Daemon) -> Daemon:

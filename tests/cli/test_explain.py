@@ -22,8 +22,6 @@ from daemons import Daemon
 from net.conftest import TLSServerFactory, Web, tls_server, web
 from pki import PKI, Issued, aia, crl_distribution
 
-pytestmark = pytest.mark.long
-
 
 @pytest.fixture(scope="module")
 def daemon(module_daemon: Daemon) -> Daemon:

@@ -15,8 +15,6 @@ import pytest
 from cli.conftest import Run, trustctl
 from daemons import Daemon
 
-pytestmark = pytest.mark.long
-
 Cli = Callable[..., Run]
 FIXTURES = Path(__file__).parent.parent / "plist" / "fixtures"
 RECORDS = sorted(p.name for p in FIXTURES.glob("*.plist"))

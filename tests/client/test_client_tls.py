@@ -32,8 +32,6 @@ from trustd.client.ssl import (
     peer_chain,
 )
 
-pytestmark = pytest.mark.long
-
 
 @pytest.fixture(scope="module")
 def daemon(module_daemon: Daemon) -> Daemon:

@@ -32,7 +32,7 @@ from waiting import eventually
 from trustd.client import Client, Policy, UsageConstraint
 from trustd.client.ssl import create_context
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(seconds=22)
 
 daemon = _client_daemon  # a daemon whose admin group is the test user's group
 

@@ -36,7 +36,7 @@ from waiting import eventually
 
 from trustd.core.trust_settings import SettingsResult
 
-pytestmark = pytest.mark.long
+pytestmark = pytest.mark.long(seconds=27)
 
 OTHERS = 1000  # certificates in the distrust file besides X
 KILLS = 3
