@@ -462,10 +462,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     importing Alembic, a third of a daemon's start.
     """
     if revision in ("head", HEAD_REVISION):
+        if current_revision(engine) == HEAD_REVISION:  # a read: no write lock at every start
+            return
         with writer(engine).begin() as connection:
-            if _revision_of(connection) == HEAD_REVISION:
-                return
-            if _is_empty(connection):
+            if _revision_of(connection) is None and _is_empty(connection):
                 _create_at_head(connection)
                 return
     from alembic import command
