@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from daemons import daemon_command
 from pki import PKI, Issued
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -93,23 +94,7 @@ def start_daemon(source: Path, base: Path, bundle: Path) -> tuple[subprocess.Pop
     log = (base / "trustd.log").open("wb")
     env = {**os.environ, "PYTHONPATH": str(source)}
     daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trustd.daemon",
-            "--socket",
-            str(sock),
-            "--state-dir",
-            str(base / "state"),
-            "--dropin-dir",
-            str(base / "etc"),
-            "--config",
-            str(base / "x"),
-            "--ca-bundle",
-            str(bundle),
-            "--log-level",
-            "warning",
-        ],
+        daemon_command(sock, base, bundle, "--log-level", "warning"),
         stderr=log,
         env=env,
         cwd=base,

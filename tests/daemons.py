@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pki import Issued
 from waiting import eventually
 
@@ -88,6 +89,34 @@ class Daemon:
                 self.process.wait()
 
 
+def daemon_command(sock: Path, base: Path, bundle: Path, *extra: str) -> list[str]:
+    """The command line of a daemon on `sock`, its state and drop-ins under `base` (`state`,
+    `etc`), no configuration file, `bundle` as its CA bundle."""
+    return [
+        sys.executable,
+        "-m",
+        "trustd.daemon",
+        "--socket",
+        str(sock),
+        "--state-dir",
+        str(base / "state"),
+        "--dropin-dir",
+        str(base / "etc"),
+        "--config",
+        str(base / "none.conf"),
+        "--ca-bundle",
+        str(bundle),
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def daemon_per_module(module_daemon: Daemon) -> Daemon:
+    """`module_daemon` as a module's `daemon` (`daemon = daemon_per_module`): for modules whose
+    tests each bring their own certificates, so that they can share one daemon."""
+    return module_daemon
+
+
 def start_daemon(base: Path, root: Issued, *extra: str) -> Daemon:
     """A daemon on a private socket, state and drop-in directory under `base`.
 
@@ -106,22 +135,7 @@ def start_daemon(base: Path, root: Issued, *extra: str) -> Daemon:
     sock = runtime / "trustd.sock"
     with log.open("wb") as stderr:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "trustd.daemon",
-                "--socket",
-                str(sock),
-                "--state-dir",
-                str(state),
-                "--dropin-dir",
-                str(dropins),
-                "--config",
-                str(base / "none.conf"),
-                "--ca-bundle",
-                str(bundle),
-                *extra,
-            ],
+            daemon_command(sock, base, bundle, *extra),
             stderr=stderr,
             env={k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_FDS")},
         )

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from daemons import Daemon
@@ -62,43 +63,21 @@ def trustctl(
             code = main(list(args))
         except SystemExit as leaving:
             code = leaving.code if isinstance(leaving.code, int) else 1
-    return Run(code, out.getvalue().decode(), err.getvalue().decode())
+        return Run(code, out.getvalue().decode(), err.getvalue().decode())
 
 
 @contextlib.contextmanager
 def _as_a_process(environment: dict[str, str]) -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
     """os.environ, standard input and output as a subprocess of the tests would have them:
     this environment, nothing to read, output to pipes (bytes, read back as UTF-8)."""
-    saved = dict(os.environ)
     out, err = io.BytesIO(), io.BytesIO()
-    streams = (
-        io.TextIOWrapper(io.BytesIO(), encoding="utf-8"),
-        io.TextIOWrapper(out, encoding="utf-8", write_through=True),
-        io.TextIOWrapper(err, encoding="utf-8", write_through=True),
-    )
-    os.environ.clear()
-    os.environ.update(environment)
-    try:
-        with (
-            contextlib.redirect_stdout(streams[1]),
-            contextlib.redirect_stderr(streams[2]),
-            _stdin(streams[0]),
-        ):
-            yield out, err
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        for stream in streams:
-            stream.detach()
-
-
-@contextlib.contextmanager
-def _stdin(stream: io.TextIOWrapper) -> Iterator[None]:
-    saved, sys.stdin = sys.stdin, stream
-    try:
-        yield
-    finally:
-        sys.stdin = saved
+    with (
+        mock.patch.dict(os.environ, environment, clear=True),
+        mock.patch.object(sys, "stdin", io.TextIOWrapper(io.BytesIO(), encoding="utf-8")),
+        contextlib.redirect_stdout(io.TextIOWrapper(out, encoding="utf-8", write_through=True)),
+        contextlib.redirect_stderr(io.TextIOWrapper(err, encoding="utf-8", write_through=True)),
+    ):
+        yield out, err
 
 
 @pytest.fixture

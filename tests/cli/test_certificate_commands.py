@@ -16,18 +16,14 @@ from pathlib import Path
 import pytest
 from cli.conftest import Run
 from cryptography import x509
-from daemons import Daemon
+from daemons import Daemon, daemon_per_module
 from pki import PKI, Issued
 
 from trustctl.commands.certificates import blob_text
 from trustd.client import Client
 from trustd.client.errors import NoTrustSettings
 
-
-@pytest.fixture(scope="module")
-def daemon(module_daemon: Daemon) -> Daemon:
-    """One daemon for the module: every test's certificates are its own."""
-    return module_daemon
+daemon = daemon_per_module  # one daemon for the module: every test's certificates are its own
 
 
 Cli = Callable[..., Run]

@@ -16,17 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from cli.conftest import Run, trustctl
-from daemons import Daemon
+from daemons import Daemon, daemon_per_module
 from net.conftest import TLSServerFactory, Web, tls_server, web
 from pki import PKI, Issued, aia, crl_distribution
 
-
-@pytest.fixture(scope="module")
-def daemon(module_daemon: Daemon) -> Daemon:
-    """One daemon for the module: every test's certificates are its own."""
-    return module_daemon
+daemon = daemon_per_module  # one daemon for the module: every test's certificates are its own
 
 
 __all__ = ["tls_server", "web"]  # fixtures used here

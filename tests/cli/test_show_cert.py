@@ -10,19 +10,15 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from cli.conftest import Run, trustctl
-from daemons import Daemon
+from daemons import Daemon, daemon_per_module
 from pki import PKI, Issued, aia, crl_distribution
 
 NOW = dt.datetime.now(dt.UTC)
 FIELD = re.compile(r"^  (\S[^:]*):\s+(.*)$")
 
 
-@pytest.fixture(scope="module")
-def daemon(module_daemon: Daemon) -> Daemon:
-    """One daemon for the module: every test's certificates are its own."""
-    return module_daemon
+daemon = daemon_per_module  # one daemon for the module: every test's certificates are its own
 
 
 def fields(out: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from cli.conftest import Run, trustctl
 from cryptography.hazmat.primitives import serialization
-from daemons import Daemon
+from daemons import Daemon, daemon_per_module
 from pki import PKI, Issued
 
 from trustd.client import Client, UsageConstraint
@@ -37,10 +37,9 @@ EXTENDED_LINES = (
 Verify = Callable[..., Run]
 
 
-@pytest.fixture(scope="module")
-def daemon(module_daemon: Daemon) -> Daemon:
-    """The tests only evaluate (the one that sets a trust setting removes it): one daemon."""
-    return module_daemon
+# One daemon for the module: the tests only evaluate (the one that sets a trust setting
+# removes it).
+daemon = daemon_per_module
 
 
 @pytest.fixture

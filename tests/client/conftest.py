@@ -43,19 +43,19 @@ def short_leaf(
 @pytest.fixture
 def daemon(pki: PKI) -> Iterator[Daemon]:
     """A running trustd whose admin group is the test user's own group."""
-    with _client_daemon(pki.root("System Root")) as running:
+    with _admin_group_daemon(pki.root("System Root")) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def module_daemon() -> Iterator[Daemon]:
     """The same, one for a whole module (its tests' certificates are their own)."""
-    with _client_daemon(PKI(KeyCache()).root("System Root")) as running:
+    with _admin_group_daemon(PKI(KeyCache()).root("System Root")) as running:
         yield running
 
 
 @contextlib.contextmanager
-def _client_daemon(root: Issued) -> Iterator[Daemon]:
+def _admin_group_daemon(root: Issued) -> Iterator[Daemon]:
     group = grp.getgrgid(os.getgid()).gr_name
     with running_daemon(root, "--admin-group", group, prefix="trustd-client-") as running:
         yield running

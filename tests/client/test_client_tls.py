@@ -18,7 +18,7 @@ import pytest
 import requests
 import urllib3
 from client.conftest import BODY, NOW, TLSServer, TLSServerFactory, short_leaf
-from daemons import Daemon
+from daemons import Daemon, daemon_per_module
 from pki import PKI, Issued
 
 from trustd.client import Client, Policy
@@ -32,11 +32,7 @@ from trustd.client.ssl import (
     peer_chain,
 )
 
-
-@pytest.fixture(scope="module")
-def daemon(module_daemon: Daemon) -> Daemon:
-    """One daemon for the module: every test's certificates are its own."""
-    return module_daemon
+daemon = daemon_per_module  # one daemon for the module: every test's certificates are its own
 
 
 def _urlopen(url: str, context: ssl.SSLContext) -> bytes:

@@ -209,11 +209,9 @@ class CrlSigners(Protocol):
 
     def crl_signer_candidates(self, issuer_key: bytes) -> Iterable[Certificate]:
         """Certificates known to the evaluation whose subject is this name."""
-        ...
 
     def crl_signer_valid(self, signer: Certificate, anchor: Certificate) -> bool:
         """Whether `signer` has a valid path to `anchor` (RFC 5280 6.3.3 (f))."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,11 +209,9 @@ class ToolLayout(Protocol):
 
     def configured(self) -> bool:
         """The tool's configuration or source directory is there."""
-        ...
 
     def own_additions(self) -> OwnAdditions:
         """Which sources are trustd's, which the distribution's and the administrator's."""
-        ...
 
 
 _Layout = TypeVar("_Layout", bound=ToolLayout)
