@@ -89,12 +89,18 @@ class VerdictCache(Generic[K, V]):
     def get(self, key: K, moment: datetime | None) -> V | None:
         """The value kept for `key` if it holds at `moment` (None: at any moment)."""
         with self._lock:
-            entry = self._items.get(key)
-            if entry is None or (moment is not None and not holds_at(entry.window, moment)):
-                return None
-            self._items.move_to_end(key)
-            self._by_owner[entry.owner].move_to_end(key)
-            return entry.value
+            entry = self._fresh(key, moment)
+            return None if entry is None else entry.value
+
+    def _fresh(self, key: K, moment: datetime | None) -> Entry[V] | None:
+        """The entry for `key` if it holds at `moment`, now the most recently used (under the
+        lock)."""
+        entry = self._items.get(key)
+        if entry is None or (moment is not None and not holds_at(entry.window, moment)):
+            return None
+        self._items.move_to_end(key)
+        self._by_owner[entry.owner].move_to_end(key)
+        return entry
 
     def ticket(self) -> int:
         """Taken before computing a value: put() keeps it only if nothing changed since."""
@@ -144,10 +150,8 @@ class VerdictCache(Generic[K, V]):
 
         `compute` answers (value, window, depends, size)."""
         with self._lock:
-            entry = self._items.get(key)
-            if entry is not None and (moment is None or holds_at(entry.window, moment)):
-                self._items.move_to_end(key)
-                self._by_owner[entry.owner].move_to_end(key)
+            entry = self._fresh(key, moment)
+            if entry is not None:
                 self.counters.hits += 1
                 return entry.value
             flight = self._flights.get(key)

@@ -179,9 +179,7 @@ class Database:
         with storage_errors(), Session(self._writer, expire_on_commit=False) as session:
             with session.begin():
                 yield session
-            with self._generation_lock:
-                self._generation += 1
-            self._lookups.clear()
+            self._committed()
 
     @contextmanager
     def _write_statements(self) -> Iterator[Connection]:
@@ -190,6 +188,10 @@ class Database:
         `_write()` does."""
         with storage_errors(), self._writer.begin() as connection:
             yield connection
+        self._committed()
+
+    def _committed(self) -> None:
+        """A change is stored: a new generation, and the lookups cached for the old one go."""
         with self._generation_lock:
             self._generation += 1
         self._lookups.clear()
@@ -209,9 +211,8 @@ class Database:
 
     def bump(self) -> None:
         """Mark a change made outside the database (the system bundle was re-read)."""
-        with self._generation_lock:
-            self._generation += 1
-        self.clear_caches()
+        self._committed()
+        self._parsed.clear()
 
     @property
     def generation(self) -> int:
