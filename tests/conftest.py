@@ -2,13 +2,15 @@
 ``daemon`` is a real trustd on a private socket: see tests/daemons.py.
 
 The suite runs in parallel (pytest-xdist, see pyproject.toml).  A test that measures time or
-memory is marked ``alone``: while it runs (set-up to tear-down), no other test does, so that
-other tests' processes neither slow it down nor take its memory.  A file whose tests take tens
+memory is marked ``alone``: the ``alone`` tests run first, one at a time, and while one runs
+(set-up to tear-down) no other test does, so that other tests' processes neither slow it down
+nor take its memory.  A file whose tests take tens
 of seconds together is marked ``long`` and handed out first.
 """
 
 import fcntl
 import shutil
+import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -75,17 +77,37 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The files marked `long` first, the longest first, each file's tests in their order.
-    Workers are handed whole files in this order, so the long ones start at once instead of
-    finishing last, alone, after every other worker is done (longest first is the classic
-    schedule)."""
+ALONE_TESTS = pytest.StashKey[int]()
+"""How many `alone` tests this run has (the same in every worker: each collects them all)."""
 
-    def seconds(item: pytest.Item) -> float:
+
+def _is_alone(item: pytest.Item) -> bool:
+    return item.get_closest_marker("alone") is not None
+
+
+def _file_of(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(trylast=True)  # after -k, -m and --lf have chosen the tests
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The files with `alone` tests first, their `alone` tests first; then the files marked
+    `long`, the longest first; the other tests keep their order.
+
+    Workers are handed whole files in this order (`--no-loadscope-reorder`), so each worker
+    runs its `alone` tests before anything else; the long files then start at once instead
+    of finishing last, alone, after every other worker is done (longest first is the classic
+    schedule).
+    """
+    with_alone = {_file_of(item) for item in items if _is_alone(item)}
+
+    def order(item: pytest.Item) -> tuple[bool, float, bool]:
         marker = item.get_closest_marker("long")
-        return 0.0 if marker is None else float(marker.kwargs["seconds"])
+        seconds = 0.0 if marker is None else float(marker.kwargs["seconds"])
+        return _file_of(item) not in with_alone, -seconds, not _is_alone(item)
 
-    items.sort(key=seconds, reverse=True)
+    items.sort(key=order)
+    config.stash[ALONE_TESTS] = sum(map(_is_alone, items))
 
 
 def _lock_directory(config: pytest.Config) -> Path:
@@ -96,18 +118,39 @@ def _lock_directory(config: pytest.Config) -> Path:
     return base.parent if hasattr(config, "workerinput") else base
 
 
+def _await_alone_tests(done: Path, total: int) -> None:
+    """Wait until every `alone` test of the run has finished: each one appends a byte to
+    `done`.  Should a worker die inside one, the others go on after the suite's per-test
+    timeout; the lock still keeps them apart."""
+    deadline = time.monotonic() + 300
+    while _size(done) < total and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None]:
-    """Tests hold a shared lock and an `alone` test an exclusive one, for their whole run.
+    """The `alone` tests run first, one after another, then the others, in parallel.
 
-    A gate taken exclusively for a moment before either lock makes the exclusive one win over
-    tests that start later: an `alone` test waits only for the tests already running.
+    The other tests wait until every `alone` test has run: an `alone` test that had to wait
+    for tests already running would hold every worker up while it waited.  They also hold a
+    shared lock and an `alone` test an exclusive one, for their whole run, so that the two
+    never overlap even when the order cannot be kept.  A gate taken exclusively for a moment
+    before either lock makes the exclusive one win over tests that start later.
     """
     if not hasattr(item.config, "workerinput"):
         yield  # not a worker of a parallel run: nothing runs alongside
         return
     directory = _lock_directory(item.config)
-    alone = item.get_closest_marker("alone") is not None
+    alone = _is_alone(item)
+    if not alone:
+        _await_alone_tests(directory / "alone.done", item.config.stash[ALONE_TESTS])
     with (directory / "alone.gate").open("a") as gate, (directory / "alone.lock").open("a") as lock:
         fcntl.flock(gate, fcntl.LOCK_EX)
         fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
@@ -115,4 +158,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None]:
         try:
             yield
         finally:
+            if alone:
+                with (directory / "alone.done").open("ab") as done:
+                    done.write(b".")
             fcntl.flock(lock, fcntl.LOCK_UN)
