@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from trustd.core.certificates import Certificate
@@ -16,6 +16,7 @@ from trustd.store.database import (
     Database,
     NotFound,
     QuotaExceeded,
+    chunks,
     count,
     in_chunks,
     one,
@@ -37,10 +38,34 @@ def store_domain(uid: int) -> Domain | None:
     return None if uid == ADMIN_UID else Domain.USER
 
 
-def existing(session: Session, sha256s: Sequence[bytes]) -> set[bytes]:
-    """Which of these certificates (by SHA-256) the shared store holds."""
-    query = select(CertificateRow.sha256).where(CertificateRow.uid == ADMIN_UID)
+def existing(session: Session, sha256s: Sequence[bytes], uid: int = ADMIN_UID) -> set[bytes]:
+    """Which of these certificates (by SHA-256) `uid`'s store (or the shared one) holds."""
+    query = select(CertificateRow.sha256).where(CertificateRow.uid == uid)
     return set(in_chunks(session, query, CertificateRow.sha256, sha256s))
+
+
+def _add_emails(session: Session, uid: int, added: Sequence[Certificate]) -> None:
+    """The e-mail address rows of certificates just added to `uid`'s store, which
+    find-certificate -e searches."""
+    emails = {
+        cert.sha256: sorted({a.lower() for a in cert.email_addresses})
+        for cert in added
+        if cert.email_addresses
+    }
+    if not emails:
+        return
+    query = select(CertificateRow.sha256, CertificateRow.id).where(CertificateRow.uid == uid)
+    ids: dict[bytes, int] = {}
+    for chunk in chunks(list(emails)):
+        ids.update(session.execute(query.where(CertificateRow.sha256.in_(chunk))).all())
+    session.execute(
+        insert(CertificateEmailRow.__table__),  # type: ignore[arg-type]
+        [
+            {"certificate_id": ids[sha256], "email": email}
+            for sha256, addresses in emails.items()
+            for email in addresses
+        ],
+    )
 
 
 class Certificates(Database):
@@ -61,19 +86,13 @@ class Certificates(Database):
         are per store, as keychains have them: a user's own store may hold its own copy of a
         certificate the shared store holds.  QuotaExceeded when the user's own would hold more
         than `max_count`."""
-        results: list[tuple[Certificate, bool]] = []
+        certificates = list(certificates)
         with self._write() as session:
-            for cert in certificates:
-                exists = session.scalar(
-                    select(CertificateRow.id).where(
-                        CertificateRow.sha256 == cert.sha256, CertificateRow.uid == uid
-                    )
-                )
-                if exists is not None:
-                    results.append((cert, False))
-                    continue
-                self._add_certificate_row(session, cert, source, uid, actor)
-                results.append((cert, True))
+            held = existing(session, [cert.sha256 for cert in certificates], uid)
+            added = self._add_unheld(
+                session, certificates, held, source=source, uid=uid, actor=actor
+            )
+            results = list(zip(certificates, added, strict=True))
             if max_count is not None and count(session, CertificateRow.uid == uid) > max_count:
                 raise QuotaExceeded("certificates of their own", max_count)
         return results
@@ -81,38 +100,59 @@ class Certificates(Database):
     def add_certificate(self, cert: Certificate, *, source: str, actor: Actor) -> bool:
         return self.add_certificates([cert], source=source, actor=actor)[0][1]
 
-    def _add_certificate_row(
-        self, session: Session, cert: Certificate, source: str, uid: int, actor: Actor
-    ) -> None:
-        """The certificate's row in `uid`'s store (or the shared one), and its audit row."""
-        row = CertificateRow(
-            uid=uid,
-            sha1=cert.sha1,
-            sha256=cert.sha256,
-            der=cert.der,
-            subject_key=cert.subject_key,
-            issuer_key=cert.issuer_key,
-            ski=cert.subject_key_identifier,
-            aki=cert.authority_key_id,
-            serial=cert.parts.serial,
-            not_before=cert.not_before,
-            not_after=cert.not_after,
-            summary=cert.subject_summary,
-            source=source,
-            added_at=self.clock(),
+    def _add_unheld(
+        self,
+        session: Session,
+        certificates: Iterable[Certificate],
+        held: set[bytes],
+        *,
+        source: str,
+        uid: int,
+        actor: Actor,
+    ) -> list[bool]:
+        """Add those certificates whose SHA-256 is not in `held` (which grows, so a second copy
+        is not added) to `uid`'s store (or the shared one), with their e-mail addresses and
+        audit rows; for each, whether it was added.  A few statements for thousands of rows."""
+        added, new = [], []
+        for cert in certificates:
+            added.append(cert.sha256 not in held)
+            if added[-1]:
+                held.add(cert.sha256)
+                new.append(cert)
+        if not new:
+            return added
+        now = self.clock()
+        session.execute(
+            insert(CertificateRow.__table__),  # type: ignore[arg-type]
+            [
+                {
+                    "uid": uid,
+                    "sha1": cert.sha1,
+                    "sha256": cert.sha256,
+                    "der": cert.der,
+                    "subject_key": cert.subject_key,
+                    "issuer_key": cert.issuer_key,
+                    "ski": cert.subject_key_identifier,
+                    "aki": cert.authority_key_id,
+                    "serial": cert.parts.serial,
+                    "not_before": cert.not_before,
+                    "not_after": cert.not_after,
+                    "summary": cert.subject_summary,
+                    "source": source,
+                    "added_at": now,
+                }
+                for cert in new
+            ],
         )
-        row.emails = [
-            CertificateEmailRow(email=e) for e in sorted({a.lower() for a in cert.email_addresses})
-        ]
-        session.add(row)
-        self._audit(
+        _add_emails(session, uid, new)
+        self._audit_all(
             session,
             actor,
             "add-certificate",
-            cert.sha1.hex().upper(),
-            cert.subject_summary,
+            [(cert.sha1.hex().upper(), cert.subject_summary) for cert in new],
             domain=store_domain(uid),
         )
+        return added
 
     def find_certificates(
         self,

@@ -236,18 +236,34 @@ class Database:
         domain: Domain | None = None,
     ) -> None:
         """One audit row, in the caller's transaction (an ORM session or a bare connection)."""
+        self._audit_all(transaction, actor, operation, [(obj, summary)], domain=domain)
+
+    def _audit_all(
+        self,
+        transaction: Session | Connection,
+        actor: Actor,
+        operation: str,
+        entries: Sequence[tuple[str, str]],
+        *,
+        domain: Domain | None = None,
+    ) -> None:
+        """An audit row for each (object, summary), in one statement."""
+        at = self.clock()
         transaction.execute(
             _INSERT_AUDIT,
-            {
-                "at": self.clock(),
-                "uid": actor.uid,
-                "pid": actor.pid,
-                "operation": operation,
-                "domain": None if domain is None else domain.value,
-                "object": obj,
-                "summary": summary,
-                "source": actor.source,
-            },
+            [
+                {
+                    "at": at,
+                    "uid": actor.uid,
+                    "pid": actor.pid,
+                    "operation": operation,
+                    "domain": None if domain is None else domain.value,
+                    "object": obj,
+                    "summary": summary,
+                    "source": actor.source,
+                }
+                for obj, summary in entries
+            ],
         )
 
 

@@ -264,14 +264,10 @@ class DropinSources(Certificates, TrustSettingsStore):
     ) -> int:
         """The certificates the shared store does not hold yet (`held`: SHA-256s it holds),
         with their audit rows; how many."""
-        added = 0
-        for cert in item.certificates:
-            if cert.sha256 in held:
-                continue
-            held.add(cert.sha256)
-            added += 1
-            self._add_certificate_row(session, cert, item.source, ADMIN_UID, actor)
-        return added
+        added = self._add_unheld(
+            session, item.certificates, held, source=item.source, uid=ADMIN_UID, actor=actor
+        )
+        return sum(added)
 
     def _add_source_settings(
         self,
