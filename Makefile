@@ -27,10 +27,14 @@ system-deps:
 run: venv
 	$(BIN)/trustd
 
+# trustd's modules are byte-compiled first: the suite starts hundreds of daemons and commands,
+# and an editable install has no bytecode of its own (nor writes any where
+# PYTHONDONTWRITEBYTECODE is set), so each of them would compile every module again.
 test: venv system-deps
 	$(BIN)/ruff check
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python -m compileall -q trustd
 	$(BIN)/pytest
 
 lint: venv
