@@ -39,26 +39,31 @@ def trustctl(
     *args: str,
     env: dict[str, str] | None = None,
     via: Sequence[str] | None = None,
+    stdin: str = "",
+    cwd: Path | None = None,
 ) -> Run:
-    """The real CLI against `socket`: here, or in a subprocess when `via` says how the
-    interpreter runs it (`("-m", "trustctl")`, a wrapper that changes uid, ...)."""
+    """The real CLI against `socket`, given `stdin` and run in `cwd`: here, or in a subprocess
+    when `via` is the command that runs it (`(sys.executable, "-m", "trustctl")`, a wrapper
+    that changes uid first, ...)."""
     environment = {k: v for k, v in os.environ.items() if k != "TRUSTD_SOCKET"}
     if socket is not None:
         environment["TRUSTD_SOCKET"] = str(socket)
     environment.update(env or {})
     if via is not None:
         done = subprocess.run(
-            [sys.executable, *via, *args],
+            [*via, *args],
             capture_output=True,
             text=True,
             env=environment,
             timeout=60,
             check=False,
+            input=stdin,
+            cwd=cwd,
         )
         return Run(done.returncode, done.stdout, done.stderr)
     # Output goes to pipes: no terminal, so 80 columns (what click falls back to).
     environment.setdefault("COLUMNS", "80")
-    with _as_a_process(environment) as (out, err):
+    with _as_a_process(environment, stdin, cwd) as (out, err):
         try:
             code = main(list(args))
         except SystemExit as leaving:
@@ -67,13 +72,17 @@ def trustctl(
 
 
 @contextlib.contextmanager
-def _as_a_process(environment: dict[str, str]) -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
-    """os.environ, standard input and output as a subprocess of the tests would have them:
-    this environment, nothing to read, output to pipes (bytes, read back as UTF-8)."""
+def _as_a_process(
+    environment: dict[str, str], stdin: str, cwd: Path | None
+) -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
+    """os.environ, the directory, standard input and output as a subprocess of the tests would
+    have them: this environment, `stdin` to read, output to pipes (bytes, read back as UTF-8)."""
     out, err = io.BytesIO(), io.BytesIO()
+    given = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
     with (
         mock.patch.dict(os.environ, environment, clear=True),
-        mock.patch.object(sys, "stdin", io.TextIOWrapper(io.BytesIO(), encoding="utf-8")),
+        contextlib.chdir(cwd or os.getcwd()),
+        mock.patch.object(sys, "stdin", given),
         contextlib.redirect_stdout(io.TextIOWrapper(out, encoding="utf-8", write_through=True)),
         contextlib.redirect_stderr(io.TextIOWrapper(err, encoding="utf-8", write_through=True)),
     ):

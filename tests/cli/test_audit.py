@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ sys.exit(trustctl.app.main(args))
 
 
 def as_uid(daemon: Daemon, uid: int, *args: str) -> Run:
-    return trustctl(daemon.socket, *args, via=("-c", AS_UID, str(uid)))
+    return trustctl(daemon.socket, *args, via=(sys.executable, "-c", AS_UID, str(uid)))
 
 
 def readable(daemon: Daemon, name: str, issued: Issued) -> str:

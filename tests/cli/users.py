@@ -1,24 +1,23 @@
 """Running trustctl as root and as a plain user against one real daemon.
 
 `Users` starts a daemon (tests/api's `start_daemon`, on a socket every uid can reach) and runs
-the real CLI in a subprocess as root or as `PLAIN` (a uid without a passwd entry, with its own
-home directory; switching uid needs root, so tests that use `as_user` call
-`tests/security/clients.require_root` first).  Files handed to the CLI live in `files`, a
-directory every uid can read.
+the real CLI as root, in the test's process, or as `PLAIN`, in a subprocess (a uid without a
+passwd entry, with its own home directory; switching uid needs root, so tests that use
+`as_user` call `tests/security/clients.require_root` first).  Files handed to the CLI live in
+`files`, a directory every uid can read.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli.conftest import Run
+from cli.conftest import Run, trustctl
 from daemons import Daemon, start_daemon
 from pki import Issued
 
@@ -32,25 +31,14 @@ class Users:
     files: Path
     home: Path
 
-    def run(self, *args: str, uid: int = 0, stdin: str | None = None) -> Run:
-        """trustctl `args` as `uid` (root: 0) with the daemon's socket; HOME is the uid's own."""
-        environment = {k: v for k, v in os.environ.items() if k != "TRUSTD_SOCKET"}
-        environment["TRUSTD_SOCKET"] = str(self.daemon.socket)
-        environment["HOME"] = str(self.home if uid else self.base / "root-home")
-        command = [sys.executable, "-m", "trustctl", *args]
-        if uid:
-            command = [*self._reach(), *_setpriv(uid), *command]
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            env=environment,
-            timeout=60,
-            check=False,
-            input=stdin,
-            cwd=self.files,
+    def run(self, *args: str, uid: int = 0, stdin: str = "") -> Run:
+        """trustctl `args` as `uid` (root: 0) with the daemon's socket, in `files`; HOME is the
+        uid's own.  Root's run in the test's process, another uid's in a process of its own."""
+        home = self.home if uid else self.base / "root-home"
+        via = [*self._reach(), *_setpriv(uid), sys.executable, "-m", "trustctl"] if uid else None
+        return trustctl(
+            self.daemon.socket, *args, env={"HOME": str(home)}, via=via, stdin=stdin, cwd=self.files
         )
-        return Run(done.returncode, done.stdout, done.stderr)
 
     def _reach(self) -> list[str]:
         """A private mount namespace in which the interpreter is reachable by other uids, when
