@@ -4,8 +4,8 @@
 The suite runs in parallel (pytest-xdist, see pyproject.toml).  A test that measures time or
 memory is marked ``alone``: the ``alone`` tests run first, one at a time, and while one runs
 (set-up to tear-down) no other test does, so that other tests' processes neither slow it down
-nor take its memory.  A file whose tests take tens
-of seconds together is marked ``long`` and handed out first.
+nor take its memory.  A file whose tests take tens of seconds together is marked ``long`` and
+handed out next, the longest first.
 """
 
 import fcntl
