@@ -58,6 +58,21 @@ def test_certificates_add_find_delete(store: TrustStore, pki: PKI) -> None:
         store.delete_certificate(root.sha1, actor=ROOT_ACTOR)
 
 
+def test_a_certificate_twice_in_one_call_is_added_once_with_one_audit_row(
+    store: TrustStore, engine: Engine, pki: PKI
+) -> None:
+    root = parse_certificate(pki.root("Twice Root").der)
+    other = parse_certificate(pki.root("Other Root").der)
+    added = store.add_certificates([root, other, root], source="test", actor=ROOT_ACTOR)
+    assert added == [(root, True), (other, True), (root, False)]
+    assert store.count_certificates() == 2
+    with engine.connect() as connection:
+        audited = connection.scalars(
+            select(AuditRow.object).where(AuditRow.operation == "add-certificate")
+        ).all()
+    assert sorted(audited) == sorted([root.sha1.hex().upper(), other.sha1.hex().upper()])
+
+
 def test_set_trust_settings_replaces_the_whole_array(store: TrustStore, pki: PKI) -> None:
     root = parse_certificate(pki.root().der)
     first = [
