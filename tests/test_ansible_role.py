@@ -23,7 +23,7 @@ from namespace import DEFAULT_OVERLAYS, require_namespaces, run_isolated
 from pki import PKI
 from test_install import SYSTEM_PYTHON
 
-pytestmark = pytest.mark.long(seconds=44)
+pytestmark = pytest.mark.long(seconds=48)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -66,7 +66,7 @@ EXPECTED = {
 }
 
 pytestmark = [
-    pytest.mark.long(seconds=55),
+    pytest.mark.long(seconds=50),
     pytest.mark.skipif(
         not os.access(SYSTEM_PYTHON, os.X_OK), reason=f"{SYSTEM_PYTHON} is not installed"
     ),

@@ -20,7 +20,7 @@ from daemons import Daemon, call, read_message, restart_daemon, running_daemon
 from pki import PKI
 from waiting import eventually
 
-pytestmark = pytest.mark.long(seconds=21)
+pytestmark = pytest.mark.long(seconds=25)
 
 NOBODY = 65534
 SHORT = {

@@ -30,7 +30,7 @@ from trustd import certfiles as formats
 from trustd.certfiles import CannotEncode, PasswordNeeded, UndecodableData
 from trustd.client import Client
 
-pytestmark = pytest.mark.long(seconds=16)
+pytestmark = pytest.mark.long(seconds=24)
 
 Cli = Callable[..., Run]
 

@@ -25,7 +25,7 @@ from trustctl.commands.certificates import pem_text
 from trustctl.openssl_dir import subject_hash
 from trustd.store.system_anchors import parse_bundle
 
-pytestmark = pytest.mark.long(seconds=21)
+pytestmark = pytest.mark.long(seconds=16)
 
 Cli = Callable[..., Run]
 

@@ -11,8 +11,6 @@ from cli.users import Users, users_for
 from pki import DEFAULT_KEYS, PKI
 from security.clients import require_root
 
-pytestmark = pytest.mark.long(seconds=28)
-
 SYSTEM = "/Library/Keychains/System.keychain"
 ROOTS = "/System/Library/Keychains/SystemRootCertificates.keychain"
 NOT_FOUND = (

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from pki import DEFAULT_KEYS, PKI, Issued
 from security.clients import require_root
 
-pytestmark = pytest.mark.long(seconds=38)
+pytestmark = pytest.mark.long(seconds=24)
 
 BUILD = PKI(DEFAULT_KEYS)
 SYSTEM_ROOT = BUILD.root("Scripts System Root")

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from pki import DEFAULT_KEYS, PKI
 from security.clients import require_root
 
-pytestmark = pytest.mark.long(seconds=26)
+pytestmark = pytest.mark.long(seconds=21)
 
 CORPUS = tomllib.loads((Path(__file__).parent / "security_corpus.toml").read_text())["line"]
 NOW = dt.datetime.now(dt.UTC)

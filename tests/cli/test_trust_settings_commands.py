@@ -21,7 +21,7 @@ from trustctl.commands.trust_settings import (
     policy_display,
 )
 
-pytestmark = pytest.mark.long(seconds=12)
+pytestmark = pytest.mark.long(seconds=25)
 
 SSL = b"\x2a\x86\x48\x86\xf7\x63\x64\x01\x03"
 BASIC = b"\x2a\x86\x48\x86\xf7\x63\x64\x01\x02"

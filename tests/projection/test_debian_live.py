@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from mount_namespace import run_in_namespace, unavailable
 
-pytestmark = pytest.mark.long(seconds=36)
+pytestmark = pytest.mark.long(seconds=52)
 
 HERE = Path(__file__).parent
 ALL = {"curl": True, "openssl": True, "python": True, "gnutls": True}

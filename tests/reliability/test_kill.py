@@ -39,7 +39,7 @@ from reliability.faults import (
 
 from trustd.core.trust_settings import Domain
 
-pytestmark = pytest.mark.long(seconds=30)
+pytestmark = pytest.mark.long(seconds=46)
 
 BULK = 10_000
 IMPORT_KILLS = 4  # plus one import that is acknowledged and killed right after its reply

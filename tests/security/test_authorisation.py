@@ -27,7 +27,7 @@ from daemons import Daemon, read_message, start_daemon
 from pki import PKI
 from security.clients import NOBODY, OTHER, as_uid, b64, require_root
 
-pytestmark = pytest.mark.long(seconds=15)
+pytestmark = pytest.mark.long(seconds=18)
 
 NOW = dt.datetime.now(dt.UTC)
 SHORT = {"not_before": NOW - dt.timedelta(days=10), "not_after": NOW + dt.timedelta(days=300)}
