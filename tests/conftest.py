@@ -8,15 +8,16 @@ nor take its memory.  A file whose tests take tens of seconds together is marked
 handed out next, the longest first.
 """
 
+import contextlib
 import fcntl
 import shutil
-import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 from daemons import Daemon, running_daemon
 from pki import DEFAULT_KEYS, PKI, KeyCache
+from waiting import eventually
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "long(seconds): a file whose tests take about this long together (4 workers on 2 "
-        "cores); handed out first, the longest first",
+        "cores); handed out after the files with alone tests, the longest first",
     )
 
 
@@ -122,9 +123,8 @@ def _await_alone_tests(done: Path, total: int) -> None:
     """Wait until every `alone` test of the run has finished: each one appends a byte to
     `done`.  Should a worker die inside one, the others go on after the suite's per-test
     timeout; the lock still keeps them apart."""
-    deadline = time.monotonic() + 300
-    while _size(done) < total and time.monotonic() < deadline:
-        time.sleep(0.05)
+    with contextlib.suppress(AssertionError):
+        eventually(lambda: _size(done) >= total, 300)
 
 
 def _size(path: Path) -> int:

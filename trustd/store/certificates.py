@@ -115,10 +115,11 @@ class Certificates(Database):
         audit rows; for each, whether it was added.  A few statements for thousands of rows."""
         added, new = [], []
         for cert in certificates:
-            added.append(cert.sha256 not in held)
-            if added[-1]:
+            unheld = cert.sha256 not in held
+            if unheld:
                 held.add(cert.sha256)
                 new.append(cert)
+            added.append(unheld)
         if not new:
             return added
         now = self.clock()

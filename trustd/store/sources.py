@@ -202,20 +202,23 @@ class DropinSources(Certificates, TrustSettingsStore):
         for source in sorted(set(removals) - set(skipped)):
             with _refusing(source):
                 self._remove_source(session, source, actor(source))
-        # Flushing once per phase, not once per source, saves most of the time of thousands
-        # of files; a refusal then names no source, and the call is made again carefully.
+        # Certificates: each source's in a few statements, run at once, so a refusal names
+        # its source.  `held`: the SHA-256s the shared store holds, growing as sources add.
         held = existing(session, [c.sha256 for item in todo for c in item.certificates])
         added: dict[str, int] = {}
-        with session.no_autoflush:
-            for item in todo:
-                with _refusing(item.source):
-                    added[item.source] = self._add_source_certificates(
-                        session, item, actor(item.source), held
-                    )
-                    if careful:
-                        session.flush()
-        with _refusing(None):
-            session.flush()
+        for item in todo:
+            with _refusing(item.source):
+                new = self._add_unheld(
+                    session,
+                    item.certificates,
+                    held,
+                    source=item.source,
+                    uid=ADMIN_UID,
+                    actor=actor(item.source),
+                )
+                added[item.source] = sum(new)
+        # Settings: flushing once, not once per source, saves most of the time of thousands
+        # of files; a refusal then names no source, and the call is made again carefully.
         pending: dict[str, frozenset[bytes]] = {}
         wanted = [sha1 for item in todo for sha1, _, _ in item.settings]
         query = select(CertificateRow).where(CertificateRow.uid == ADMIN_UID)
@@ -258,16 +261,6 @@ class DropinSources(Certificates, TrustSettingsStore):
             execution_options=UNSYNCHRONISED,
         )
         return pending
-
-    def _add_source_certificates(
-        self, session: Session, item: SourceContents, actor: Actor, held: set[bytes]
-    ) -> int:
-        """The certificates the shared store does not hold yet (`held`: SHA-256s it holds),
-        with their audit rows; how many."""
-        added = self._add_unheld(
-            session, item.certificates, held, source=item.source, uid=ADMIN_UID, actor=actor
-        )
-        return sum(added)
 
     def _add_source_settings(
         self,
