@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,9 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from daemons import Daemon, running_daemon
+from daemons import Daemon, read_message, running_daemon
 from pki import DEFAULT_KEYS, PKI, Issued, aia
 from security.clients import NOBODY, as_uid, require_root
+from waiting import eventually
 
 DENY = 3  # SecTrustSettingsResult kSecTrustSettingsResultDeny
 
@@ -217,3 +220,55 @@ def test_a_stored_issuer_added_or_deleted_is_seen_at_once(pool: Daemon, module_p
     assert deleted == {"parameters": {}}, deleted
     assert not evaluate(pool, leaf)["trusted"]
     assert pool.call("Status")["parameters"]["requests_served"] == served + 4
+
+
+def test_a_call_repeated_byte_for_byte_gets_only_its_own_uids_current_reply(
+    pool: Daemon, module_pki: PKI
+) -> None:
+    """The daemon answers a call it has seen before from the same uid, byte for byte, without
+    decoding it again: still only with that uid's reply, never with one an edit removed, and
+    logged and counted like any call.  A oneway call is never answered, repeated or not."""
+    require_root()
+    leaf, ca = chain(module_pki, pool.root, "Repeated")
+    ask = ("Evaluate", {"certificates": [b64(leaf.der), b64(ca.der)]})
+
+    def as_root() -> dict[str, Any]:
+        verdict: dict[str, Any] = pool.call(*ask[:1], **ask[1])["parameters"]["verdict"]
+        return verdict
+
+    def as_nobody() -> dict[str, Any]:
+        verdict: dict[str, Any] = as_uid(pool.socket, NOBODY, [ask])[0]["parameters"]["verdict"]
+        return verdict
+
+    served = pool.call("Status")["parameters"]["requests_served"]
+
+    def logged() -> int:  # root's Evaluate lines (each written once its reply is sent)
+        lines = pool.log.read_text().splitlines()
+        return sum("uid=0 " in line and "Trust.Evaluate: ok" in line for line in lines)
+
+    logged_before = logged()
+    assert as_root()["trusted"] and as_root()["trusted"]  # the second one recalled
+    before = counters(pool)
+    assert as_root()["trusted"]
+    assert counters(pool)["hits"] == before["hits"] + 1
+    assert counters(pool)["workers"] == before["workers"]
+    set_settings(pool, ca, [{"result": DENY}])  # root's own user domain
+    try:
+        assert as_root()["result"] == "deny"  # not the reply the edit removed
+        assert as_nobody()["trusted"]  # the same bytes from another uid: its own reply
+        assert as_root()["result"] == "deny"
+    finally:
+        assert pool.call("RemoveTrustSettings", domain="user", sha1=ca.sha1)["parameters"] == {}
+    assert as_root()["trusted"]
+    status = pool.call("Status")["parameters"]
+    assert status["requests_served"] == served + 7  # root's six Evaluate calls, nobody's one
+    eventually(lambda: logged() == logged_before + 6, what=pool.with_log("six lines"))
+
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(10)
+        conn.connect(str(pool.socket))
+        oneway = json.dumps({"method": "io.trustd.Trust.Evaluate", "parameters": ask[1],
+                             "oneway": True}).encode() + b"\0"  # fmt: skip
+        echo = {"method": "io.trustd.Trust.Echo", "parameters": {"text": "after"}}
+        conn.sendall(oneway + oneway + json.dumps(echo).encode() + b"\0")
+        assert read_message(conn) == {"parameters": {"text": "after"}}

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from daemons import Daemon, call, read_message, start_daemon
 from pki import PKI, KeyCache
 
 from trustd.api import idl, methods
-from trustd.api.varlink import Interface, ServiceInfo, VarlinkServer
+from trustd.api.varlink import Encoded, Interface, Peer, ServiceInfo, VarlinkServer
 from trustd.client import errors
 from trustd.core.results import Severity, TrustResult
 from trustd.core.snapshot import Origin
@@ -184,6 +184,48 @@ def test_method_not_implemented_and_undeclared_handlers() -> None:
             problem = errors.from_reply("org.varlink.service.MethodNotImplemented",
                                         {"method": "io.example.Test.Later"})  # fmt: skip
             assert str(problem) == "trustd does not implement the method io.example.Test.Later"
+        finally:
+            server.shutdown()
+
+
+def test_a_repeated_call_is_recalled_by_token_and_decoded_again_when_recall_declines() -> None:
+    """A plain call whose reply carries a token is remembered under the uid and the call's
+    bytes: the same bytes again are answered by the interface's `recall`, not its handler; a
+    declined recall, other bytes or a call with `more` or `oneway` go to the handler."""
+    description = "interface io.example.Test\nmethod Get(n: int) -> (n: int)\n"
+    handled: list[int] = []
+    kept: dict[object, Encoded] = {}
+
+    def get(peer: Peer, p: Mapping[str, Any]) -> Encoded:
+        handled.append(p["n"])
+        reply = Encoded(json.dumps({"n": p["n"]}), token=("get", p["n"]))
+        kept[reply.token] = reply
+        return reply
+
+    def recall(peer: Peer, token: object) -> Encoded | None:
+        return kept.get(token)
+
+    served = Interface("io.example.Test", description, {"Get": get}, recall=recall)
+    server = VarlinkServer(ServiceInfo("test", "test", "0", ""), [served])
+    with tempfile.TemporaryDirectory() as base:
+        path = Path(base) / "test.sock"
+        server.listen(str(path))
+        try:
+            for n in (1, 1, 2, 1):
+                assert call(path, "io.example.Test.Get", {"n": n}) == {"parameters": {"n": n}}
+            assert handled == [1, 2]
+            kept.clear()  # the interface no longer has the replies: decoded and handled anew
+            assert call(path, "io.example.Test.Get", {"n": 1}) == {"parameters": {"n": 1}}
+            assert handled == [1, 2, 1]
+            oneway = {"method": "io.example.Test.Get", "parameters": {"n": 3}, "oneway": True}
+            info = {"method": "org.varlink.service.GetInfo", "parameters": {}}
+            with socket.socket(socket.AF_UNIX) as conn:
+                conn.settimeout(10)
+                conn.connect(str(path))
+                messages = (oneway, oneway, info)
+                conn.sendall(b"".join(json.dumps(m).encode() + b"\0" for m in messages))
+                assert read_message(conn)["parameters"]["product"] == "test"  # GetInfo's, first
+            assert handled == [1, 2, 1, 3, 3]  # a oneway call is never remembered
         finally:
             server.shutdown()
 

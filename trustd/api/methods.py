@@ -156,7 +156,11 @@ class TrustInterface:
         """The varlink interface: every call of the description, errors translated."""
         calls = {name: self._translated(getattr(self, name)) for name in self.calls()}
         return Interface(
-            name=NAME, description=description(), methods=calls, streaming=self.STREAMING
+            name=NAME,
+            description=description(),
+            methods=calls,
+            streaming=self.STREAMING,
+            recall=self.recall,
         )
 
     @classmethod
@@ -191,7 +195,7 @@ class TrustInterface:
 
         def evaluate() -> tuple[Encoded, Window, Collection[Hashable], int]:
             verdict, facts = self._evaluate_wire(asked)
-            encoded = Encoded(json.dumps({"verdict": verdict}, separators=(",", ":")))
+            encoded = Encoded(json.dumps({"verdict": verdict}, separators=(",", ":")), key)
             window = wire_time(verdict.get("valid_from")), wire_time(verdict.get("valid_until"))
             return encoded, window, facts, len(encoded.text) + FACT_BYTES * len(facts)
 
@@ -199,6 +203,16 @@ class TrustInterface:
         moment = _now() if asked.request.verify_date is None else None
         key = (peer.uid, request_digest(asked))
         return self.replies.get_or_compute(key, moment, evaluate, owner=peer.uid)
+
+    def recall(self, peer: Peer, key: object) -> Encoded | None:
+        """An Evaluate reply given before (its token is its reply-cache key), if it is still
+        kept and holds now: the server's answer to the same bytes from the same uid."""
+        assert isinstance(key, tuple) and key[0] == peer.uid  # a uid recalls only its own
+        reply = self.replies.get(key, _now())
+        if reply is not None:
+            with self._counting:
+                self.requests += 1
+        return reply
 
     def counters(self) -> dict[str, int]:
         """For Status: the reply cache's entries and what it did."""

@@ -23,6 +23,13 @@ is answered InvalidParameter too.  A user
 other than root and the daemon's own may hold at most `max_per_user` connections at once
 (each holds a thread): one more is answered TooManyConnections and closed, so that no user
 can take every thread from the others.
+
+An interface may let the server answer a repeated call without decoding it (`Interface.recall`):
+a handler's reply that carries a token (`Encoded.token`) is remembered under the caller's uid
+and the SHA-256 of the call's bytes; when the same uid sends the same bytes again, the server
+asks the interface for that token's reply, and answers with it if the interface still has one
+that holds (an Evaluate verdict still in its reply cache).  Only plain calls are remembered (no
+`more`, `oneway` or `upgrade`), at most RECALL_PER_USER of one uid and RECALL_ENTRIES in all.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 import selectors
@@ -38,11 +46,12 @@ import socketserver
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from trustd.api import idl
+from trustd.core.verdict_cache import VerdictCache
 from trustd.varlink_framing import (
     INTERFACE,
     NUL,
@@ -63,6 +72,8 @@ MAX_CONNECTIONS_PER_USER = 64
 PENDING_FREE = 64 * 1024  # of a connection's unfinished bytes, not counted (any ordinary call)
 MAX_PENDING_PER_USER = 2 * MAX_MESSAGE  # bytes of unfinished calls of one user, past the free
 MAX_PENDING = 8 * MAX_MESSAGE  # of all users together
+RECALL_PER_USER = 1000  # calls of one uid remembered for Interface.recall
+RECALL_ENTRIES = 20_000  # of all users together (about 550 bytes each: 11 MB at most)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +117,14 @@ def peer_of(connection: socket.socket) -> Peer:
 
 
 class Encoded(dict[str, Any]):
-    """Reply parameters already encoded as JSON (`text`): sent as they are, not re-encoded."""
+    """Reply parameters already encoded as JSON (`text`): sent as they are, not re-encoded.
 
-    def __init__(self, text: str) -> None:
+    `token`: what the interface's `recall` takes to give this reply again (None: it cannot)."""
+
+    def __init__(self, text: str, token: Hashable | None = None) -> None:
         super().__init__()
         self.text = text
+        self.token = token
 
 
 class VarlinkError(Exception):
@@ -137,6 +151,9 @@ class Interface:
     description: str
     methods: dict[str, Handler]
     streaming: frozenset[str] = frozenset()
+    # The reply for a token one of its handlers gave (Encoded.token), if the interface still
+    # has one that holds now; None otherwise (the call is then decoded and answered anew).
+    recall: Callable[[Peer, Hashable], Encoded | None] | None = None
     definition: idl.Definition = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -185,6 +202,12 @@ class VarlinkServer:
         self._active_lock = threading.Lock()
         self.idle = threading.Condition(self._active_lock)
         self._open: set[socket.socket] = set()  # connections being served
+        # (uid, SHA-256 of a call) -> (its interface, its method, its reply's token)
+        self._recalls: VerdictCache[tuple[int, bytes], tuple[Interface, str, Hashable]] | None = (
+            VerdictCache(RECALL_ENTRIES, per_owner=RECALL_PER_USER)
+            if any(i.recall is not None for i in interfaces)
+            else None
+        )
 
     # -- sockets -------------------------------------------------------------------------------
 
@@ -241,6 +264,18 @@ class VarlinkServer:
                 timeout=max(0.0, deadline - time.monotonic()),
             )
 
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Count a call being answered (shutdown() waits for none to be)."""
+        with self.idle:
+            self.active += 1
+        try:
+            yield
+        finally:
+            with self.idle:
+                self.active -= 1
+                self.idle.notify_all()
+
     def opened(self, connection: socket.socket) -> None:
         with self.idle:
             self._open.add(connection)
@@ -291,18 +326,43 @@ class VarlinkServer:
 
     # -- dispatch ------------------------------------------------------------------------------
 
-    def replies(self, peer: Peer, call: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """The reply messages for one call, logging its outcome in one line."""
+    def recall_key(self, peer: Peer, message: bytes) -> tuple[int, bytes] | None:
+        """Under what a call's reply may be remembered (None: no interface recalls)."""
+        if self._recalls is None:
+            return None
+        return peer.uid, hashlib.sha256(message).digest()
+
+    def recalled(self, peer: Peer, key: tuple[int, bytes]) -> Encoded | None:
+        """The reply to a call this uid made before with the same bytes, if its interface
+        still gives it, logged as the call's would be."""
+        assert self._recalls is not None
+        remembered = self._recalls.get(key, None)
+        if remembered is None:
+            return None
+        interface, method, token = remembered
+        assert interface.recall is not None
+        reply = interface.recall(peer, token)
+        if reply is not None:
+            log.info("uid=%d pid=%d %s: ok", peer.uid, peer.pid, method)
+        return reply
+
+    def replies(
+        self, peer: Peer, call: Mapping[str, Any], recall_key: tuple[int, bytes] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The reply messages for one call, logging its outcome in one line; a reply that
+        can be recalled is remembered under `recall_key`."""
         outcome = "ok"
         try:
-            for reply in self._replies(peer, call):
+            for reply in self._replies(peer, call, recall_key):
                 if "error" in reply:
                     outcome = str(reply["error"])
                 yield reply
         finally:
             log.info("uid=%d pid=%d %s: %s", peer.uid, peer.pid, call.get("method"), outcome)
 
-    def _replies(self, peer: Peer, call: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    def _replies(
+        self, peer: Peer, call: Mapping[str, Any], recall_key: tuple[int, bytes] | None
+    ) -> Iterator[dict[str, Any]]:
         """The reply messages for one call (errors become error replies)."""
         method = call.get("method")
         parameters = call.get("parameters")
@@ -353,12 +413,23 @@ class VarlinkServer:
                 return
             result = handler(peer, parameters)
             assert isinstance(result, Mapping)
-            yield {"parameters": result if isinstance(result, Encoded) else dict(result)}
+            if isinstance(result, Encoded):
+                if recall_key is not None and result.token is not None and _plain(call):
+                    self._remember(recall_key, interface, method, result.token)
+                yield {"parameters": result}
+            else:
+                yield {"parameters": dict(result)}
         except VarlinkError as problem:
             yield _error(problem.name, **problem.parameters)
         except Exception:
             log.exception("internal error in %s", method)
             yield _error(f"{SERVICE}.InvalidParameter", parameter="(internal error)")
+
+    def _remember(
+        self, key: tuple[int, bytes], interface: Interface, method: str, token: Hashable
+    ) -> None:
+        if interface.recall is not None and self._recalls is not None:
+            self._recalls.put(key, (interface, method, token), (None, None), owner=key[0])
 
     def _service(self, member: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
         if member == "GetInfo":
@@ -530,28 +601,26 @@ class _Connection(socketserver.BaseRequestHandler):
                     return
 
     def _answer(self, varlink: VarlinkServer, peer: Peer, message: bytes) -> bool:
-        try:
-            call = decode(message)
-        except Malformed as problem:
-            if problem.reason == "nested too deeply":
-                log.warning("uid %d pid %d: a message nested too deeply", peer.uid, peer.pid)
-                self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message",
-                                  reason=problem.reason))  # fmt: skip
-            else:
-                self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message"))
-            return False
-        with varlink.idle:
-            varlink.active += 1
-        try:
+        with varlink.answering():
+            recall_key = varlink.recall_key(peer, message)
+            again = None if recall_key is None else varlink.recalled(peer, recall_key)
+            if again is not None:
+                return self._send({"parameters": again})
+            try:
+                call = decode(message)
+            except Malformed as problem:
+                if problem.reason == "nested too deeply":
+                    log.warning("uid %d pid %d: a message nested too deeply", peer.uid, peer.pid)
+                    self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message",
+                                      reason=problem.reason))  # fmt: skip
+                else:
+                    self._send(_error(f"{SERVICE}.InvalidParameter", parameter="message"))
+                return False
             oneway = bool(call.get("oneway", False))
-            for reply in varlink.replies(peer, call):
+            for reply in varlink.replies(peer, call, recall_key):
                 if not oneway and not self._send(reply):
                     return False
             return True
-        finally:
-            with varlink.idle:
-                varlink.active -= 1
-                varlink.idle.notify_all()
 
     def _send(self, reply: Mapping[str, Any]) -> bool:
         parameters = reply.get("parameters")
@@ -564,6 +633,11 @@ class _Connection(socketserver.BaseRequestHandler):
         except OSError:
             return False
         return True
+
+
+def _plain(call: Mapping[str, Any]) -> bool:
+    """A call with one reply, wanted: neither `more`, `oneway` nor `upgrade` asked for."""
+    return not (call.get("more") or call.get("oneway") or call.get("upgrade"))
 
 
 SERVICE_DESCRIPTION = """# The Varlink Service Interface is provided by every varlink service. It

@@ -90,7 +90,10 @@ class VerdictCache(Generic[K, V]):
         """The value kept for `key` if it holds at `moment` (None: at any moment)."""
         with self._lock:
             entry = self._fresh(key, moment)
-            return None if entry is None else entry.value
+            if entry is None:
+                return None
+            self.counters.hits += 1
+            return entry.value
 
     def _fresh(self, key: K, moment: datetime | None) -> Entry[V] | None:
         """The entry for `key` if it holds at `moment`, now the most recently used (under the
