@@ -207,7 +207,8 @@ class TrustInterface:
     def recall(self, peer: Peer, key: object) -> Encoded | None:
         """An Evaluate reply given before (its token is its reply-cache key), if it is still
         kept and holds now: the server's answer to the same bytes from the same uid."""
-        assert isinstance(key, tuple) and key[0] == peer.uid  # a uid recalls only its own
+        if not (isinstance(key, tuple) and key[0] == peer.uid):  # a uid recalls only its own
+            return None
         reply = self.replies.get(key, _now())
         if reply is not None:
             with self._counting:
