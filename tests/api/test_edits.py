@@ -233,7 +233,7 @@ def test_a_call_repeated_byte_for_byte_gets_only_its_own_uids_current_reply(
     ask = ("Evaluate", {"certificates": [b64(leaf.der), b64(ca.der)]})
 
     def as_root() -> dict[str, Any]:
-        verdict: dict[str, Any] = pool.call(*ask[:1], **ask[1])["parameters"]["verdict"]
+        verdict: dict[str, Any] = pool.call("Evaluate", **ask[1])["parameters"]["verdict"]
         return verdict
 
     def as_nobody() -> dict[str, Any]:

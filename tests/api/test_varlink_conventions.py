@@ -226,6 +226,11 @@ def test_a_repeated_call_is_recalled_by_token_and_decoded_again_when_recall_decl
                 conn.sendall(b"".join(json.dumps(m).encode() + b"\0" for m in messages))
                 assert read_message(conn)["parameters"]["product"] == "test"  # GetInfo's, first
             assert handled == [1, 2, 1, 3, 3]  # a oneway call is never remembered
+            for _ in range(2):
+                assert call(path, "io.example.Test.Get", {"n": 4}, more=True) == {
+                    "parameters": {"n": 4}
+                }
+            assert handled == [1, 2, 1, 3, 3, 4, 4]  # nor one that asked for more
         finally:
             server.shutdown()
 
