@@ -28,7 +28,10 @@ _HOLDER = textwrap.dedent(
     os.setgroups([]); os.setgid(uid); os.setuid(uid)
 
     def call(conn):
-        conn.sendall(b'{"method":"io.trustd.Trust.Echo","parameters":{"text":"hi"}}\\0')
+        try:
+            conn.sendall(b'{"method":"io.trustd.Trust.Echo","parameters":{"text":"hi"}}\\0')
+        except BrokenPipeError:  # refused and closed before the call: its answer is still there
+            pass
         data = b""
         while not data.endswith(b"\\0"):
             chunk = conn.recv(65536)
