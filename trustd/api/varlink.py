@@ -137,6 +137,9 @@ class VarlinkError(Exception):
 
 
 Handler = Callable[[Peer, Mapping[str, Any]], "Mapping[str, Any] | Iterator[Mapping[str, Any]]"]
+# The reply for a token one of an interface's handlers gave (Encoded.token), if the interface
+# still has one that holds now; None otherwise (the call is then decoded and answered anew).
+Recall = Callable[[Peer, Hashable], Encoded | None]
 
 
 @dataclass
@@ -151,9 +154,7 @@ class Interface:
     description: str
     methods: dict[str, Handler]
     streaming: frozenset[str] = frozenset()
-    # The reply for a token one of its handlers gave (Encoded.token), if the interface still
-    # has one that holds now; None otherwise (the call is then decoded and answered anew).
-    recall: Callable[[Peer, Hashable], Encoded | None] | None = None
+    recall: Recall | None = None
     definition: idl.Definition = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -202,8 +203,8 @@ class VarlinkServer:
         self._active_lock = threading.Lock()
         self.idle = threading.Condition(self._active_lock)
         self._open: set[socket.socket] = set()  # connections being served
-        # (uid, SHA-256 of a call) -> (its interface, its method, its reply's token)
-        self._recalls: VerdictCache[tuple[int, bytes], tuple[Interface, str, Hashable]] | None = (
+        # (uid, SHA-256 of a call) -> (its interface's recall, its method, its reply's token)
+        self._recalls: VerdictCache[tuple[int, bytes], tuple[Recall, str, Hashable]] | None = (
             VerdictCache(RECALL_ENTRIES, per_owner=RECALL_PER_USER)
             if any(i.recall is not None for i in interfaces)
             else None
@@ -335,13 +336,11 @@ class VarlinkServer:
     def recalled(self, peer: Peer, key: tuple[int, bytes]) -> Encoded | None:
         """The reply to a call this uid made before with the same bytes, if its interface
         still gives it, logged as the call's would be."""
-        assert self._recalls is not None
-        remembered = self._recalls.get(key, None)
+        remembered = None if self._recalls is None else self._recalls.get(key, None)
         if remembered is None:
             return None
-        interface, method, token = remembered
-        assert interface.recall is not None
-        reply = interface.recall(peer, token)
+        recall, method, token = remembered
+        reply = recall(peer, token)
         if reply is not None:
             log.info("uid=%d pid=%d %s: ok", peer.uid, peer.pid, method)
         return reply
@@ -415,7 +414,7 @@ class VarlinkServer:
             assert isinstance(result, Mapping)
             if isinstance(result, Encoded):
                 if recall_key is not None and result.token is not None and _plain(call):
-                    self._remember(recall_key, interface, method, result.token)
+                    self._remember(recall_key, interface.recall, method, result.token)
                 yield {"parameters": result}
             else:
                 yield {"parameters": dict(result)}
@@ -426,10 +425,10 @@ class VarlinkServer:
             yield _error(f"{SERVICE}.InvalidParameter", parameter="(internal error)")
 
     def _remember(
-        self, key: tuple[int, bytes], interface: Interface, method: str, token: Hashable
+        self, key: tuple[int, bytes], recall: Recall | None, method: str, token: Hashable
     ) -> None:
-        if interface.recall is not None and self._recalls is not None:
-            self._recalls.put(key, (interface, method, token), (None, None), owner=key[0])
+        if recall is not None and self._recalls is not None:
+            self._recalls.put(key, (recall, method, token), (None, None), owner=key[0])
 
     def _service(self, member: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
         if member == "GetInfo":
